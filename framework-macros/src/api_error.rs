@@ -1,0 +1,152 @@
+//! `#[derive(ApiError)]`: status, problem type and title for each variant of an error enum
+//! (or for an error struct), so `?` in a handler renders the right problem document.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::attrs::Errors;
+
+const API_ATTRS: &str = "expected `status = <100..=599>`, `title = \"...\"` or `type = \"https://...\"`";
+
+#[derive(Clone, Default)]
+struct Api {
+    status: Option<u16>,
+    title: Option<String>,
+    problem_type: Option<String>,
+}
+
+impl Api {
+    /// Fields set here win over the enum-level defaults in `base`.
+    fn over(self, base: &Api) -> Api {
+        Api {
+            status: self.status.or(base.status),
+            title: self.title.or_else(|| base.title.clone()),
+            problem_type: self.problem_type.or_else(|| base.problem_type.clone()),
+        }
+    }
+}
+
+fn parse_api(attrs: &[syn::Attribute], errors: &mut Errors) -> Api {
+    let mut api = Api::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("api")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("status") {
+                let lit: syn::LitInt = meta.value()?.parse()?;
+                let status: u16 = lit.base10_parse()?;
+                if !(100..=599).contains(&status) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!("`status = {status}` is not an HTTP status: use a number from 100 to 599"),
+                    ));
+                }
+                api.status = Some(status);
+            } else if meta.path.is_ident("title") {
+                api.title = Some(meta.value()?.parse::<syn::LitStr>()?.value());
+            } else if meta.path.is_ident("type") {
+                api.problem_type = Some(meta.value()?.parse::<syn::LitStr>()?.value());
+            } else {
+                return Err(meta.error(format!("unknown `api` attribute: {API_ATTRS}")));
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    api
+}
+
+fn arms(api: &Api) -> (TokenStream, TokenStream, TokenStream) {
+    let status = api.status.unwrap_or(500);
+    let title = match &api.title {
+        Some(t) => quote!(::std::option::Option::Some(#t)),
+        None => quote!(::std::option::Option::None),
+    };
+    let ty = api.problem_type.as_deref().unwrap_or("about:blank");
+    (quote!(#status), title, quote!(#ty))
+}
+
+pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let ident = &input.ident;
+    if !input.generics.params.is_empty() {
+        errors.add(
+            &input.generics,
+            "`#[derive(ApiError)]` does not support generic types: the error type is registered once, by its concrete type",
+        );
+    }
+    let base = parse_api(&input.attrs, &mut errors);
+    let (status, title, ty) = match &input.data {
+        syn::Data::Enum(data) => {
+            let mut status = Vec::new();
+            let mut title = Vec::new();
+            let mut ty = Vec::new();
+            for variant in &data.variants {
+                let api = parse_api(&variant.attrs, &mut errors).over(&base);
+                if api.status.is_none() {
+                    errors.add(
+                        &variant.ident,
+                        format!(
+                            "variant `{}` has no status: add `#[api(status = 404)]` (or another status) to it or to the enum",
+                            variant.ident
+                        ),
+                    );
+                }
+                let v = &variant.ident;
+                let (s, t, p) = arms(&api);
+                status.push(quote!(Self::#v { .. } => #s));
+                title.push(quote!(Self::#v { .. } => #t));
+                ty.push(quote!(Self::#v { .. } => #p));
+            }
+            (
+                quote!(match self { #(#status,)* }),
+                quote!(match self { #(#title,)* }),
+                quote!(match self { #(#ty,)* }),
+            )
+        }
+        syn::Data::Struct(_) => {
+            if base.status.is_none() {
+                errors.add(ident, "add `#[api(status = ...)]` to the struct: it says which HTTP status this error maps to");
+            }
+            let (s, t, p) = arms(&base);
+            (s, t, p)
+        }
+        syn::Data::Union(_) => {
+            return Err(syn::Error::new(ident.span(), "`#[derive(ApiError)]` works on enums and structs, not unions"))
+        }
+    };
+    errors.finish()?;
+
+    Ok(quote! {
+        impl ::trestle::error::ApiError for #ident {
+            fn status(&self) -> ::trestle::__private::http::StatusCode {
+                ::trestle::__private::status(#status)
+            }
+            fn title(&self) -> ::std::option::Option<&'static str> {
+                #title
+            }
+            fn problem_type(&self) -> &'static str {
+                #ty
+            }
+        }
+
+        impl ::trestle::__private::axum::response::IntoResponse for #ident {
+            fn into_response(self) -> ::trestle::__private::axum::response::Response {
+                ::trestle::__private::axum::response::IntoResponse::into_response(
+                    ::trestle::Error::from_api_error(&self),
+                )
+            }
+        }
+
+        const _: () = {
+            fn downcast(
+                error: &::trestle::__private::anyhow::Error,
+            ) -> ::std::option::Option<&dyn ::trestle::error::ApiError> {
+                error.downcast_ref::<#ident>().map(|e| e as &dyn ::trestle::error::ApiError)
+            }
+            ::trestle::__private::inventory::submit! {
+                ::trestle::__private::ApiErrorDowncast(downcast)
+            }
+        };
+    })
+}

@@ -1,0 +1,191 @@
+//! `#[derive(Config)]`: the schema of a config struct (keys, types, defaults, docs, secrets)
+//! and its validation hooks.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::attrs::{doc_comment, last_segment, type_name, Errors};
+
+const FIELD_ATTRS: &str = "expected one of `default = <value>`, `secret`, `nested`, `validate = path::to::fn`";
+
+struct Field {
+    ident: syn::Ident,
+    key: String,
+    ty: syn::Type,
+    doc: String,
+    default: Option<syn::Expr>,
+    secret: bool,
+    nested: bool,
+    validate: Option<syn::Path>,
+}
+
+pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
+    let mut errors = Errors::default();
+    let ident = &input.ident;
+    if !input.generics.params.is_empty() {
+        errors.add(
+            &input.generics,
+            "`#[derive(Config)]` does not support generic structs: give the config struct concrete field types",
+        );
+    }
+    let named = match &input.data {
+        syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Named(named), .. }) => named,
+        _ => {
+            return Err(syn::Error::new(
+                ident.span(),
+                "`#[derive(Config)]` needs a struct with named fields: each field is a config key",
+            ))
+        }
+    };
+
+    let struct_validate = parse_struct_attrs(&input.attrs, &mut errors);
+    let fields: Vec<Field> = named.named.iter().filter_map(|f| parse_field(f, &mut errors)).collect();
+    errors.finish()?;
+
+    let descriptors = fields.iter().map(field_descriptor);
+    let checks = fields.iter().filter_map(|f| {
+        let id = &f.ident;
+        let key = &f.key;
+        let mut out = TokenStream::new();
+        if let Some(path) = &f.validate {
+            out.extend(quote_spanned! {path.span()=> errors.field(#key, #path(&self.#id)); });
+        }
+        if f.nested {
+            out.extend(quote! { errors.nested(#key, ::trestle::config::Config::validate(&self.#id)); });
+        }
+        (!out.is_empty()).then_some(out)
+    });
+    let struct_check = struct_validate.map(|path| quote_spanned! {path.span()=> errors.field("", #path(self)); });
+
+    Ok(quote! {
+        impl ::trestle::config::Config for #ident {
+            fn fields() -> ::std::vec::Vec<::trestle::config::Field> {
+                ::std::vec![#(#descriptors),*]
+            }
+
+            fn validate(&self) -> ::std::result::Result<(), ::trestle::config::ValidationErrors> {
+                #[allow(unused_mut)]
+                let mut errors = ::trestle::config::ValidationErrors::default();
+                #(#checks)*
+                #struct_check
+                errors.into_result()
+            }
+        }
+    })
+}
+
+fn parse_struct_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> Option<syn::Path> {
+    let mut validate = None;
+    for attr in attrs.iter().filter(|a| a.path().is_ident("config")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("validate") {
+                validate = Some(meta.value()?.parse::<syn::Path>()?);
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "unknown `config` attribute on the struct: expected `validate = path::to::fn` (a `fn(&Self) -> Result<(), impl Display>`)",
+                ))
+            }
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    validate
+}
+
+fn parse_field(field: &syn::Field, errors: &mut Errors) -> Option<Field> {
+    let ident = field.ident.clone()?;
+    let mut key = ident.to_string().trim_start_matches("r#").to_owned();
+    let mut out = Field {
+        ident,
+        key: String::new(),
+        ty: field.ty.clone(),
+        doc: doc_comment(&field.attrs),
+        default: None,
+        secret: last_segment(&field.ty).as_deref() == Some("Secret"),
+        nested: false,
+        validate: None,
+    };
+    for attr in &field.attrs {
+        if attr.path().is_ident("serde") {
+            // Keys follow serde's `rename`, so the schema names what the file must contain.
+            let _ = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("rename") {
+                    if let Ok(value) = meta.value() {
+                        if let Ok(s) = value.parse::<syn::LitStr>() {
+                            key = s.value();
+                        }
+                    }
+                } else if let Ok(value) = meta.value() {
+                    let _ = value.parse::<syn::Expr>();
+                }
+                Ok(())
+            });
+            continue;
+        }
+        if !attr.path().is_ident("config") {
+            continue;
+        }
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                out.default = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("secret") {
+                out.secret = true;
+            } else if meta.path.is_ident("nested") {
+                out.nested = true;
+            } else if meta.path.is_ident("validate") {
+                out.validate = Some(meta.value()?.parse()?);
+            } else {
+                let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+                return Err(meta.error(format!("unknown `config` attribute `{name}`: {FIELD_ATTRS}")));
+            }
+            Ok(())
+        });
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+    if out.nested {
+        if let Some(default) = &out.default {
+            errors.add(
+                default,
+                "a `nested` section takes its defaults from its own struct's fields: remove `default` here",
+            );
+        }
+    }
+    out.key = key;
+    Some(out)
+}
+
+fn field_descriptor(f: &Field) -> TokenStream {
+    let key = &f.key;
+    let ty = &f.ty;
+    let ty_name = type_name(ty);
+    let doc = &f.doc;
+    let secret = f.secret;
+    let optional = last_segment(ty).as_deref() == Some("Option");
+    let default = match &f.default {
+        Some(expr) => quote_spanned! {expr.span()=>
+            ::std::option::Option::Some(|| ::trestle::__private::config_default(&(#expr)))
+        },
+        None => quote!(::std::option::Option::None),
+    };
+    let nested = if f.nested {
+        quote_spanned! {ty.span()=> ::std::option::Option::Some(<#ty as ::trestle::config::Config>::fields) }
+    } else {
+        quote!(::std::option::Option::None)
+    };
+    quote! {
+        ::trestle::config::Field {
+            name: #key,
+            ty: #ty_name,
+            doc: #doc,
+            default: #default,
+            secret: #secret,
+            optional: #optional,
+            nested: #nested,
+        }
+    }
+}

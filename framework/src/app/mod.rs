@@ -1,0 +1,262 @@
+//! The `App` builder: config → telemetry → state → router and default layers → bind → serve →
+//! graceful shutdown.
+
+mod serve;
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, Loaded, Loader, NoConfig, ServerConfig};
+use crate::error::{Error, ProblemJson, Renderer};
+use crate::health::Health;
+
+/// What the state constructor gets: the loaded config and the framework's resources.
+#[derive(Debug)]
+pub struct Context<C> {
+    config: Arc<C>,
+    server: ServerConfig,
+    profile: String,
+}
+
+impl<C> Context<C> {
+    /// The app's config struct, shared (put the `Arc` in your state).
+    pub fn config(&self) -> &Arc<C> {
+        &self.config
+    }
+
+    /// `[server]`.
+    pub fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+
+    /// The profile (`development`, `test`, `production`, …).
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+type StateFn<C, S> = Box<dyn FnOnce(&Context<C>) -> S + Send>;
+type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
+
+/// Builds and runs an app. See the [crate docs](crate) for the whole picture.
+///
+/// Call the steps in this order: [`config`](App::config), then [`state`](App::state), then
+/// [`routes`](App::routes) and [`layer`](App::layer), then [`run`](App::run) (or
+/// [`into_router`](App::into_router) to serve it yourself).
+///
+/// ```
+/// use trestle::prelude::*;
+///
+/// async fn hello() -> &'static str { "hello" }
+///
+/// # async fn demo() -> trestle::Result<()> {
+/// let router = App::new()
+///     .routes(Router::new().route("/", get(hello)))
+///     .into_router()
+///     .await?;
+/// # let _ = router; Ok(()) }
+/// ```
+#[must_use = "an App does nothing until `.run().await` or `.into_router().await`"]
+pub struct App<C = NoConfig, S = ()> {
+    loader: Loader,
+    state: StateFn<C, S>,
+    routes: Router<S>,
+    layers: Vec<LayerFn>,
+    renderer: Arc<dyn Renderer>,
+    health: Health,
+    _config: PhantomData<fn() -> C>,
+}
+
+impl App {
+    /// A new app: no app config of its own, no state, no routes.
+    pub fn new() -> Self {
+        App {
+            loader: Loader::new(),
+            state: Box::new(|_| ()),
+            routes: Router::new(),
+            layers: Vec::new(),
+            renderer: Arc::new(ProblemJson),
+            health: Health::default(),
+            _config: PhantomData,
+        }
+    }
+
+    /// Reads the app's own config struct `C` (top-level keys, beside `[server]` and
+    /// `[telemetry]`) from the same sources as the framework's sections.
+    pub fn config<C: Config>(self) -> App<C, ()> {
+        App {
+            loader: self.loader,
+            state: Box::new(|_| ()),
+            routes: self.routes,
+            layers: self.layers,
+            renderer: self.renderer,
+            health: self.health,
+            _config: PhantomData,
+        }
+    }
+}
+
+impl Default for App {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Config> App<C, ()> {
+    /// Builds the app's state once config is loaded; handlers take it with `State<S>` (or parts
+    /// of it through `FromRef`). Routes added before this keep working.
+    pub fn state<S, F>(self, build: F) -> App<C, S>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnOnce(&Context<C>) -> S + Send + 'static,
+    {
+        App {
+            loader: self.loader,
+            state: Box::new(build),
+            routes: self.routes.with_state(()),
+            layers: self.layers,
+            renderer: self.renderer,
+            health: self.health,
+            _config: PhantomData,
+        }
+    }
+}
+
+impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
+    /// Adds routes: any `axum::Router<S>` (merged with those added before).
+    pub fn routes(mut self, router: Router<S>) -> Self {
+        self.routes = self.routes.merge(router);
+        self
+    }
+
+    /// Adds a tower layer around every route, inside the default stack (so it sees the request
+    /// id and runs within the request span).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+        L::Service: tower::Service<axum::extract::Request> + Clone + Send + Sync + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Response: axum::response::IntoResponse + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Error: Into<std::convert::Infallible> + 'static,
+        <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+    {
+        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self
+    }
+
+    /// Replaces the problem renderer: one place to change how every error looks.
+    pub fn renderer(mut self, renderer: impl Renderer) -> Self {
+        self.renderer = Arc::new(renderer);
+        self
+    }
+
+    /// Registers a readiness check for `/health/ready`.
+    pub fn readiness_check<F, Fut, E>(mut self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.health.add_check(name, check);
+        self
+    }
+
+    /// Reads config files from `dir` instead of `APP_CONFIG_DIR` / `./config`.
+    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.loader = self.loader.dir(dir);
+        self
+    }
+
+    /// Uses this profile instead of `APP_ENV`.
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.loader = self.loader.profile(profile);
+        self
+    }
+
+    /// Sets a config key above every other source (`.config_set("server.port", "0")`).
+    pub fn config_set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.loader = self.loader.set(key, value);
+        self
+    }
+
+    /// Replaces the config loader (to read a given environment, another `.env`, …).
+    pub fn loader(mut self, loader: Loader) -> Self {
+        self.loader = loader;
+        self
+    }
+
+    /// The loader as configured so far.
+    pub fn config_loader(&self) -> &Loader {
+        &self.loader
+    }
+
+    /// Loads config, builds the state and returns the finished router with the default stack:
+    /// for tests and for serving it yourself.
+    pub async fn into_router(self) -> crate::Result<Router> {
+        let loaded = self.loader.load::<C>()?;
+        Ok(self.build(loaded)?.0)
+    }
+
+    /// Starts the app: loads config, initialises logging, binds `server.host:server.port`,
+    /// serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run(self) -> crate::Result<()> {
+        self.run_until(serve::shutdown_signal()).await
+    }
+
+    /// Like [`run`](App::run), but shuts down when `shutdown` completes (not on signals).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
+        let loaded = self.loader.load::<C>()?;
+        crate::telemetry::init(&loaded.telemetry)?;
+        tracing::info!(profile = %loaded.profile, "starting");
+        let files: Vec<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
+        tracing::info!(files = ?files, "config loaded");
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let server = loaded.server.clone();
+        let (router, health) = self.build(loaded)?;
+
+        let addr = format!("{}:{}", server.host, server.port);
+        let listener = TcpListener::bind(&addr).await.map_err(|e| {
+            Error::internal(anyhow::anyhow!(
+                "cannot listen on {addr}: {e}; set server.host / server.port (APP__SERVER__HOST, APP__SERVER__PORT) to a free address"
+            ))
+        })?;
+        let local = listener.local_addr().map_err(Error::internal)?;
+        tracing::info!(addr = %local, "listening on http://{local}");
+
+        serve::serve(listener, router, &server, async move {
+            shutdown.await;
+            health.start_draining();
+        })
+        .await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    fn build(self, loaded: Loaded<C>) -> crate::Result<(Router, Health)> {
+        let ctx = Context { config: Arc::new(loaded.app), server: loaded.server, profile: loaded.profile };
+        let state = (self.state)(&ctx);
+        let mut router = self.routes.with_state(state);
+        for layer in self.layers {
+            router = layer(router);
+        }
+        let health = self.health.with_timeout(ctx.server.readiness_timeout);
+        if ctx.server.health {
+            router = router.merge(health.clone().router());
+        }
+        let router = crate::middleware::apply(router, &ctx.server, self.renderer)?;
+        Ok((router, health))
+    }
+
+    /// For `TestApp`: the `test` profile and no process environment or `.env`, unless the app
+    /// chose otherwise.
+    pub(crate) fn for_tests(mut self) -> Self {
+        self.loader = self.loader.hermetic_for_tests();
+        self
+    }
+}

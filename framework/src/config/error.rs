@@ -1,0 +1,162 @@
+//! What can go wrong while loading config, each message naming the key, where it came from and
+//! the fix. Values are never echoed: they may be secrets.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where a config value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The struct's `#[config(default = ...)]`.
+    Default,
+    /// A TOML file, with the line of the key.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the key.
+        line: usize,
+    },
+    /// An environment variable.
+    Env {
+        /// The variable's name.
+        var: String,
+    },
+    /// A line of the `.env` file.
+    DotEnv {
+        /// The `.env` file.
+        path: PathBuf,
+        /// The variable's name.
+        var: String,
+    },
+    /// `Loader::set` (code, usually a test).
+    Code,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("the built-in default"),
+            Origin::File { path, line } => write!(f, "{} line {line}", path.display()),
+            Origin::Env { var } => write!(f, "environment variable {var}"),
+            Origin::DotEnv { path, var } => write!(f, "{var} in {}", path.display()),
+            Origin::Code => f.write_str("Loader::set in code"),
+        }
+    }
+}
+
+/// The environment variable that sets `key` (`server.port` → `APP__SERVER__PORT`).
+pub(crate) fn env_var(prefix: &str, key: &str) -> String {
+    format!("{prefix}__{}", key.replace('.', "__").to_uppercase())
+}
+
+/// A config loading failure. The message names the key, the source and what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A config file exists but cannot be read.
+    #[error("cannot read config file {}: {source}; check the file's permissions", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A config file is not valid TOML.
+    #[error("malformed TOML in {}:{line}:{column}: {message}; fix the syntax at that line", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message (without the line's text, which may hold a secret).
+        message: String,
+    },
+    /// The `.env` file has a line that is not `KEY=value`.
+    #[error("cannot parse {} line {line}: write each line as KEY=value (quote values that contain spaces or #)", path.display())]
+    DotEnv {
+        /// The `.env` file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+    },
+    /// `APP_CONFIG_DIR` names a folder that does not exist.
+    #[error("APP_CONFIG_DIR is {}, which is not a folder: create it or unset APP_CONFIG_DIR", path.display())]
+    MissingDir {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// `APP_ENV` is not a usable profile name.
+    #[error("APP_ENV={profile:?} is not a profile name: use letters, digits, '-' or '_' (development, test, production)")]
+    BadProfile {
+        /// The value of `APP_ENV`.
+        profile: String,
+    },
+    /// A required key is set nowhere.
+    #[error("missing required config key `{key}` ({ty}): set `{name} = ...` under {section} in {file}, or the environment variable {env_var}")]
+    Missing {
+        /// Dotted key.
+        key: String,
+        /// Expected Rust type.
+        ty: String,
+        /// The key's last segment.
+        name: String,
+        /// `[section]` or "the top level".
+        section: String,
+        /// The file it belongs in.
+        file: String,
+        /// The variable that sets it.
+        env_var: String,
+    },
+    /// A value has the wrong type.
+    #[error("config key `{key}` from {origin}: expected {expected}, found {found}; fix it there or set {env_var}")]
+    WrongType {
+        /// Dotted key.
+        key: String,
+        /// Where the bad value came from.
+        origin: Origin,
+        /// What the field needs.
+        expected: String,
+        /// What kind of value was found (never the value itself).
+        found: String,
+        /// The variable that sets it.
+        env_var: String,
+    },
+    /// A value has the right type but is not acceptable (parse or validation failure).
+    #[error("config key `{key}` from {origin}: {message}; fix it there or set {env_var}")]
+    Invalid {
+        /// Dotted key (empty for a struct-level check).
+        key: String,
+        /// Where the value came from.
+        origin: Origin,
+        /// What is wrong.
+        message: String,
+        /// The variable that sets it.
+        env_var: String,
+    },
+    /// A key no config struct knows (an error in the `production` profile).
+    #[error("unknown config key `{key}` in {origin}{}; remove it or fix its name", suggestion.as_ref().map(|s| format!(": did you mean `{s}`?")).unwrap_or_default())]
+    Unknown {
+        /// Dotted key.
+        key: String,
+        /// Where it was found.
+        origin: Origin,
+        /// The nearest known key, when close enough to be a typo.
+        suggestion: Option<String>,
+    },
+    /// Several problems, all reported at once.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
+}
+
+impl ConfigError {
+    /// One error for one problem, `Several` for more.
+    pub(crate) fn from_list(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(ConfigError::Several(errors)),
+        }
+    }
+}

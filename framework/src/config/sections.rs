@@ -1,0 +1,168 @@
+//! The framework's own config sections: `[server]` and `[telemetry]`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use trestle_macros::Config;
+
+use super::{byte_size, duration};
+
+/// `[server]`: binding, limits, timeouts and the default middleware stack.
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[config(default = "127.0.0.1")]
+    pub host: String,
+    /// TCP port; 0 picks a free one (logged at startup).
+    #[config(default = 3000)]
+    pub port: u16,
+    /// Longest a handler may run; slower requests get 503 (0s: no limit).
+    #[config(default = "30s")]
+    #[serde(with = "duration")]
+    pub request_timeout: Duration,
+    /// Largest request body read by extractors; larger bodies get 413.
+    #[config(default = "2MiB")]
+    #[serde(with = "byte_size")]
+    pub body_limit: usize,
+    /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
+    #[config(default = "30s")]
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+    /// Longest a client may take to send request headers (slowloris protection).
+    #[config(default = "30s")]
+    #[serde(with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Most connections served at once; more clients wait in the accept queue.
+    #[config(default = 10000, validate = at_least_one)]
+    pub max_connections: usize,
+    /// Most requests handled at once; beyond it requests get 503 with Retry-After (0: no limit).
+    #[config(default = 0)]
+    pub concurrency_limit: usize,
+    /// Keep or set `x-request-id` and record it on the span and in problem bodies.
+    #[config(default = true)]
+    pub request_id: bool,
+    /// Answer a panicking handler with a 500 problem and keep serving.
+    #[config(default = true)]
+    pub catch_panic: bool,
+    /// Compress responses over 1 KiB (gzip, brotli) for clients that accept it.
+    #[config(default = true)]
+    pub compression: bool,
+    /// Add `x-content-type-options`, `x-frame-options` and `referrer-policy` to responses.
+    #[config(default = true)]
+    pub security_headers: bool,
+    /// Serve `/health/live` and `/health/ready`.
+    #[config(default = true)]
+    pub health: bool,
+    /// Longest one readiness check may take before it counts as failed.
+    #[config(default = "2s")]
+    #[serde(with = "duration")]
+    pub readiness_timeout: Duration,
+    /// Cross-origin resource sharing (off until `allowed_origins` is set).
+    #[config(nested)]
+    pub cors: Cors,
+}
+
+fn at_least_one(n: &usize) -> Result<(), &'static str> {
+    if *n == 0 {
+        Err("must be at least 1")
+    } else {
+        Ok(())
+    }
+}
+
+/// `[server.cors]`: CORS, off unless `allowed_origins` is set.
+#[derive(Clone, Debug, Config, Deserialize)]
+#[config(validate = Cors::check)]
+pub struct Cors {
+    /// Origins allowed to call the API (`["https://app.example.com"]`, or `["*"]`); empty: CORS off.
+    #[config(default = [] as [&str; 0])]
+    #[serde(deserialize_with = "list")]
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed in cross-origin requests.
+    #[config(default = ["GET", "POST", "PUT", "PATCH", "DELETE"])]
+    #[serde(deserialize_with = "list")]
+    pub allowed_methods: Vec<String>,
+    /// Request headers allowed in cross-origin requests.
+    #[config(default = ["authorization", "content-type"])]
+    #[serde(deserialize_with = "list")]
+    pub allowed_headers: Vec<String>,
+    /// Allow cookies and credentials (not with the origin `*`).
+    #[config(default = false)]
+    pub allow_credentials: bool,
+    /// How long browsers may cache a preflight answer.
+    #[config(default = "1h")]
+    #[serde(with = "duration")]
+    pub max_age: Duration,
+}
+
+impl Cors {
+    fn check(&self) -> Result<(), &'static str> {
+        if self.allow_credentials && self.allowed_origins.iter().any(|o| o == "*") {
+            return Err("allow_credentials cannot be used with the origin \"*\": list the origins instead");
+        }
+        Ok(())
+    }
+}
+
+/// A list written either as a TOML array or as comma-separated text (as environment variables
+/// must write it: `APP__SERVER__CORS__ALLOWED_ORIGINS=https://a.com,https://b.com`).
+fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::List(v) => v,
+        Raw::Text(t) => t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    })
+}
+
+/// `[telemetry]`: logs.
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct TelemetryConfig {
+    /// Log format: auto (pretty on a terminal, JSON otherwise), pretty, compact or json.
+    #[config(default = "auto")]
+    pub format: LogFormat,
+    /// Which logs to keep, in `RUST_LOG` syntax; `RUST_LOG` wins when set.
+    #[config(default = "info")]
+    pub filter: String,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    Auto,
+    /// Multi-line, coloured, for people.
+    Pretty,
+    /// One line per event, for people.
+    Compact,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// Everything the framework reads, loaded from the same tree as the app's struct.
+#[derive(Clone, Debug, Config, Deserialize)]
+pub(crate) struct FrameworkConfig {
+    #[config(nested)]
+    pub(crate) server: ServerConfig,
+    #[config(nested)]
+    pub(crate) telemetry: TelemetryConfig,
+}
+
+impl Default for ServerConfig {
+    /// The defaults, as documented on each field.
+    fn default() -> Self {
+        super::loader::defaults::<FrameworkConfig>().server
+    }
+}
+
+impl Default for TelemetryConfig {
+    /// The defaults, as documented on each field.
+    fn default() -> Self {
+        super::loader::defaults::<FrameworkConfig>().telemetry
+    }
+}

@@ -1,0 +1,241 @@
+//! Errors that render as RFC 9457 problem documents.
+//!
+//! Handlers return [`Result<T>`](Result); every error becomes an
+//! `application/problem+json` response:
+//!
+//! ```json
+//! { "type": "about:blank", "title": "Not Found", "status": 404,
+//!   "detail": "no article with slug \"x\"", "instance": "/articles/x", "request_id": "…" }
+//! ```
+//!
+//! - [`Error`]'s constructors pick the status ([`Error::not_found`], [`Error::conflict`], …).
+//! - `?` on any `std::error::Error` or `anyhow::Error` gives a 500 whose detail is generic; the
+//!   full chain is logged with the request id, never sent.
+//! - `?` on an error type that derives [`ApiError`] uses the status, type and title of the
+//!   variant.
+//! - The body format is pluggable: [`Renderer`] (set with `App::renderer`) writes every problem,
+//!   including the framework's own (404, 405, 413, timeouts, panics, bad JSON).
+
+mod api_error;
+mod problem;
+
+use std::fmt;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+pub use api_error::ApiError;
+#[doc(hidden)]
+pub use api_error::ApiErrorDowncast;
+pub use problem::{FieldError, Problem, ProblemJson, Renderer};
+
+/// `Result<T, trestle::Error>`: the return type of handlers and of `App::run`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error that renders as a problem document. See the [module docs](self).
+///
+/// `Error` deliberately does not implement `std::error::Error`, so that `?` converts any error
+/// into it (as `anyhow::Error` does).
+pub struct Error {
+    problem: Box<Problem>,
+    headers: HeaderMap,
+    /// The cause: logged with the request id, never sent to the client.
+    source: Option<anyhow::Error>,
+}
+
+/// Carries the problem from [`Error::into_response`] to the middleware, which adds the request
+/// id and renders it with the app's [`Renderer`].
+#[derive(Clone, Debug)]
+pub(crate) struct ProblemExtension(pub(crate) std::sync::Arc<Problem>);
+
+impl Error {
+    /// An error with this status; `detail` is shown to the client.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        let mut problem = Problem::from_status(status);
+        problem.detail = Some(detail.into());
+        Self::from_problem(problem)
+    }
+
+    /// An error for this problem document.
+    pub fn from_problem(problem: Problem) -> Self {
+        Self { problem: Box::new(problem), headers: HeaderMap::new(), source: None }
+    }
+
+    /// 400 Bad Request.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 401 Unauthorized.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 403 Forbidden.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 404 Not Found.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 409 Conflict.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, detail)
+    }
+
+    /// 422 Unprocessable Content: add the failing fields with [`with_field`](Self::with_field).
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
+    /// 503 Service Unavailable.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+
+    /// 500 Internal Server Error for `source`: the client sees a generic detail, the log the
+    /// whole chain.
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        let mut e = Self::from_problem(Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR));
+        e.problem.detail = Some("the server failed to handle this request; the request id identifies it in the logs".into());
+        e.source = Some(source.into());
+        e
+    }
+
+    /// The error for a value of a type that derives [`ApiError`].
+    pub fn from_api_error(error: &dyn ApiError) -> Self {
+        let status = error.status();
+        let mut problem = Problem::from_status(status);
+        problem.problem_type = error.problem_type().to_owned();
+        if let Some(title) = error.title() {
+            title.clone_into(&mut problem.title);
+        }
+        let mut e = Self::from_problem(problem);
+        if status.is_server_error() {
+            e.problem.detail = Some("the server failed to handle this request; the request id identifies it in the logs".into());
+            e.source = Some(anyhow::anyhow!("{error}"));
+        } else {
+            e.problem.detail = Some(error.to_string());
+        }
+        e
+    }
+
+    /// Sets the problem's `title` (a short, fixed summary of the problem type).
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.problem.title = title.into();
+        self
+    }
+
+    /// Sets the problem's `type` URI.
+    pub fn with_type(mut self, uri: impl Into<String>) -> Self {
+        self.problem.problem_type = uri.into();
+        self
+    }
+
+    /// Adds a field-level failure to the problem's `errors`.
+    pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
+        self.problem.errors.push(FieldError { field: field.into(), message: message.into() });
+        self
+    }
+
+    /// Adds a member to the problem document.
+    pub fn with_extension(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.problem.extensions.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a response header (`WWW-Authenticate`, `Retry-After`, `Allow`, …).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// Keeps `source` as the cause (logged, never sent).
+    pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.problem.status()
+    }
+
+    /// The problem document the client will get (before the request id is added).
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+
+    /// The response headers this error adds.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+/// `?` on anything that converts into `anyhow::Error` (every `std::error::Error + Send + Sync`).
+/// Types that derive [`ApiError`] keep their status; everything else is a 500.
+impl<E: Into<anyhow::Error>> From<E> for Error {
+    fn from(error: E) -> Self {
+        let error: anyhow::Error = error.into();
+        for entry in inventory::iter::<ApiErrorDowncast> {
+            if let Some(api) = (entry.0)(&error) {
+                return Self::from_api_error(api);
+            }
+        }
+        Self::internal(error)
+    }
+}
+
+impl fmt::Debug for Error {
+    /// The cause chain, or the title and detail: what `main` prints when `App::run` fails.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.source, &self.problem.detail) {
+            (Some(source), _) => write!(f, "{source:#}"),
+            (None, Some(detail)) => write!(f, "{} ({}): {detail}", self.problem.title, self.problem.status),
+            (None, None) => write!(f, "{} ({})", self.problem.title, self.problem.status),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            // Runs inside the request span, so the log line carries the request id.
+            tracing::error!(status = self.problem.status, error = format!("{source:#}"), "request failed");
+        }
+        let mut response = ProblemJson.render(&self.problem);
+        response.headers_mut().extend(self.headers);
+        response.extensions_mut().insert(ProblemExtension(std::sync::Arc::new(*self.problem)));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_errors_are_500_without_internals() {
+        let io = std::io::Error::other("disk on fire at /var/secret");
+        let e = Error::from(io);
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.problem().detail.as_deref().unwrap_or("").contains("disk"));
+        assert!(format!("{e:?}").contains("disk on fire"), "the cause stays for the log");
+    }
+
+    #[test]
+    fn anyhow_errors_are_500() {
+        let e = Error::from(anyhow::anyhow!("boom").context("while saving"));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(format!("{e:?}").contains("while saving: boom"));
+    }
+}

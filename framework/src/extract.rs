@@ -1,0 +1,225 @@
+//! `Json`, `Path` and `Query` whose rejections are problem documents.
+//!
+//! They wrap axum's extractors of the same names and answer bad input with a clear problem:
+//!
+//! | input | status | detail |
+//! |---|---|---|
+//! | body is not JSON (syntax) | 400 | serde's message, line, column and byte offset |
+//! | JSON that does not match the type | 422 | the field path in `errors` |
+//! | missing or wrong `content-type` | 415 | the content type expected |
+//! | body over `server.body_limit` | 413 | the limit |
+//! | unparsable path parameter | 400 | which parameter and why |
+//! | unparsable query string | 400 | which parameter and why |
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// A JSON request body (`Json<T>` as an argument) or response (`Json<T>` returned).
+///
+/// Rejections: 415 without `content-type: application/json` (or `+json`), 413 over the body
+/// limit, 400 for malformed JSON, 422 for JSON that does not match `T`.
+///
+/// ```
+/// use trestle::Json;
+/// #[derive(serde::Deserialize, serde::Serialize)]
+/// struct Message { message: String }
+///
+/// async fn echo(Json(m): Json<Message>) -> Json<Message> {
+///     Json(m)
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(Error::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected a JSON body: send the header `content-type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    let Some((kind, sub)) = essence.split_once('/') else { return false };
+    kind.eq_ignore_ascii_case("application") && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+}
+
+/// A body read failure: 413 over the limit, 400 otherwise.
+pub(crate) fn body_error(rejection: axum::extract::rejection::BytesRejection) -> Error {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::new(status, "the request body is larger than the server accepts (server.body_limit)")
+    } else {
+        Error::new(StatusCode::BAD_REQUEST, format!("the request body could not be read: {}", rejection.body_text()))
+    }
+}
+
+/// Deserializes JSON; 400 for bad syntax (with position), 422 naming the field that does not
+/// match.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| (e.path().to_string(), e.into_inner()));
+    let value = value.and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
+    value.map_err(|(path, inner)| {
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                let field = if path == "." { String::new() } else { path };
+                let message = strip_position(&inner.to_string());
+                Error::unprocessable(if field.is_empty() {
+                    format!("the JSON body does not match the expected shape: {message}")
+                } else {
+                    format!("field `{field}`: {message}")
+                })
+                .with_field(field, message)
+            }
+            _ => {
+                let offset = byte_offset(bytes, inner.line(), inner.column());
+                Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
+                    .with_extension("line", inner.line())
+                    .with_extension("column", inner.column())
+                    .with_extension("offset", offset)
+            }
+        }
+    })
+}
+
+/// serde_json's messages end in " at line L column C"; field errors do not need it.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// The byte offset of a 1-based line and column as serde_json counts them.
+fn byte_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes.split(|b| *b == b'\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
+    (line_start + column.saturating_sub(1)).min(bytes.len())
+}
+
+/// Path parameters (`/users/{id}` → `Path(id): Path<u64>`); 400 problem when they do not parse.
+#[derive(Clone, Copy, Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(Error::bad_request(format!("invalid path parameter: {}", e.body_text())))
+            }
+            Err(e) => Err(Error::internal(anyhow::anyhow!("path extraction failed: {}", e.body_text()))),
+        }
+    }
+}
+
+/// The query string (`?page=2` → `Query(p): Query<Page>`); 400 problem when it does not parse.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(Error::bad_request(format!("invalid query string: {}", e.body_text())))
+            }
+            Err(e) => Err(Error::bad_request(e.body_text())),
+        }
+    }
+}
+
+macro_rules! deref {
+    ($($t:ident),*) => {$(
+        impl<T> std::ops::Deref for $t<T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                &self.0
+            }
+        }
+        impl<T> std::ops::DerefMut for $t<T> {
+            fn deref_mut(&mut self) -> &mut T {
+                &mut self.0
+            }
+        }
+    )*};
+}
+deref!(Json, Path, Query);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct User {
+        name: String,
+        age: u8,
+    }
+
+    #[test]
+    fn syntax_errors_are_400_with_position() {
+        let e = parse_json::<User>(b"{\"name\": \"a\",\n \"age\": }").unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let p = e.problem();
+        assert_eq!(p.extensions["line"], 2);
+        assert_eq!(p.extensions["offset"], byte_offset(b"{\"name\": \"a\",\n \"age\": }", 2, 9));
+        assert!(p.detail.as_deref().unwrap().contains("malformed JSON"));
+    }
+
+    #[test]
+    fn type_errors_are_422_naming_the_field() {
+        let e = parse_json::<User>(br#"{"name": "a", "age": 300}"#).unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.problem().errors[0].field, "age");
+        let e = parse_json::<User>(br#"{"age": 3}"#).unwrap_err();
+        assert!(e.problem().errors[0].message.contains("missing field `name`"));
+    }
+
+    #[test]
+    fn trailing_garbage_is_400() {
+        let e = parse_json::<User>(br#"{"name": "a", "age": 3} x"#).unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/problem+json"] {
+            h.insert(header::CONTENT_TYPE, ok.parse().unwrap());
+            assert!(is_json(&h), "{ok}");
+        }
+        h.insert(header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert!(!is_json(&h));
+    }
+}

@@ -1,0 +1,125 @@
+//! # trestle
+//!
+//! axum with the decisions already made. One dependency gives an app layered typed config,
+//! errors that render as RFC 9457 problem documents, a production middleware stack, health
+//! checks, graceful shutdown and a test client — and everything stays an ordinary axum
+//! `Router`, extractor or tower layer.
+//!
+//! ```no_run
+//! use trestle::prelude::*;
+//!
+//! #[derive(Config, Deserialize)]
+//! struct Settings {
+//!     /// How to greet.
+//!     #[config(default = "Hello")]
+//!     greeting: String,
+//! }
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     settings: Arc<Settings>,
+//! }
+//!
+//! #[derive(Serialize)]
+//! struct Message {
+//!     message: String,
+//! }
+//!
+//! async fn hello(State(state): State<AppState>, Path(name): Path<String>) -> Json<Message> {
+//!     Json(Message { message: format!("{}, {name}!", state.settings.greeting) })
+//! }
+//!
+//! #[trestle::main]
+//! async fn main() -> trestle::Result<()> {
+//!     App::new()
+//!         .config::<Settings>()
+//!         .state(|ctx| AppState { settings: ctx.config().clone() })
+//!         .routes(Router::new().route("/hello/{name}", get(hello)))
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! ## The map
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`app`] | [`App`]: the builder, state, serving, graceful shutdown |
+//! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
+//! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
+//! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
+//! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
+//! | [`telemetry`] | log set-up (pretty or JSON) |
+//! | [`health`] | `/health/live`, `/health/ready` and readiness checks |
+//! | [`testing`] | [`testing::TestApp`]: drive the app in process |
+
+#![deny(missing_docs)]
+
+// Lets the derive macros' `::trestle::…` paths resolve inside this crate too.
+extern crate self as trestle;
+
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod middleware;
+pub mod telemetry;
+pub mod testing;
+
+pub use app::{App, Context};
+pub use config::Secret;
+pub use error::{Error, Result};
+pub use extract::{Json, Path, Query};
+pub use middleware::RequestId;
+pub use trestle_macros::{main, ApiError, Config};
+
+/// axum itself, for everything trestle does not wrap.
+pub use axum;
+
+/// What most apps need, in one `use trestle::prelude::*;`.
+pub mod prelude {
+    pub use std::sync::Arc;
+
+    pub use axum::extract::{FromRef, State};
+    pub use axum::response::IntoResponse;
+    pub use axum::routing::{delete, get, patch, post, put};
+    pub use axum::Router;
+    pub use serde::{Deserialize, Serialize};
+
+    pub use crate::config::{Config, Secret};
+    pub use crate::error::{ApiError, Error, Result};
+    pub use crate::extract::{Json, Path, Query};
+    pub use crate::{App, RequestId};
+}
+
+/// Support code for the macros. Not public API: it may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use anyhow;
+    pub use axum;
+    pub use http;
+    pub use inventory;
+    pub use tokio;
+
+    pub use crate::config::set_app_manifest_dir;
+    pub use crate::error::ApiErrorDowncast;
+
+    /// A `#[config(default = ...)]` value as the TOML value it would be in a file.
+    pub fn config_default<T: serde::Serialize + ?Sized>(value: &T) -> Result<toml::Value, String> {
+        toml::Value::try_from(value).map_err(|e| e.to_string())
+    }
+
+    /// A status checked by the macro to be in 100..=599.
+    pub fn status(code: u16) -> http::StatusCode {
+        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The runtime `#[trestle::main]` runs on.
+    pub fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))
+    }
+}

@@ -1,0 +1,224 @@
+//! `Stack`: request id, span, timeout, load shedding, panic catching, problem rendering and
+//! security headers in one service.
+
+use std::any::Any;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http::{header, HeaderName, HeaderValue, StatusCode, Uri};
+use tokio::sync::Semaphore;
+use tower::{Layer, Service};
+use tracing::{field::Empty, Instrument};
+
+use super::RequestId;
+use crate::config::ServerConfig;
+use crate::error::{Error, Problem, ProblemExtension, Renderer};
+
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The fused default middleware; built by `App` from `[server]`. See the
+/// [module docs](crate::middleware).
+#[derive(Clone)]
+pub struct Stack {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    request_id: bool,
+    timeout: Option<Duration>,
+    catch_panic: bool,
+    security_headers: bool,
+    limiter: Option<Arc<Semaphore>>,
+    renderer: Arc<dyn Renderer>,
+}
+
+impl Stack {
+    /// The stack as `server` configures it, rendering problems with `renderer`.
+    pub fn new(server: &ServerConfig, renderer: Arc<dyn Renderer>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                request_id: server.request_id,
+                timeout: (!server.request_timeout.is_zero()).then_some(server.request_timeout),
+                catch_panic: server.catch_panic,
+                security_headers: server.security_headers,
+                limiter: (server.concurrency_limit > 0).then(|| Arc::new(Semaphore::new(server.concurrency_limit))),
+                renderer,
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for Stack {
+    type Service = StackService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StackService { inner, shared: self.shared.clone() }
+    }
+}
+
+/// The service [`Stack`] wraps around each route.
+#[derive(Clone)]
+pub struct StackService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Request> for StackService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let shared = self.shared.clone();
+        // The clone is ready; the original (polled ready) serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+
+        let id = shared.request_id.then(|| {
+            let id = req.headers().get(&X_REQUEST_ID).and_then(RequestId::accept).unwrap_or_else(RequestId::generate);
+            req.extensions_mut().insert(id.clone());
+            id
+        });
+        let span = tracing::info_span!(
+            "request",
+            "http.request.method" = %req.method(),
+            "http.route" = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
+            "url.path" = req.uri().path(),
+            request_id = id.as_ref().map(RequestId::as_str),
+            "http.response.status_code" = Empty,
+            latency_ms = Empty,
+        );
+        let uri = req.uri().clone();
+
+        let future = async move {
+            let _permit = match &shared.limiter {
+                Some(limiter) => match limiter.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        let e = Error::unavailable("the server is at its concurrency limit; retry shortly")
+                            .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                        return Ok(finish(&shared, e.into_response(), id, &uri, start).await);
+                    }
+                },
+                None => None,
+            };
+            let call = inner.call(req);
+            let response = match (shared.timeout, shared.catch_panic) {
+                (Some(limit), true) => match AssertUnwindSafe(tokio::time::timeout(limit, call)).catch_unwind().await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(_)) => Ok(timed_out(limit)),
+                    Err(panic) => Ok(panicked(panic)),
+                },
+                (Some(limit), false) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Ok(timed_out(limit))),
+                (None, true) => AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|p| Ok(panicked(p))),
+                (None, false) => call.await,
+            };
+            let response = match response {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            Ok(finish(&shared, response, id, &uri, start).await)
+        };
+        Box::pin(future.instrument(span))
+    }
+}
+
+fn timed_out(limit: Duration) -> Response {
+    tracing::error!(timeout_ms = limit.as_millis() as u64, "handler exceeded server.request_timeout");
+    Error::unavailable(format!("the request took longer than the server allows ({}ms)", limit.as_millis()))
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        .into_response()
+}
+
+fn panicked(panic: Box<dyn Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+    tracing::error!(panic = message, "handler panicked");
+    let mut problem = Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR);
+    problem.detail = Some("the server failed to handle this request; the request id identifies it in the logs".into());
+    Error::from_problem(problem).into_response()
+}
+
+/// Renders problems (adding request id and path), turns bare error responses into problems,
+/// sets the response headers and records the outcome.
+async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, uri: &Uri, start: Instant) -> Response {
+    let status = response.status();
+    if status.as_u16() >= 400 {
+        response = render_problem(shared, response, id.as_ref(), uri).await;
+    }
+    let headers = response.headers_mut();
+    if let Some(id) = id {
+        headers.insert(X_REQUEST_ID.clone(), id.0);
+    }
+    if shared.security_headers {
+        headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
+        headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+        headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+    }
+
+    let status = response.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let span = tracing::Span::current();
+    span.record("http.response.status_code", status);
+    span.record("latency_ms", latency_ms);
+    match status {
+        500.. => tracing::error!(status, latency_ms, "request failed"),
+        400..500 => tracing::warn!(status, latency_ms, "request rejected"),
+        _ => tracing::debug!(status, latency_ms, "request finished"),
+    }
+    response
+}
+
+async fn render_problem(shared: &Shared, response: Response, id: Option<&RequestId>, uri: &Uri) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut problem = match parts.extensions.get::<ProblemExtension>() {
+        Some(ProblemExtension(problem)) => Problem::clone(problem),
+        None => {
+            // A bare error from outside trestle (axum's own rejections, a 405 from the method
+            // router, a tower layer): give it the same problem shape, keeping short text as
+            // the detail.
+            let is_text = parts.headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"text/plain"));
+            let is_empty = http_body::Body::size_hint(&body).exact() == Some(0);
+            if !is_text && !is_empty {
+                return Response::from_parts(parts, body);
+            }
+            let mut problem = Problem::from_status(parts.status);
+            if is_text {
+                if let Ok(bytes) = axum::body::to_bytes(body, 4096).await {
+                    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                    problem.detail = (!text.is_empty()).then_some(text);
+                }
+            }
+            problem
+        }
+    };
+    problem.request_id = id.map(|id| id.as_str().to_owned());
+    problem.instance = Some(uri.path().to_owned());
+    let mut rendered = shared.renderer.render(&problem);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rendered
+}
