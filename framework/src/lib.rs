@@ -72,7 +72,9 @@ pub use config::Secret;
 pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
-pub use trestle_macros::{main, ApiError, Config};
+pub use trestle_macros::main;
+pub use config::Config;
+pub use error::ApiError;
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;

@@ -1,1 +1,6 @@
-fn main() {}
+//! `cargo run -p hello` serves on 127.0.0.1:3000 (`APP__SERVER__PORT` moves it).
+
+#[trestle::main]
+async fn main() -> trestle::Result<()> {
+    hello::app().run().await
+}

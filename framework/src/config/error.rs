@@ -62,7 +62,7 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// A config file is not valid TOML.
-    #[error("malformed TOML in {}:{line}:{column}: {message}; fix the syntax at that line", path.display())]
+    #[error("malformed TOML in {} line {line}, column {column}: {message}; fix the syntax there", path.display())]
     Parse {
         /// The file.
         path: PathBuf,

@@ -62,6 +62,8 @@ pub use units::{byte_size, duration};
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
 pub use schema::{template, Config, Field, NoConfig, ValidationErrors};
+/// Derives [`Config`](trait@Config); see the module docs for its attributes.
+pub use trestle_macros::Config;
 pub use secret::Secret;
 pub use sections::{Cors, LogFormat, ServerConfig, TelemetryConfig};
 

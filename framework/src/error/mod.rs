@@ -25,6 +25,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use api_error::ApiError;
+/// Derives [`ApiError`](trait@ApiError).
+pub use trestle_macros::ApiError;
 #[doc(hidden)]
 pub use api_error::ApiErrorDowncast;
 pub use problem::{FieldError, Problem, ProblemJson, Renderer};

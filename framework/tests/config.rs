@@ -1,0 +1,310 @@
+//! Config loading through the public API: layers, profiles, errors, secrets, template.
+
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+use trestle::config::{template, ConfigError, Loader, Origin, Secret};
+use trestle::Config;
+
+#[derive(Debug, Config, Deserialize)]
+struct Settings {
+    /// Items per page.
+    #[config(default = 10)]
+    page_size: u32,
+    /// Name shown in the UI.
+    #[config(default = "demo")]
+    name: String,
+    /// Payment provider key.
+    api_key: Secret<String>,
+    /// Optional upstream URL.
+    upstream: Option<String>,
+    /// Mail settings.
+    #[config(nested)]
+    mail: Mail,
+}
+
+#[derive(Debug, Config, Deserialize)]
+#[config(validate = Mail::check)]
+struct Mail {
+    /// SMTP port.
+    #[config(default = 25, validate = nonzero)]
+    port: u16,
+    /// Sender address.
+    #[config(default = "noreply@example.com")]
+    from: String,
+}
+
+impl Mail {
+    fn check(&self) -> Result<(), String> {
+        if self.from.contains('@') {
+            Ok(())
+        } else {
+            Err("mail.from must be an email address (has no @)".to_owned())
+        }
+    }
+}
+
+fn nonzero(n: &u16) -> Result<(), &'static str> {
+    if *n == 0 {
+        Err("must not be 0")
+    } else {
+        Ok(())
+    }
+}
+
+/// A config folder with the given files, and a loader reading only it and `env`.
+fn setup(files: &[(&str, &str)], env: &[(&str, &str)]) -> (tempfile::TempDir, Loader) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("config")).unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).unwrap();
+    }
+    let loader = Loader::new()
+        .dir(dir.path().join("config"))
+        .dotenv(Some(dir.path().join(".env")))
+        .env_vars(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    (dir, loader)
+}
+
+const KEY: (&str, &str) = ("APP__API_KEY", "sk_live_SECRETVALUE");
+
+#[test]
+fn every_layer_overrides_the_one_below() {
+    let defaults = [("config/default.toml", "")];
+    let (_d, loader) = setup(&defaults, &[KEY]);
+    assert_eq!(loader.load::<Settings>().unwrap().app.page_size, 10, "struct default");
+
+    let files = [("config/default.toml", "page_size = 20\nname = \"from-default\"")];
+    let (_d, loader) = setup(&files, &[KEY]);
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!((l.app.page_size, l.app.name.as_str()), (20, "from-default"), "default.toml");
+
+    let files = [("config/default.toml", "page_size = 20"), ("config/development.toml", "page_size = 30")];
+    let (_d, loader) = setup(&files, &[KEY]);
+    assert_eq!(loader.load::<Settings>().unwrap().app.page_size, 30, "profile file");
+
+    let files = [
+        ("config/default.toml", "page_size = 20"),
+        ("config/development.toml", "page_size = 30"),
+        (".env", "APP__PAGE_SIZE=40\n"),
+    ];
+    let (_d, loader) = setup(&files, &[KEY]);
+    assert_eq!(loader.load::<Settings>().unwrap().app.page_size, 40, ".env");
+
+    let (_d, loader) = setup(&files, &[KEY, ("APP__PAGE_SIZE", "50")]);
+    assert_eq!(loader.load::<Settings>().unwrap().app.page_size, 50, "environment");
+
+    let (_d, loader) = setup(&files, &[KEY, ("APP__PAGE_SIZE", "50")]);
+    assert_eq!(loader.set("page_size", "60").load::<Settings>().unwrap().app.page_size, 60, "code");
+}
+
+#[test]
+fn framework_sections_share_the_tree() {
+    let files = [("config/default.toml", "[server]\nport = 8081\nrequest_timeout = \"250ms\"\nbody_limit = \"64KiB\"")];
+    let (_d, loader) = setup(&files, &[KEY, ("APP__SERVER__HOST", "0.0.0.0"), ("APP__MAIL__PORT", "587")]);
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!(l.server.port, 8081);
+    assert_eq!(l.server.host, "0.0.0.0");
+    assert_eq!(l.server.request_timeout, std::time::Duration::from_millis(250));
+    assert_eq!(l.server.body_limit, 64 * 1024);
+    assert_eq!(l.app.mail.port, 587, "nested app section from the environment");
+}
+
+#[test]
+fn profile_comes_from_app_env() {
+    let files = [("config/default.toml", "page_size = 20"), ("config/staging.toml", "page_size = 25")];
+    let (_d, loader) = setup(&files, &[KEY, ("APP_ENV", "staging")]);
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!(l.profile, "staging");
+    assert_eq!(l.app.page_size, 25);
+    assert_eq!(l.files.len(), 2);
+
+    let (_d, loader) = setup(&files, &[KEY, ("APP_ENV", "../etc")]);
+    assert!(matches!(loader.load::<Settings>(), Err(ConfigError::BadProfile { .. })));
+}
+
+#[test]
+fn dotenv_never_overrides_the_real_environment() {
+    let files = [(".env", "APP__NAME=from-dotenv\nAPP__PAGE_SIZE=7\n")];
+    let (_d, loader) = setup(&files, &[KEY, ("APP__NAME", "from-env")]);
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!(l.app.name, "from-env");
+    assert_eq!(l.app.page_size, 7, "keys only in .env still apply");
+}
+
+#[test]
+fn missing_required_key_names_key_and_env_var() {
+    let (_d, loader) = setup(&[], &[]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ConfigError::Missing { .. }), "{text}");
+    assert!(text.contains("`api_key`"), "{text}");
+    assert!(text.contains("APP__API_KEY"), "{text}");
+    assert!(text.contains("config/default.toml"), "{text}");
+}
+
+#[test]
+fn optional_keys_may_be_absent() {
+    let (_d, loader) = setup(&[], &[KEY]);
+    assert_eq!(loader.load::<Settings>().unwrap().app.upstream, None);
+}
+
+#[test]
+fn wrong_type_in_a_file_names_key_file_line_and_type() {
+    let files = [("config/default.toml", "name = \"x\"\n\npage_size = \"lots\"\n")];
+    let (d, loader) = setup(&files, &[KEY]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    match &err {
+        ConfigError::WrongType { key, origin, .. } => {
+            assert_eq!(key, "page_size");
+            assert_eq!(origin, &Origin::File { path: d.path().join("config/default.toml"), line: 3 });
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    assert!(text.contains("default.toml line 3"), "{text}");
+    assert!(text.contains("expected"), "{text}");
+    assert!(text.contains("APP__PAGE_SIZE"), "{text}");
+    assert!(!text.contains("lots"), "values are not echoed: {text}");
+}
+
+#[test]
+fn wrong_type_in_the_environment_names_the_variable() {
+    let (_d, loader) = setup(&[], &[KEY, ("APP__SERVER__PORT", "eighty")]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("`server.port`"), "{text}");
+    assert!(text.contains("environment variable APP__SERVER__PORT"), "{text}");
+    assert!(!text.contains("eighty"), "{text}");
+}
+
+#[test]
+fn bad_duration_names_the_key_and_the_accepted_forms() {
+    let (_d, loader) = setup(&[], &[KEY, ("APP__SERVER__REQUEST_TIMEOUT", "soon")]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("`server.request_timeout`"), "{text}");
+    assert!(text.contains("30s"), "{text}");
+}
+
+#[test]
+fn malformed_toml_names_file_and_line() {
+    let files = [("config/default.toml", "page_size = 20\n[server\nport = 1\n")];
+    let (_d, loader) = setup(&files, &[KEY]);
+    match loader.load::<Settings>().unwrap_err() {
+        ConfigError::Parse { path, line, .. } => {
+            assert!(path.ends_with("config/default.toml"));
+            assert_eq!(line, 2);
+        }
+        other => panic!("expected Parse, got {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_toml_does_not_echo_the_line() {
+    let files = [("config/default.toml", "api_key = \"sk_live_LEAK\n")];
+    let (_d, loader) = setup(&files, &[]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("line 1"), "{text}");
+    assert!(!text.contains("LEAK"), "{text}");
+}
+
+#[test]
+fn malformed_dotenv_names_the_line_only() {
+    let files = [(".env", "APP__NAME=ok\nAPP__API_KEY sk_live_LEAK\n")];
+    let (_d, loader) = setup(&files, &[]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ConfigError::DotEnv { line: 2, .. }), "{text}");
+    assert!(!text.contains("LEAK"), "{text}");
+}
+
+#[test]
+fn unknown_keys_get_a_suggestion_and_warn_outside_production() {
+    let files = [("config/default.toml", "page_sise = 3\n[server]\nprot = 9\n")];
+    let (_d, loader) = setup(&files, &[KEY, ("APP__MAIL__FORM", "a@b.c")]);
+    let l = loader.load::<Settings>().unwrap();
+    let all = l.warnings.join("\n");
+    assert!(all.contains("unknown config key `page_sise`") && all.contains("did you mean `page_size`?"), "{all}");
+    assert!(all.contains("`server.prot`") && all.contains("`server.port`"), "{all}");
+    assert!(all.contains("APP__MAIL__FORM") && all.contains("`mail.from`"), "{all}");
+    assert_eq!(l.warnings.len(), 3);
+}
+
+#[test]
+fn unknown_keys_are_errors_in_production() {
+    let files = [("config/default.toml", "page_sise = 3\n")];
+    let (_d, loader) = setup(&files, &[KEY, ("APP_ENV", "production")]);
+    let err = loader.load::<Settings>().unwrap_err();
+    assert!(matches!(err, ConfigError::Unknown { .. }), "{err}");
+    assert!(err.to_string().contains("default.toml line 1"), "{err}");
+}
+
+#[test]
+fn validation_hooks_run_and_name_the_key() {
+    let (_d, loader) = setup(&[], &[KEY, ("APP__MAIL__PORT", "0"), ("APP__MAIL__FROM", "nobody")]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("config key `mail.port` from environment variable APP__MAIL__PORT: must not be 0"), "{text}");
+    assert!(text.contains("mail.from must be an email address"), "{text}");
+}
+
+#[test]
+fn cors_credentials_with_any_origin_is_rejected() {
+    let (_d, loader) = setup(
+        &[],
+        &[KEY, ("APP__SERVER__CORS__ALLOWED_ORIGINS", "*"), ("APP__SERVER__CORS__ALLOW_CREDENTIALS", "true")],
+    );
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("server.cors"), "{text}");
+    assert!(text.contains("allow_credentials"), "{text}");
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let (_d, loader) = setup(&[], &[KEY]);
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!(l.app.api_key.expose(), "sk_live_SECRETVALUE");
+    let shown = format!("{:?} {:#?} {}", l.app, l, l.app.api_key);
+    assert!(!shown.contains("SECRETVALUE"), "{shown}");
+
+    #[derive(Debug, Config, Deserialize)]
+    struct Numeric {
+        #[allow(dead_code)]
+        pin: Secret<u32>,
+    }
+    let (_d, loader) = setup(&[], &[("APP__PIN", "hunter2")]);
+    let text = loader.load::<Numeric>().unwrap_err().to_string();
+    assert!(text.contains("`pin`") && !text.contains("hunter2"), "{text}");
+}
+
+#[test]
+fn missing_config_dir_from_env_is_an_error() {
+    let loader = Loader::new().dotenv(None).env_vars([("APP_CONFIG_DIR", "/no/such/dir"), KEY]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("/no/such/dir") && text.contains("APP_CONFIG_DIR"), "{text}");
+}
+
+#[test]
+fn template_lists_every_key_with_default_env_var_and_doc() {
+    let text = template::<Settings>("APP");
+    for expected in [
+        "# Items per page.\n# env: APP__PAGE_SIZE\npage_size = 10",
+        "# env: APP__API_KEY\n# api_key = \"...\"  (secret",
+        "# upstream =   (Option<String>, optional)",
+        "[mail]\n",
+        "# env: APP__MAIL__PORT\nport = 25",
+        "[server]\n",
+        "request_timeout = \"30s\"",
+        "[server.cors]\n",
+        "[telemetry]\n",
+        "format = \"auto\"",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // The template is itself a valid config file that loads to the defaults.
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(Path::new(dir.path()).join("default.toml"), &text).unwrap();
+    let l = Loader::new().dir(dir.path()).dotenv(None).env_vars([KEY]).load::<Settings>().unwrap();
+    assert_eq!(l.app.page_size, 10);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}

@@ -1,0 +1,152 @@
+//! A real server process: SIGTERM while a request is in flight.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn start(env: &[(&str, &str)]) -> Server {
+    let dir = tempfile_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP__SERVER__PORT", "0")
+        .env("APP__TELEMETRY__FORMAT", "json")
+        .env("APP__TELEMETRY__FILTER", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start slow_server");
+    let (tx, lines) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = wait_for(&lines, "listening on");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+    let addr = v["addr"].as_str().expect("addr field").parse().unwrap();
+    Server { child, addr, lines }
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("trestle-shutdown-{}-{}", std::process::id(), fastish_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fastish_id() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// The first log line containing `needle`, within 20 s.
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no log line containing {needle:?} within 20s"),
+        }
+    }
+}
+
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
+    let mut server = start(&[("APP__SERVER__SHUTDOWN_TIMEOUT", "10s")]);
+    let addr = server.addr;
+    assert!(get(addr, "/fast").unwrap().starts_with("HTTP/1.1 200"));
+
+    let in_flight = std::thread::spawn(move || get(addr, "/slow"));
+    wait_for(&server.lines, "slow request started");
+    let signalled = Instant::now();
+    sigterm(&server.child);
+
+    // New connections are refused once the listener is closed.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections 5s after SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let response = in_flight.join().unwrap().expect("the in-flight request completes");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("finished"), "{response}");
+
+    let status = wait_exit(&mut server.child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(10));
+    wait_for(&server.lines, "stopped");
+}
+
+#[test]
+fn shutdown_timeout_bounds_the_drain() {
+    let mut server = start(&[("APP__SERVER__SHUTDOWN_TIMEOUT", "200ms")]);
+    let addr = server.addr;
+    let in_flight = std::thread::spawn(move || get(addr, "/slow"));
+    wait_for(&server.lines, "slow request started");
+    let signalled = Instant::now();
+    sigterm(&server.child);
+    let status = wait_exit(&mut server.child, Duration::from_secs(5));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(signalled.elapsed() < Duration::from_millis(1400), "waited for the slow request: {:?}", signalled.elapsed());
+    let _ = in_flight.join();
+}
+
+#[test]
+fn a_config_error_stops_startup_with_the_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .current_dir(tempfile_dir())
+        .env_clear()
+        .env("APP__SERVER__PORT", "not-a-port")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("`server.port`") && stderr.contains("APP__SERVER__PORT"), "{stderr}");
+    assert!(!stderr.contains("not-a-port"), "{stderr}");
+}
