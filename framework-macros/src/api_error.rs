@@ -31,6 +31,8 @@ fn parse_api(attrs: &[syn::Attribute], errors: &mut Errors) -> Api {
     for attr in attrs.iter().filter(|a| a.path().is_ident("api")) {
         let result = attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("status") {
+                // Counts as set even when invalid: one error per mistake.
+                api.status = Some(500);
                 let lit: syn::LitInt = meta.value()?.parse()?;
                 let status: u16 = lit.base10_parse()?;
                 if !(100..=599).contains(&status) {
@@ -98,15 +100,14 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                 title.push(quote!(Self::#v { .. } => #t));
                 ty.push(quote!(Self::#v { .. } => #p));
             }
-            (
-                quote!(match self { #(#status,)* }),
-                quote!(match self { #(#title,)* }),
-                quote!(match self { #(#ty,)* }),
-            )
+            (quote!(match self { #(#status,)* }), quote!(match self { #(#title,)* }), quote!(match self { #(#ty,)* }))
         }
         syn::Data::Struct(_) => {
             if base.status.is_none() {
-                errors.add(ident, "add `#[api(status = ...)]` to the struct: it says which HTTP status this error maps to");
+                errors.add(
+                    ident,
+                    "add `#[api(status = ...)]` to the struct: it says which HTTP status this error maps to",
+                );
             }
             let (s, t, p) = arms(&base);
             (s, t, p)

@@ -21,9 +21,7 @@ use proc_macro::TokenStream;
 #[proc_macro_derive(Config, attributes(config))]
 pub fn derive_config(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    config::expand(input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    config::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Derives `trestle::error::ApiError` for an error enum: each variant's status, problem type
@@ -33,9 +31,7 @@ pub fn derive_config(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(ApiError, attributes(api))]
 pub fn derive_api_error(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    api_error::expand(input)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    api_error::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Runs an `async fn main` on trestle's tokio runtime, so an app needs no direct tokio
@@ -44,7 +40,5 @@ pub fn derive_api_error(input: TokenStream) -> TokenStream {
 /// See `trestle::main` for the details.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    main_attr::expand(args.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    main_attr::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }

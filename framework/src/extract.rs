@@ -66,7 +66,8 @@ fn is_json(headers: &HeaderMap) -> bool {
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
     let Some((kind, sub)) = essence.split_once('/') else { return false };
-    kind.eq_ignore_ascii_case("application") && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
+    kind.eq_ignore_ascii_case("application")
+        && (sub.eq_ignore_ascii_case("json") || sub.to_ascii_lowercase().ends_with("+json"))
 }
 
 /// A body read failure: 413 over the limit, 400 otherwise.
@@ -85,25 +86,23 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> 
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| (e.path().to_string(), e.into_inner()));
     let value = value.and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
-    value.map_err(|(path, inner)| {
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = if path == "." { String::new() } else { path };
-                let message = strip_position(&inner.to_string());
-                Error::unprocessable(if field.is_empty() {
-                    format!("the JSON body does not match the expected shape: {message}")
-                } else {
-                    format!("field `{field}`: {message}")
-                })
-                .with_field(field, message)
-            }
-            _ => {
-                let offset = byte_offset(bytes, inner.line(), inner.column());
-                Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
-                    .with_extension("line", inner.line())
-                    .with_extension("column", inner.column())
-                    .with_extension("offset", offset)
-            }
+    value.map_err(|(path, inner)| match inner.classify() {
+        serde_json::error::Category::Data => {
+            let field = if path == "." { String::new() } else { path };
+            let message = strip_position(&inner.to_string());
+            Error::unprocessable(if field.is_empty() {
+                format!("the JSON body does not match the expected shape: {message}")
+            } else {
+                format!("field `{field}`: {message}")
+            })
+            .with_field(field, message)
+        }
+        _ => {
+            let offset = byte_offset(bytes, inner.line(), inner.column());
+            Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
+                .with_extension("line", inner.line())
+                .with_extension("column", inner.column())
+                .with_extension("offset", offset)
         }
     })
 }
@@ -215,7 +214,9 @@ mod tests {
     fn content_types() {
         let mut h = HeaderMap::new();
         assert!(!is_json(&h));
-        for ok in ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/problem+json"] {
+        for ok in
+            ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/problem+json"]
+        {
             h.insert(header::CONTENT_TYPE, ok.parse().unwrap());
             assert!(is_json(&h), "{ok}");
         }

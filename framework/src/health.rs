@@ -85,14 +85,17 @@ async fn ready(State(health): State<Arc<Health>>) -> Response {
         return Error::unavailable("the server is shutting down").into_response();
     }
     let results = health.run_checks().await;
-    let summary: BTreeMap<&str, String> =
-        results.iter().map(|(n, r)| (n.as_str(), r.as_ref().map_or_else(|e| format!("failing: {e}"), |()| "ok".into()))).collect();
+    let summary: BTreeMap<&str, String> = results
+        .iter()
+        .map(|(n, r)| (n.as_str(), r.as_ref().map_or_else(|e| format!("failing: {e}"), |()| "ok".into())))
+        .collect();
     let failing: Vec<&(String, Result<(), String>)> = results.iter().filter(|(_, r)| r.is_err()).collect();
     if failing.is_empty() {
         return Json(json!({ "status": "ready", "checks": summary })).into_response();
     }
     let names: Vec<&str> = failing.iter().map(|(n, _)| n.as_str()).collect();
-    let mut error = Error::unavailable(format!("not ready: {} failing", names.join(", "))).with_extension("checks", json!(summary));
+    let mut error =
+        Error::unavailable(format!("not ready: {} failing", names.join(", "))).with_extension("checks", json!(summary));
     for (name, result) in failing {
         if let Err(message) = result {
             error = error.with_field(name.clone(), message.clone());

@@ -68,13 +68,13 @@ pub mod telemetry;
 pub mod testing;
 
 pub use app::{App, Context};
+pub use config::Config;
 pub use config::Secret;
+pub use error::ApiError;
 pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
 pub use trestle_macros::main;
-pub use config::Config;
-pub use error::ApiError;
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;

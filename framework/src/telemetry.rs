@@ -34,9 +34,11 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
         Ok(f) if !f.trim().is_empty() => (f, "RUST_LOG"),
         _ => (config.filter.clone(), "telemetry.filter (APP__TELEMETRY__FILTER)"),
     };
-    let env_filter = EnvFilter::builder()
-        .parse(&filter)
-        .map_err(|e| TelemetryError::BadFilter { filter: filter.clone(), source_name, reason: e.to_string() })?;
+    let env_filter = EnvFilter::builder().parse(&filter).map_err(|e| TelemetryError::BadFilter {
+        filter: filter.clone(),
+        source_name,
+        reason: e.to_string(),
+    })?;
     let format = match config.format {
         LogFormat::Auto if std::io::stdout().is_terminal() => LogFormat::Pretty,
         LogFormat::Auto => LogFormat::Json,

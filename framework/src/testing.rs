@@ -182,7 +182,8 @@ impl TestResponse {
     /// The body as JSON; panics with the body when it does not parse as `T`.
     #[track_caller]
     pub fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("response body is not the expected JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not the expected JSON ({e}): {}", self.text()))
     }
 
     /// The body as a problem document; panics unless the response is `application/problem+json`.

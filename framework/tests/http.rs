@@ -66,9 +66,14 @@ fn routes() -> Router {
 }
 
 async fn app() -> TestApp {
-    TestApp::new(App::new().routes(routes()).config_set("server.request_timeout", "200ms").config_set("server.body_limit", "1KiB"))
-        .await
-        .unwrap()
+    TestApp::new(
+        App::new()
+            .routes(routes())
+            .config_set("server.request_timeout", "200ms")
+            .config_set("server.body_limit", "1KiB"),
+    )
+    .await
+    .unwrap()
 }
 
 /// Every problem carries the response's request id and the request path.
@@ -85,7 +90,8 @@ fn problem(res: &TestResponse, status: u16) -> Problem {
 
 #[tokio::test]
 async fn malformed_json_is_400_with_position() {
-    let res = app().await.post("/items").header("content-type", "application/json").body("{\"name\": \"a\", }").send().await;
+    let res =
+        app().await.post("/items").header("content-type", "application/json").body("{\"name\": \"a\", }").send().await;
     let p = problem(&res, 400);
     assert!(p.detail.unwrap().contains("malformed JSON at byte"));
     assert_eq!(p.extensions["line"], 1);
@@ -238,9 +244,10 @@ async fn cors_is_off_by_default_and_on_when_configured() {
     let res = app().await.get("/items/1").header("origin", "https://app.example.com").send().await;
     assert_eq!(res.header("access-control-allow-origin"), None);
 
-    let app = TestApp::new(App::new().routes(routes()).config_set("server.cors.allowed_origins", "https://app.example.com"))
-        .await
-        .unwrap();
+    let app =
+        TestApp::new(App::new().routes(routes()).config_set("server.cors.allowed_origins", "https://app.example.com"))
+            .await
+            .unwrap();
     let res = app
         .request(http::Method::OPTIONS, "/items")
         .header("origin", "https://app.example.com")

@@ -133,7 +133,11 @@ fn shutdown_timeout_bounds_the_drain() {
     sigterm(&server.child);
     let status = wait_exit(&mut server.child, Duration::from_secs(5));
     assert!(status.success(), "exit status {status:?}");
-    assert!(signalled.elapsed() < Duration::from_millis(1400), "waited for the slow request: {:?}", signalled.elapsed());
+    assert!(
+        signalled.elapsed() < Duration::from_millis(1400),
+        "waited for the slow request: {:?}",
+        signalled.elapsed()
+    );
     let _ = in_flight.join();
 }
 

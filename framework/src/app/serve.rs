@@ -24,7 +24,12 @@ use crate::config::ServerConfig;
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests for
 /// up to `server.shutdown_timeout`.
-pub(crate) async fn serve(listener: TcpListener, router: Router, server: &ServerConfig, shutdown: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    server: &ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
@@ -71,7 +76,11 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, server: &Server
     // Stop accepting first: new connections are refused from here on.
     drop(listener);
     let open = graceful.count();
-    tracing::info!(open_connections = open, timeout_ms = server.shutdown_timeout.as_millis() as u64, "draining in-flight requests");
+    tracing::info!(
+        open_connections = open,
+        timeout_ms = server.shutdown_timeout.as_millis() as u64,
+        "draining in-flight requests"
+    );
     match tokio::time::timeout(server.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections closed"),
         Err(_) => tracing::warn!("server.shutdown_timeout elapsed with requests still running; closing them"),
@@ -82,7 +91,10 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, server: &Server
 fn connection_service(
     router: Router,
     peer: SocketAddr,
-) -> impl tower::Service<http::Request<Incoming>, Response = axum::response::Response, Error = Infallible, Future: Send> + Clone + Send + 'static {
+) -> impl tower::Service<http::Request<Incoming>, Response = axum::response::Response, Error = Infallible, Future: Send>
+       + Clone
+       + Send
+       + 'static {
     tower::service_fn(move |mut req: http::Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         router.clone().oneshot(req)

@@ -49,6 +49,16 @@ pub(crate) fn env_var(prefix: &str, key: &str) -> String {
     format!("{prefix}__{}", key.replace('.', "__").to_uppercase())
 }
 
+/// What to do about a bad value, given where it came from.
+fn fix(origin: &Origin, env_var: &str) -> String {
+    match origin {
+        Origin::Env { .. } | Origin::DotEnv { .. } => "fix that variable".to_owned(),
+        Origin::Code => "fix the value passed in code".to_owned(),
+        Origin::Default => format!("set it in config/default.toml or {env_var}"),
+        Origin::File { .. } => format!("fix it there or override it with {env_var}"),
+    }
+}
+
 /// A config loading failure. The message names the key, the source and what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -88,7 +98,9 @@ pub enum ConfigError {
         path: PathBuf,
     },
     /// `APP_ENV` is not a usable profile name.
-    #[error("APP_ENV={profile:?} is not a profile name: use letters, digits, '-' or '_' (development, test, production)")]
+    #[error(
+        "APP_ENV={profile:?} is not a profile name: use letters, digits, '-' or '_' (development, test, production)"
+    )]
     BadProfile {
         /// The value of `APP_ENV`.
         profile: String,
@@ -110,7 +122,7 @@ pub enum ConfigError {
         env_var: String,
     },
     /// A value has the wrong type.
-    #[error("config key `{key}` from {origin}: expected {expected}, found {found}; fix it there or set {env_var}")]
+    #[error("config key `{key}` from {origin}: expected {expected}, found {found}; {}", fix(origin, env_var))]
     WrongType {
         /// Dotted key.
         key: String,
@@ -124,7 +136,7 @@ pub enum ConfigError {
         env_var: String,
     },
     /// A value has the right type but is not acceptable (parse or validation failure).
-    #[error("config key `{key}` from {origin}: {message}; fix it there or set {env_var}")]
+    #[error("config key `{key}` from {origin}: {message}; {}", fix(origin, env_var))]
     Invalid {
         /// Dotted key (empty for a struct-level check).
         key: String,

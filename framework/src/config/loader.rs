@@ -123,18 +123,15 @@ impl Loader {
 
     /// The profile this loader will use, from its settings and the environment.
     pub fn resolved_profile(&self) -> String {
-        self.profile
-            .clone()
-            .or_else(|| self.read_env().remove("APP_ENV"))
-            .unwrap_or_else(|| "development".to_owned())
+        self.profile.clone().or_else(|| self.read_env().remove("APP_ENV")).unwrap_or_else(|| "development".to_owned())
     }
 
     fn read_env(&self) -> HashMap<String, String> {
         match &self.env {
             Some(vars) => vars.iter().cloned().collect(),
-            None => std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect(),
+            None => {
+                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+            }
         }
     }
 
@@ -146,7 +143,8 @@ impl Loader {
             vars.entry(k.clone()).or_insert_with(|| v.clone());
         }
 
-        let profile = self.profile.clone().or_else(|| vars.get("APP_ENV").cloned()).unwrap_or_else(|| "development".into());
+        let profile =
+            self.profile.clone().or_else(|| vars.get("APP_ENV").cloned()).unwrap_or_else(|| "development".into());
         if profile.is_empty() || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return Err(ConfigError::BadProfile { profile });
         }
@@ -163,7 +161,8 @@ impl Loader {
         for (_, text, _) in &layers.files {
             builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
         }
-        let set_keys = layers.env.iter().map(|(k, (v, _))| (k.clone(), v.clone())).chain(self.overrides.iter().cloned());
+        let set_keys =
+            layers.env.iter().map(|(k, (v, _))| (k.clone(), v.clone())).chain(self.overrides.iter().cloned());
         for (key, value) in set_keys {
             builder = builder.set_override(key.as_str(), value).map_err(|e| ConfigError::Invalid {
                 key: key.clone(),
@@ -332,7 +331,12 @@ impl Loader {
         }
     }
 
-    fn deserialize<T: Config>(&self, merged: &config::Config, layers: &Layers, known: &[(String, Field)]) -> Result<T, ConfigError> {
+    fn deserialize<T: Config>(
+        &self,
+        merged: &config::Config,
+        layers: &Layers,
+        known: &[(String, Field)],
+    ) -> Result<T, ConfigError> {
         merged.clone().try_deserialize::<T>().map_err(|e| {
             let (key, error) = split_key(e);
             let origin = layers.origin(&key, &self.overrides);
@@ -348,7 +352,11 @@ impl Loader {
                 },
                 other => ConfigError::Invalid {
                     // A secret's parse error may quote the value: say only that it is invalid.
-                    message: if secret { "the value is not valid for this secret".to_owned() } else { other.to_string() },
+                    message: if secret {
+                        "the value is not valid for this secret".to_owned()
+                    } else {
+                        other.to_string()
+                    },
                     key,
                     origin,
                     env_var,
@@ -435,7 +443,12 @@ fn toml_keys(path: &Path, text: &str) -> Result<BTreeMap<String, usize>, ConfigE
     Ok(out)
 }
 
-fn collect_keys(prefix: &str, table: &toml::de::DeTable<'_>, line_of: &dyn Fn(usize) -> usize, out: &mut BTreeMap<String, usize>) {
+fn collect_keys(
+    prefix: &str,
+    table: &toml::de::DeTable<'_>,
+    line_of: &dyn Fn(usize) -> usize,
+    out: &mut BTreeMap<String, usize>,
+) {
     for (key, value) in table {
         let dotted = join(prefix, key.get_ref());
         match value.get_ref() {

@@ -50,22 +50,25 @@
 //! - `#[config(validate = path::to::fn)]`: `fn(&FieldType) -> Result<(), impl Display>`, run
 //!   after loading; `#[config(validate = ...)]` on the struct takes `fn(&Self)`.
 
-mod units;
 mod error;
+// Config loads once, at startup: a large error type costs nothing there, and keeping every
+// detail (key, origin, env var) in the variant keeps the messages precise.
+#[allow(clippy::result_large_err)]
 mod loader;
 mod schema;
 mod secret;
 mod sections;
 mod suggest;
+mod units;
 
-pub use units::{byte_size, duration};
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
 pub use schema::{template, Config, Field, NoConfig, ValidationErrors};
-/// Derives [`Config`](trait@Config); see the module docs for its attributes.
-pub use trestle_macros::Config;
 pub use secret::Secret;
 pub use sections::{Cors, LogFormat, ServerConfig, TelemetryConfig};
+/// Derives [`Config`](trait@Config); see the module docs for its attributes.
+pub use trestle_macros::Config;
+pub use units::{byte_size, duration};
 
 pub use loader::set_app_manifest_dir;
 pub(crate) use sections::FrameworkConfig;

@@ -25,11 +25,11 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use api_error::ApiError;
-/// Derives [`ApiError`](trait@ApiError).
-pub use trestle_macros::ApiError;
 #[doc(hidden)]
 pub use api_error::ApiErrorDowncast;
 pub use problem::{FieldError, Problem, ProblemJson, Renderer};
+/// Derives [`ApiError`](trait@ApiError).
+pub use trestle_macros::ApiError;
 
 /// `Result<T, trestle::Error>`: the return type of handlers and of `App::run`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -102,7 +102,8 @@ impl Error {
     /// whole chain.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::from_problem(Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR));
-        e.problem.detail = Some("the server failed to handle this request; the request id identifies it in the logs".into());
+        e.problem.detail =
+            Some("the server failed to handle this request; the request id identifies it in the logs".into());
         e.source = Some(source.into());
         e
     }
@@ -117,7 +118,8 @@ impl Error {
         }
         let mut e = Self::from_problem(problem);
         if status.is_server_error() {
-            e.problem.detail = Some("the server failed to handle this request; the request id identifies it in the logs".into());
+            e.problem.detail =
+                Some("the server failed to handle this request; the request id identifies it in the logs".into());
             e.source = Some(anyhow::anyhow!("{error}"));
         } else {
             e.problem.detail = Some(error.to_string());

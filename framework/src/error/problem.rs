@@ -100,12 +100,9 @@ pub struct ProblemJson;
 
 impl Renderer for ProblemJson {
     fn render(&self, problem: &Problem) -> Response {
-        let body = serde_json::to_vec(problem).unwrap_or_else(|_| br#"{"title":"Internal Server Error","status":500}"#.to_vec());
-        (
-            problem.status(),
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))],
-            body,
-        )
+        let body = serde_json::to_vec(problem)
+            .unwrap_or_else(|_| br#"{"title":"Internal Server Error","status":500}"#.to_vec());
+        (problem.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))], body)
             .into_response()
     }
 }

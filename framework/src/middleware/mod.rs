@@ -32,7 +32,11 @@ use crate::config::{Cors, ServerConfig};
 use crate::error::Renderer;
 
 /// Wraps `router` in the default stack as `server` configures it.
-pub(crate) fn apply(router: Router, server: &ServerConfig, renderer: Arc<dyn Renderer>) -> Result<Router, crate::Error> {
+pub(crate) fn apply(
+    router: Router,
+    server: &ServerConfig,
+    renderer: Arc<dyn Renderer>,
+) -> Result<Router, crate::Error> {
     let cors = if server.cors.allowed_origins.is_empty() { None } else { Some(cors_layer(&server.cors)?) };
     let router = router.layer(
         ServiceBuilder::new()

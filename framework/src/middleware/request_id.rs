@@ -61,11 +61,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<RequestId>()
-            .cloned()
-            .unwrap_or_else(|| RequestId(HeaderValue::from_static(""))))
+        Ok(parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId(HeaderValue::from_static(""))))
     }
 }
 

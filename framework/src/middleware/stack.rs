@@ -126,7 +126,9 @@ where
                     Ok(Err(_)) => Ok(timed_out(limit)),
                     Err(panic) => Ok(panicked(panic)),
                 },
-                (Some(limit), false) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Ok(timed_out(limit))),
+                (Some(limit), false) => {
+                    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| Ok(timed_out(limit)))
+                }
                 (None, true) => AssertUnwindSafe(call).catch_unwind().await.unwrap_or_else(|p| Ok(panicked(p))),
                 (None, false) => call.await,
             };
@@ -197,7 +199,8 @@ async fn render_problem(shared: &Shared, response: Response, id: Option<&Request
             // A bare error from outside trestle (axum's own rejections, a 405 from the method
             // router, a tower layer): give it the same problem shape, keeping short text as
             // the detail.
-            let is_text = parts.headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"text/plain"));
+            let is_text =
+                parts.headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"text/plain"));
             let is_empty = http_body::Body::size_hint(&body).exact() == Some(0);
             if !is_text && !is_empty {
                 return Response::from_parts(parts, body);

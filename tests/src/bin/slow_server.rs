@@ -12,8 +12,5 @@ async fn slow() -> &'static str {
 
 #[trestle::main]
 async fn main() -> trestle::Result<()> {
-    App::new()
-        .routes(Router::new().route("/slow", get(slow)).route("/fast", get(|| async { "fast" })))
-        .run()
-        .await
+    App::new().routes(Router::new().route("/slow", get(slow)).route("/fast", get(|| async { "fast" }))).run().await
 }

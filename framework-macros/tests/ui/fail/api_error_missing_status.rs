@@ -1,0 +1,10 @@
+#[derive(Debug, thiserror::Error, trestle::ApiError)]
+enum E {
+    #[error("a")]
+    #[api(status = 404)]
+    A,
+    #[error("b")]
+    B,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[derive(trestle::Config, serde::Deserialize)]
+enum Settings {
+    A,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(trestle::Config, serde::Deserialize)]
+struct Settings(u32);
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[trestle::main]
+fn main() {}

@@ -1,0 +1,2 @@
+#[trestle::main(flavor = "current_thread")]
+async fn main() {}
