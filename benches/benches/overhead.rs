@@ -42,10 +42,7 @@ fn pair(c: &mut Criterion, group: &str, apps: [(&str, &Router); 2], make: fn() -
 
 fn install_subscriber() {
     // Spans and INFO events are on, as in production; the output goes nowhere.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info")
-        .with_writer(std::io::sink)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::sink).try_init();
 }
 
 fn benches(c: &mut Criterion) {

@@ -56,6 +56,7 @@ pub async fn trestle_bare() -> Router {
     trestle::App::new()
         .routes(trestle_routes())
         .config_set("server.request_id", "false")
+        .config_set("server.trace", "false")
         .config_set("server.catch_panic", "false")
         .config_set("server.security_headers", "false")
         .config_set("server.compression", "false")
@@ -86,9 +87,14 @@ impl MakeRequestId for RandomId {
 pub fn raw_stack() -> Router {
     let x_request_id = http::HeaderName::from_static("x-request-id");
     let stack = ServiceBuilder::new()
-        .layer(CompressionLayer::new().compress_when(
-            SizeAbove::new(1024).and(NotForContentType::GRPC).and(NotForContentType::IMAGES).and(NotForContentType::SSE),
-        ))
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(1024)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(SetRequestIdLayer::new(x_request_id.clone(), RandomId))
         .layer(
             TraceLayer::new_for_http()

@@ -11,34 +11,85 @@ mod api_error;
 mod attrs;
 mod config;
 mod main_attr;
+mod test_attr;
 
 use proc_macro::TokenStream;
 
 /// Derives `trestle::config::Config` for a struct with named fields.
 ///
-/// See the `trestle::config` module for the attributes (`default`, `secret`, `nested`,
-/// `validate`) and what the derive gives.
+/// Field attributes: `#[config(default = <value as written in the file>)]`, `#[config(secret)]`,
+/// `#[config(nested)]` (a section whose type also derives `Config`), and
+/// `#[config(validate = path)]` (`fn(&FieldType) -> Result<(), impl Display>`); on the struct,
+/// `#[config(validate = path)]` takes `fn(&Self)`. Doc comments become the template's comments.
+///
+/// ```
+/// use trestle::config::{Config, Secret};
+///
+/// #[derive(Config, serde::Deserialize)]
+/// struct Settings {
+///     /// Articles per page.
+///     #[config(default = 20)]
+///     page_size: u32,
+///     /// Payment provider key (required: no default).
+///     stripe_key: Secret<String>,
+/// }
+///
+/// assert_eq!(Settings::fields()[0].name, "page_size");
+/// assert!(Settings::fields()[1].required());
+/// ```
 #[proc_macro_derive(Config, attributes(config))]
 pub fn derive_config(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     config::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-/// Derives `trestle::error::ApiError` for an error enum: each variant's status, problem type
-/// and title, from `#[api(...)]` attributes.
+/// Derives `trestle::error::ApiError` for an error enum (or struct): each variant's status,
+/// problem type and title, from `#[api(status = 404, title = "...", type = "https://...")]` on
+/// the variant or, as a default for every variant, on the enum.
 ///
-/// See `trestle::error::ApiError` for the attributes and an example.
+/// ```
+/// #[derive(Debug, thiserror::Error, trestle::ApiError)]
+/// enum ArticleError {
+///     #[error("no article with slug {0:?}")]
+///     #[api(status = 404, title = "Article not found")]
+///     NotFound(String),
+/// }
+///
+/// let e: trestle::Error = ArticleError::NotFound("x".into()).into();
+/// assert_eq!(e.status().as_u16(), 404);
+/// ```
 #[proc_macro_derive(ApiError, attributes(api))]
 pub fn derive_api_error(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     api_error::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-/// Runs an `async fn main` on trestle's tokio runtime, so an app needs no direct tokio
-/// dependency.
+/// Runs an `async fn main` on a multi-threaded tokio runtime, so an app needs no direct tokio
+/// dependency. In debug builds it also tells the config loader where the app crate is, so
+/// `cargo run -p app` from the workspace root finds the app's `config/` folder.
 ///
-/// See `trestle::main` for the details.
+/// ```no_run
+/// #[trestle::main]
+/// async fn main() -> trestle::Result<()> {
+///     trestle::App::new().run().await
+/// }
+/// ```
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     main_attr::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Runs an `async fn` test on a current-thread tokio runtime, so an app's tests need no tokio
+/// dependency.
+///
+/// ```
+/// #[trestle::test]
+/// async fn serves_health() {
+///     let app = trestle::testing::TestApp::new(trestle::App::new()).await.unwrap();
+///     assert_eq!(app.get("/health/live").send().await.status(), 200);
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    test_attr::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }

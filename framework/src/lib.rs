@@ -74,7 +74,7 @@ pub use error::ApiError;
 pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
-pub use trestle_macros::main;
+pub use trestle_macros::{main, test};
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
@@ -115,6 +115,14 @@ pub mod __private {
     /// A status checked by the macro to be in 100..=599.
     pub fn status(code: u16) -> http::StatusCode {
         http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The runtime a `#[trestle::test]` runs on: one thread, timers and I/O on.
+    pub fn test_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))
     }
 
     /// The runtime `#[trestle::main]` runs on.

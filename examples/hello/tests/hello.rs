@@ -7,21 +7,21 @@ async fn app() -> TestApp {
     TestApp::new(hello::app()).await.expect("hello builds")
 }
 
-#[tokio::test]
+#[trestle::test]
 async fn greets_by_name() {
     let res = app().await.get("/hello/world").send().await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Message>(), Message { message: "Hello, world!".into() });
 }
 
-#[tokio::test]
+#[trestle::test]
 async fn greeting_comes_from_config() {
     let app = TestApp::new(hello::app().config_set("greeting", "Howdy")).await.unwrap();
     let res = app.get("/hello/partner").send().await;
     assert_eq!(res.json::<Message>().message, "Howdy, partner!");
 }
 
-#[tokio::test]
+#[trestle::test]
 async fn blank_greeting_is_a_startup_error() {
     let err = TestApp::new(hello::app().config_set("greeting", "  ")).await.unwrap_err();
     let text = format!("{err:?}");
@@ -30,21 +30,21 @@ async fn blank_greeting_is_a_startup_error() {
     assert!(text.contains("from Loader::set in code"), "{text}");
 }
 
-#[tokio::test]
+#[trestle::test]
 async fn echoes_json() {
-    let res = app().await.post("/echo").json(&serde_json::json!({ "message": "hi" })).send().await;
+    let res = app().await.post("/echo").json(&Message { message: "hi".into() }).send().await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Message>().message, "hi");
 }
 
-#[tokio::test]
+#[trestle::test]
 async fn echo_rejects_bad_bodies_with_problems() {
     let app = app().await;
     let res = app.post("/echo").header("content-type", "application/json").body("{\"message\": ").send().await;
     assert_eq!(res.status(), 400);
     assert!(res.problem().request_id.is_some());
 
-    let res = app.post("/echo").json(&serde_json::json!({ "message": 5 })).send().await;
+    let res = app.post("/echo").header("content-type", "application/json").body(r#"{"message": 5}"#).send().await;
     assert_eq!(res.status(), 422);
     assert_eq!(res.problem().errors[0].field, "message");
 }

@@ -68,6 +68,7 @@ pub struct App<C = NoConfig, S = ()> {
     routes: Router<S>,
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
+    default_renderer: bool,
     health: Health,
     _config: PhantomData<fn() -> C>,
 }
@@ -81,6 +82,7 @@ impl App {
             routes: Router::new(),
             layers: Vec::new(),
             renderer: Arc::new(ProblemJson),
+            default_renderer: true,
             health: Health::default(),
             _config: PhantomData,
         }
@@ -95,6 +97,7 @@ impl App {
             routes: self.routes,
             layers: self.layers,
             renderer: self.renderer,
+            default_renderer: self.default_renderer,
             health: self.health,
             _config: PhantomData,
         }
@@ -121,6 +124,7 @@ impl<C: Config> App<C, ()> {
             routes: self.routes.with_state(()),
             layers: self.layers,
             renderer: self.renderer,
+            default_renderer: self.default_renderer,
             health: self.health,
             _config: PhantomData,
         }
@@ -151,6 +155,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// Replaces the problem renderer: one place to change how every error looks.
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         self.renderer = Arc::new(renderer);
+        self.default_renderer = false;
         self
     }
 
@@ -249,7 +254,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         if ctx.server.health {
             router = router.merge(health.clone().router());
         }
-        let router = crate::middleware::apply(router, &ctx.server, self.renderer)?;
+        let router = crate::middleware::apply(router, &ctx.server, self.renderer, self.default_renderer)?;
         Ok((router, health))
     }
 

@@ -41,6 +41,9 @@ pub struct ServerConfig {
     /// Keep or set `x-request-id` and record it on the span and in problem bodies.
     #[config(default = true)]
     pub request_id: bool,
+    /// Open a span per request (method, route, request id, status, latency) and log its outcome.
+    #[config(default = true)]
+    pub trace: bool,
     /// Answer a panicking handler with a 500 problem and keep serving.
     #[config(default = true)]
     pub catch_panic: bool,

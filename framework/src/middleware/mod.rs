@@ -31,19 +31,25 @@ pub use stack::{Stack, StackService};
 use crate::config::{Cors, ServerConfig};
 use crate::error::Renderer;
 
-/// Wraps `router` in the default stack as `server` configures it.
+/// axum's own limit when no `DefaultBodyLimit` is set.
+const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+/// Wraps `router` in the default stack as `server` configures it. Parts that are switched off
+/// are not installed, so they cost nothing; with everything off the router is left as it is.
 pub(crate) fn apply(
     router: Router,
     server: &ServerConfig,
     renderer: Arc<dyn Renderer>,
+    default_renderer: bool,
 ) -> Result<Router, crate::Error> {
     let cors = if server.cors.allowed_origins.is_empty() { None } else { Some(cors_layer(&server.cors)?) };
-    let router = router.layer(
-        ServiceBuilder::new()
-            .layer(Stack::new(server, renderer))
-            .option_layer(cors)
-            .layer(DefaultBodyLimit::max(server.body_limit)),
-    );
+    let stack = Some(Stack::new(server, renderer)).filter(|s| !s.is_noop(default_renderer));
+    let limit = (server.body_limit != AXUM_BODY_LIMIT).then(|| DefaultBodyLimit::max(server.body_limit));
+    let router = if stack.is_none() && cors.is_none() && limit.is_none() {
+        router
+    } else {
+        router.layer(ServiceBuilder::new().option_layer(stack).option_layer(cors).option_layer(limit))
+    };
     Ok(if server.compression {
         let predicate = SizeAbove::new(1024)
             .and(NotForContentType::GRPC)

@@ -33,6 +33,7 @@ pub struct Stack {
 
 struct Shared {
     request_id: bool,
+    trace: bool,
     timeout: Option<Duration>,
     catch_panic: bool,
     security_headers: bool,
@@ -46,6 +47,7 @@ impl Stack {
         Self {
             shared: Arc::new(Shared {
                 request_id: server.request_id,
+                trace: server.trace,
                 timeout: (!server.request_timeout.is_zero()).then_some(server.request_timeout),
                 catch_panic: server.catch_panic,
                 security_headers: server.security_headers,
@@ -53,6 +55,21 @@ impl Stack {
                 renderer,
             }),
         }
+    }
+}
+
+impl Stack {
+    /// Whether every part is switched off (and problems render the default way): then the
+    /// stack is not installed at all and costs nothing.
+    pub(crate) fn is_noop(&self, default_renderer: bool) -> bool {
+        let s = &self.shared;
+        default_renderer
+            && !s.request_id
+            && !s.trace
+            && s.timeout.is_none()
+            && !s.catch_panic
+            && !s.security_headers
+            && s.limiter.is_none()
     }
 }
 
@@ -96,15 +113,19 @@ where
             req.extensions_mut().insert(id.clone());
             id
         });
-        let span = tracing::info_span!(
-            "request",
-            "http.request.method" = %req.method(),
-            "http.route" = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
-            "url.path" = req.uri().path(),
-            request_id = id.as_ref().map(RequestId::as_str),
-            "http.response.status_code" = Empty,
-            latency_ms = Empty,
-        );
+        let span = if shared.trace {
+            tracing::info_span!(
+                "request",
+                "http.request.method" = %req.method(),
+                "http.route" = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
+                "url.path" = req.uri().path(),
+                request_id = id.as_ref().map(RequestId::as_str),
+                "http.response.status_code" = Empty,
+                latency_ms = Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let uri = req.uri().clone();
 
         let future = async move {
@@ -178,6 +199,9 @@ async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, 
         headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
     }
 
+    if !shared.trace {
+        return response;
+    }
     let status = response.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     let span = tracing::Span::current();

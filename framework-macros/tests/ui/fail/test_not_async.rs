@@ -1,0 +1,4 @@
+#[trestle::test]
+fn plain() {}
+
+fn main() {}
