@@ -1,4 +1,4 @@
-//! A real server process: SIGTERM while a request is in flight.
+//! Real server processes: SIGTERM with a request in flight, startup errors, log lines.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -153,4 +153,39 @@ fn a_config_error_stops_startup_with_the_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("`server.port`") && stderr.contains("APP__SERVER__PORT"), "{stderr}");
     assert!(!stderr.contains("not-a-port"), "{stderr}");
+}
+
+#[test]
+fn json_log_lines_carry_the_request_span() {
+    let mut server = start(&[]);
+    let response = get(server.addr, "/missing").unwrap();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let id = response
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("x-request-id header")
+        .trim()
+        .to_owned();
+    let line = wait_for(&server.lines, "request rejected");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "WARN");
+    assert_eq!(v["status"], 404);
+    assert_eq!(v["span"]["request_id"], id.as_str());
+    assert_eq!(v["span"]["http.request.method"], "GET");
+    assert_eq!(v["span"]["url.path"], "/missing");
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn an_invalid_log_filter_stops_startup_naming_the_key() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .current_dir(tempfile_dir())
+        .env_clear()
+        .env("APP__TELEMETRY__FILTER", "info,[broken")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("telemetry.filter") && stderr.contains("APP__TELEMETRY__FILTER"), "{stderr}");
 }
