@@ -11,6 +11,7 @@ mod api_error;
 mod attrs;
 mod config;
 mod main_attr;
+mod migrate;
 mod test_attr;
 
 use proc_macro::TokenStream;
@@ -92,4 +93,16 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     test_attr::expand(args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Embeds the crate's `migrations/` folder (sqlx's layout: `<VERSION>_<NAME>.sql`, or
+/// `.up.sql`/`.down.sql` pairs) for `App::migrations`; `migrate!("db/migrations")` reads another
+/// folder, relative to the crate's `Cargo.toml`.
+///
+/// The files' contents are embedded with `include_str!`, so editing one rebuilds the crate.
+/// A misnamed file, a duplicate version or a missing folder is a compile error saying what to
+/// rename or create.
+#[proc_macro]
+pub fn migrate(input: TokenStream) -> TokenStream {
+    migrate::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }

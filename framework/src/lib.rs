@@ -46,6 +46,7 @@
 //! |---|---|
 //! | [`app`] | [`App`]: the builder, state, serving, graceful shutdown |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
+//! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
 //! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
@@ -60,6 +61,8 @@ extern crate self as trestle;
 
 pub mod app;
 pub mod config;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -74,10 +77,17 @@ pub use error::ApiError;
 pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use trestle_macros::migrate;
 pub use trestle_macros::{main, test};
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use db::Db;
+/// sqlx, for queries: `trestle::sqlx::query(...)`.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use sqlx;
 
 /// What most apps need, in one `use trestle::prelude::*;`.
 pub mod prelude {
@@ -92,7 +102,10 @@ pub mod prelude {
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
     pub use crate::extract::{Json, Path, Query};
-    pub use crate::{App, RequestId};
+    pub use crate::{App, Context, RequestId};
+
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub use crate::db::Db;
 }
 
 /// Support code for the macros. Not public API: it may change in any release.
@@ -105,6 +118,8 @@ pub mod __private {
     pub use tokio;
 
     pub use crate::config::set_app_manifest_dir;
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub use crate::db::{Migration, MigrationKind, Migrations};
     pub use crate::error::ApiErrorDowncast;
 
     /// A `#[config(default = ...)]` value as the TOML value it would be in a file.

@@ -199,3 +199,130 @@ impl TestResponse {
         self.json()
     }
 }
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub use database::TestDatabase;
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod database {
+    use crate::db::Backend;
+
+    /// A database for one test: SQLite in memory, or a fresh PostgreSQL/MySQL database that is
+    /// dropped when this value is dropped, so tests can run in parallel without seeing each
+    /// other's rows. Point the app at it with [`url`](TestDatabase::url):
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use trestle::testing::{TestApp, TestDatabase};
+    /// use trestle::db::Postgres;
+    ///
+    /// let Some(db) = TestDatabase::from_env::<Postgres>("TEST_POSTGRES_URL").await else { return };
+    /// let app = TestApp::new(trestle::App::new().database_with::<Postgres>().config_set("database.url", db.url()))
+    ///     .await
+    ///     .unwrap();
+    /// # let _ = app; }
+    /// ```
+    ///
+    /// The app's migrations run when it starts, as in production.
+    pub struct TestDatabase {
+        url: String,
+        drop: Option<DropFn>,
+    }
+
+    impl std::fmt::Debug for TestDatabase {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "TestDatabase({})", crate::config::DatabaseUrl::new(self.url.clone()))
+        }
+    }
+
+    /// `Backend::drop_database` of the test database's backend.
+    type DropFn = fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + '_>>;
+
+    fn unique_name() -> String {
+        format!("trestle_test_{:016x}", fastrand::u64(..))
+    }
+
+    impl TestDatabase {
+        /// A private in-memory SQLite database.
+        #[cfg(feature = "sqlite")]
+        pub fn sqlite() -> Self {
+            // sqlx gives every `sqlite::memory:` options value its own shared-cache database.
+            Self { url: "sqlite::memory:".to_owned(), drop: None }
+        }
+
+        /// A new, empty database on the server of `server_url` (its database name is replaced).
+        pub async fn create<DB: Backend>(server_url: &str) -> Result<Self, crate::db::DbError> {
+            let url = with_database_name(server_url, &unique_name());
+            DB::create_database(&url).await.map_err(|e| crate::db::DbError::Unreachable {
+                backend: <DB as sqlx::Database>::NAME,
+                url: crate::config::DatabaseUrl::new(server_url).redacted(),
+                attempts: 1,
+                last_error: e.to_string(),
+            })?;
+            Ok(Self { url, drop: Some(DB::drop_database) })
+        }
+
+        /// A new database on the server named by the environment variable `var`, or `None`
+        /// (after printing that the test is skipped) when the variable is unset.
+        ///
+        /// # Panics
+        ///
+        /// When the variable is set but the database cannot be created: a test server that is
+        /// configured but down is a failure, not a skip.
+        pub async fn from_env<DB: Backend>(var: &str) -> Option<Self> {
+            let Ok(server_url) = std::env::var(var) else {
+                eprintln!(
+                    "SKIPPED: {var} is not set, so this {} test does not run (scripts/test sets it)",
+                    <DB as sqlx::Database>::NAME
+                );
+                return None;
+            };
+            match Self::create::<DB>(&server_url).await {
+                Ok(db) => Some(db),
+                Err(e) => panic!("{var} is set but no test database could be created: {e}"),
+            }
+        }
+
+        /// The database's URL, for `database.url`.
+        pub fn url(&self) -> &str {
+            &self.url
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let Some(drop) = self.drop else { return };
+            let url = self.url.clone();
+            // Drop needs async I/O and may run inside a runtime: use a thread with its own.
+            let result = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| rt.block_on(drop(&url)))
+            })
+            .join();
+            if !matches!(result, Ok(Ok(Ok(())))) {
+                eprintln!("could not drop test database {}", crate::config::DatabaseUrl::new(self.url.clone()));
+            }
+        }
+    }
+
+    /// `server_url` with its database name (the path) replaced by `name`.
+    pub(crate) fn with_database_name(server_url: &str, name: &str) -> String {
+        let (scheme, rest) = server_url.split_once("://").unwrap_or(("", server_url));
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+        format!("{scheme}://{authority}/{name}{query}")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn database_name_is_replaced() {
+            assert_eq!(super::with_database_name("postgres://u:p@h:5432/postgres", "t1"), "postgres://u:p@h:5432/t1");
+            assert_eq!(super::with_database_name("mysql://root@h:3306", "t1"), "mysql://root@h:3306/t1");
+            assert_eq!(
+                super::with_database_name("postgres://h/db?sslmode=disable", "t1"),
+                "postgres://h/t1?sslmode=disable"
+            );
+        }
+    }
+}

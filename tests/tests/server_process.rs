@@ -160,12 +160,8 @@ fn json_log_lines_carry_the_request_span() {
     let mut server = start(&[]);
     let response = get(server.addr, "/missing").unwrap();
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
-    let id = response
-        .lines()
-        .find_map(|l| l.strip_prefix("x-request-id: "))
-        .expect("x-request-id header")
-        .trim()
-        .to_owned();
+    let id =
+        response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id header").trim().to_owned();
     let line = wait_for(&server.lines, "request rejected");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["level"], "WARN");

@@ -15,12 +15,47 @@ use crate::config::{Config, Loaded, Loader, NoConfig, ServerConfig};
 use crate::error::{Error, ProblemJson, Renderer};
 use crate::health::Health;
 
-/// What the state constructor gets: the loaded config and the framework's resources.
+/// What the state constructor gets: the loaded config and the framework's resources (the
+/// database pool). It is also usable as the app's state itself: `.state(|ctx| ctx.clone())`
+/// makes `Db` and `State<Context<C>>` extractable.
 #[derive(Debug)]
 pub struct Context<C> {
     config: Arc<C>,
     server: ServerConfig,
     profile: String,
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    db: Option<crate::db::Handle>,
+}
+
+impl<C> Clone for Context<C> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            server: self.server.clone(),
+            profile: self.profile.clone(),
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            db: self.db.clone(),
+        }
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl<C> Context<C> {
+    /// The database pool of `App::database()`.
+    ///
+    /// # Panics
+    ///
+    /// When the app did not call `App::database()`: that is a mistake in the app's set-up, seen
+    /// on its first start.
+    pub fn db(&self) -> crate::db::Db {
+        self.try_db()
+            .unwrap_or_else(|| panic!("Context::db() needs a database: call App::database() before building the state"))
+    }
+
+    /// The pool of backend `DB`, if the app connected one.
+    pub fn try_db<DB: crate::db::Backend>(&self) -> Option<crate::db::Db<DB>> {
+        self.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
+    }
 }
 
 impl<C> Context<C> {
@@ -38,6 +73,14 @@ impl<C> Context<C> {
     pub fn profile(&self) -> &str {
         &self.profile
     }
+}
+
+/// The finished app, before serving.
+struct Built {
+    router: Router,
+    health: Health,
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    db: Option<crate::db::Handle>,
 }
 
 type StateFn<C, S> = Box<dyn FnOnce(&Context<C>) -> S + Send>;
@@ -70,6 +113,8 @@ pub struct App<C = NoConfig, S = ()> {
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
     health: Health,
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    database: Option<(crate::db::Connector, Option<crate::db::Migrations>)>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -84,6 +129,8 @@ impl App {
             renderer: Arc::new(ProblemJson),
             default_renderer: true,
             health: Health::default(),
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            database: None,
             _config: PhantomData,
         }
     }
@@ -99,6 +146,8 @@ impl App {
             renderer: self.renderer,
             default_renderer: self.default_renderer,
             health: self.health,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            database: self.database,
             _config: PhantomData,
         }
     }
@@ -126,6 +175,8 @@ impl<C: Config> App<C, ()> {
             renderer: self.renderer,
             default_renderer: self.default_renderer,
             health: self.health,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            database: self.database,
             _config: PhantomData,
         }
     }
@@ -170,6 +221,30 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         self
     }
 
+    /// Connects the database of `[database]` at startup (the default backend: see
+    /// [`db`](crate::db)), applies the migrations given to [`migrations`](App::migrations), and
+    /// adds a `database` readiness check. The pool reaches handlers as [`Db`](crate::Db).
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub fn database(self) -> Self {
+        self.database_with::<crate::db::DefaultBackend>()
+    }
+
+    /// Like [`database`](App::database), for the backend `DB` (`trestle::db::Sqlite`, …).
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub fn database_with<DB: crate::db::Backend>(mut self) -> Self {
+        let migrations = self.database.take().and_then(|(_, m)| m);
+        self.database = Some((crate::db::connector::<DB>(), migrations));
+        self
+    }
+
+    /// The migrations to apply at startup when `database.migrate` is on: `trestle::migrate!()`.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub fn migrations(mut self, migrations: crate::db::Migrations) -> Self {
+        let connector = self.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
+        self.database = Some((connector, Some(migrations)));
+        self
+    }
+
     /// Reads config files from `dir` instead of `APP_CONFIG_DIR` / `./config`.
     pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.loader = self.loader.dir(dir);
@@ -203,7 +278,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// for tests and for serving it yourself.
     pub async fn into_router(self) -> crate::Result<Router> {
         let loaded = self.loader.load::<C>()?;
-        Ok(self.build(loaded)?.0)
+        Ok(self.build(loaded).await?.router)
     }
 
     /// Starts the app: loads config, initialises logging, binds `server.host:server.port`,
@@ -223,7 +298,8 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             tracing::warn!("{warning}");
         }
         let server = loaded.server.clone();
-        let (router, health) = self.build(loaded)?;
+        let built = self.build(loaded).await?;
+        let health = built.health;
 
         let addr = format!("{}:{}", server.host, server.port);
         let listener = TcpListener::bind(&addr).await.map_err(|e| {
@@ -234,28 +310,66 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         let local = listener.local_addr().map_err(Error::internal)?;
         tracing::info!(addr = %local, "listening on http://{local}");
 
-        serve::serve(listener, router, &server, async move {
+        serve::serve(listener, built.router, &server, async move {
             shutdown.await;
             health.start_draining();
         })
         .await;
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        if let Some(db) = built.db {
+            db.close().await;
+            tracing::info!("database pool closed");
+        }
         tracing::info!("stopped");
         Ok(())
     }
 
-    fn build(self, loaded: Loaded<C>) -> crate::Result<(Router, Health)> {
-        let ctx = Context { config: Arc::new(loaded.app), server: loaded.server, profile: loaded.profile };
+    async fn build(self, loaded: Loaded<C>) -> crate::Result<Built> {
+        #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(unused_mut))]
+        let mut health = self.health;
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        let db = match self.database {
+            Some((connect, migrations)) => {
+                let handle = connect(loaded.database.clone(), migrations).await?;
+                let probe = handle.clone();
+                health.add_check("database", move || {
+                    let probe = probe.clone();
+                    async move { probe.ping().await }
+                });
+                Some(handle)
+            }
+            None => None,
+        };
+        let expose_constraint_names = loaded.database.expose_constraint_names;
+        let ctx = Context {
+            config: Arc::new(loaded.app),
+            server: loaded.server,
+            profile: loaded.profile,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            db: db.clone(),
+        };
         let state = (self.state)(&ctx);
         let mut router = self.routes.with_state(state);
         for layer in self.layers {
             router = layer(router);
         }
-        let health = self.health.with_timeout(ctx.server.readiness_timeout);
+        let health = health.with_timeout(ctx.server.readiness_timeout);
         if ctx.server.health {
             router = router.merge(health.clone().router());
         }
-        let router = crate::middleware::apply(router, &ctx.server, self.renderer, self.default_renderer)?;
-        Ok((router, health))
+        let router = crate::middleware::apply(
+            router,
+            &ctx.server,
+            self.renderer,
+            self.default_renderer,
+            expose_constraint_names,
+        )?;
+        Ok(Built {
+            router,
+            health,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            db,
+        })
     }
 
     /// For `TestApp`: the `test` profile and no process environment or `.env`, unless the app

@@ -28,6 +28,8 @@ pub struct Loaded<C> {
     pub server: ServerConfig,
     /// `[telemetry]`.
     pub telemetry: TelemetryConfig,
+    /// `[database]`.
+    pub database: super::DatabaseConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
@@ -225,6 +227,7 @@ impl Loader {
             app,
             server: framework.server,
             telemetry: framework.telemetry,
+            database: framework.database,
             profile,
             files: layers.files.into_iter().map(|(p, _, _)| p).collect(),
             warnings,

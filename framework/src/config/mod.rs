@@ -50,6 +50,7 @@
 //! - `#[config(validate = path::to::fn)]`: `fn(&FieldType) -> Result<(), impl Display>`, run
 //!   after loading; `#[config(validate = ...)]` on the struct takes `fn(&Self)`.
 
+mod database;
 mod error;
 // Config loads once, at startup: a large error type costs nothing there, and keeping every
 // detail (key, origin, env var) in the variant keeps the messages precise.
@@ -61,6 +62,7 @@ mod sections;
 mod suggest;
 mod units;
 
+pub use database::{DatabaseConfig, DatabaseUrl};
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
 pub use schema::{template, Config, Field, NoConfig, ValidationErrors};

@@ -154,12 +154,21 @@ pub(crate) struct FrameworkConfig {
     pub(crate) server: ServerConfig,
     #[config(nested)]
     pub(crate) telemetry: TelemetryConfig,
+    #[config(nested)]
+    pub(crate) database: super::DatabaseConfig,
 }
 
 impl Default for ServerConfig {
     /// The defaults, as documented on each field.
     fn default() -> Self {
         super::loader::defaults::<FrameworkConfig>().server
+    }
+}
+
+impl Default for super::DatabaseConfig {
+    /// The defaults, as documented on each field (no URL).
+    fn default() -> Self {
+        super::loader::defaults::<FrameworkConfig>().database
     }
 }
 

@@ -39,16 +39,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Error` deliberately does not implement `std::error::Error`, so that `?` converts any error
 /// into it (as `anyhow::Error` does).
 pub struct Error {
-    problem: Box<Problem>,
+    // One pointer wide: handlers return `Result<T, Error>` everywhere.
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    problem: Problem,
     headers: HeaderMap,
     /// The cause: logged with the request id, never sent to the client.
     source: Option<anyhow::Error>,
+    /// A violated database constraint, added to the problem only when the app allows it.
+    constraint: Option<String>,
 }
 
 /// Carries the problem from [`Error::into_response`] to the middleware, which adds the request
 /// id and renders it with the app's [`Renderer`].
 #[derive(Clone, Debug)]
-pub(crate) struct ProblemExtension(pub(crate) std::sync::Arc<Problem>);
+pub(crate) struct ProblemExtension {
+    pub(crate) problem: std::sync::Arc<Problem>,
+    pub(crate) constraint: Option<String>,
+}
 
 impl Error {
     /// An error with this status; `detail` is shown to the client.
@@ -60,7 +70,7 @@ impl Error {
 
     /// An error for this problem document.
     pub fn from_problem(problem: Problem) -> Self {
-        Self { problem: Box::new(problem), headers: HeaderMap::new(), source: None }
+        Self { inner: Box::new(Inner { problem, headers: HeaderMap::new(), source: None, constraint: None }) }
     }
 
     /// 400 Bad Request.
@@ -102,9 +112,9 @@ impl Error {
     /// whole chain.
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
         let mut e = Self::from_problem(Problem::from_status(StatusCode::INTERNAL_SERVER_ERROR));
-        e.problem.detail =
+        e.inner.problem.detail =
             Some("the server failed to handle this request; the request id identifies it in the logs".into());
-        e.source = Some(source.into());
+        e.inner.source = Some(source.into());
         e
     }
 
@@ -118,64 +128,71 @@ impl Error {
         }
         let mut e = Self::from_problem(problem);
         if status.is_server_error() {
-            e.problem.detail =
+            e.inner.problem.detail =
                 Some("the server failed to handle this request; the request id identifies it in the logs".into());
-            e.source = Some(anyhow::anyhow!("{error}"));
+            e.inner.source = Some(anyhow::anyhow!("{error}"));
         } else {
-            e.problem.detail = Some(error.to_string());
+            e.inner.problem.detail = Some(error.to_string());
         }
         e
     }
 
     /// Sets the problem's `title` (a short, fixed summary of the problem type).
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
-        self.problem.title = title.into();
+        self.inner.problem.title = title.into();
         self
     }
 
     /// Sets the problem's `type` URI.
     pub fn with_type(mut self, uri: impl Into<String>) -> Self {
-        self.problem.problem_type = uri.into();
+        self.inner.problem.problem_type = uri.into();
         self
     }
 
     /// Adds a field-level failure to the problem's `errors`.
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.problem.errors.push(FieldError { field: field.into(), message: message.into() });
+        self.inner.problem.errors.push(FieldError { field: field.into(), message: message.into() });
         self
     }
 
     /// Adds a member to the problem document.
     pub fn with_extension(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
-        self.problem.extensions.insert(key.into(), value.into());
+        self.inner.problem.extensions.insert(key.into(), value.into());
         self
     }
 
     /// Adds a response header (`WWW-Authenticate`, `Retry-After`, `Allow`, …).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.inner.headers.append(name, value);
         self
     }
 
     /// Keeps `source` as the cause (logged, never sent).
     pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
-        self.source = Some(source.into());
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// Records the violated constraint (shown only with `database.expose_constraint_names`).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
+    pub(crate) fn with_constraint(mut self, constraint: Option<&str>) -> Self {
+        self.inner.constraint = constraint.map(str::to_owned);
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.problem.status()
+        self.inner.problem.status()
     }
 
     /// The problem document the client will get (before the request id is added).
     pub fn problem(&self) -> &Problem {
-        &self.problem
+        &self.inner.problem
     }
 
     /// The response headers this error adds.
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.inner.headers
     }
 }
 
@@ -184,6 +201,12 @@ impl Error {
 impl<E: Into<anyhow::Error>> From<E> for Error {
     fn from(error: E) -> Self {
         let error: anyhow::Error = error.into();
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        if let Some(db) = error.downcast_ref::<sqlx::Error>() {
+            let mapped = crate::db::classify(db);
+            let constraint = crate::db::constraint(db);
+            return mapped.with_source(error).with_constraint(constraint.as_deref());
+        }
         for entry in inventory::iter::<ApiErrorDowncast> {
             if let Some(api) = (entry.0)(&error) {
                 return Self::from_api_error(api);
@@ -196,10 +219,10 @@ impl<E: Into<anyhow::Error>> From<E> for Error {
 impl fmt::Debug for Error {
     /// The cause chain, or the title and detail: what `main` prints when `App::run` fails.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.source, &self.problem.detail) {
+        match (&self.inner.source, &self.inner.problem.detail) {
             (Some(source), _) => write!(f, "{source:#}"),
-            (None, Some(detail)) => write!(f, "{} ({}): {detail}", self.problem.title, self.problem.status),
-            (None, None) => write!(f, "{} ({})", self.problem.title, self.problem.status),
+            (None, Some(detail)) => write!(f, "{} ({}): {detail}", self.inner.problem.title, self.inner.problem.status),
+            (None, None) => write!(f, "{} ({})", self.inner.problem.title, self.inner.problem.status),
         }
     }
 }
@@ -212,13 +235,18 @@ impl fmt::Display for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Some(source) = &self.source {
+        if let Some(source) = &self.inner.source {
             // Runs inside the request span, so the log line carries the request id.
-            tracing::error!(status = self.problem.status, error = format!("{source:#}"), "request failed");
+            if self.inner.problem.status >= 500 {
+                tracing::error!(status = self.inner.problem.status, error = format!("{source:#}"), "request failed");
+            } else {
+                tracing::warn!(status = self.inner.problem.status, error = format!("{source:#}"), "request failed");
+            }
         }
-        let mut response = ProblemJson.render(&self.problem);
-        response.headers_mut().extend(self.headers);
-        response.extensions_mut().insert(ProblemExtension(std::sync::Arc::new(*self.problem)));
+        let mut response = ProblemJson.render(&self.inner.problem);
+        let Inner { problem, headers, constraint, .. } = *self.inner;
+        response.headers_mut().extend(headers);
+        response.extensions_mut().insert(ProblemExtension { problem: std::sync::Arc::new(problem), constraint });
         response
     }
 }

@@ -41,9 +41,11 @@ pub(crate) fn apply(
     server: &ServerConfig,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
+    expose_constraint_names: bool,
 ) -> Result<Router, crate::Error> {
     let cors = if server.cors.allowed_origins.is_empty() { None } else { Some(cors_layer(&server.cors)?) };
-    let stack = Some(Stack::new(server, renderer)).filter(|s| !s.is_noop(default_renderer));
+    let stack =
+        Some(Stack::with_database(server, renderer, expose_constraint_names)).filter(|s| !s.is_noop(default_renderer));
     let limit = (server.body_limit != AXUM_BODY_LIMIT).then(|| DefaultBodyLimit::max(server.body_limit));
     let router = if stack.is_none() && cors.is_none() && limit.is_none() {
         router

@@ -39,11 +39,18 @@ struct Shared {
     security_headers: bool,
     limiter: Option<Arc<Semaphore>>,
     renderer: Arc<dyn Renderer>,
+    expose_constraint_names: bool,
 }
 
 impl Stack {
     /// The stack as `server` configures it, rendering problems with `renderer`.
     pub fn new(server: &ServerConfig, renderer: Arc<dyn Renderer>) -> Self {
+        Self::with_database(server, renderer, false)
+    }
+
+    /// Like [`new`](Stack::new); `expose_constraint_names` adds a violated database
+    /// constraint's name to 409 problems.
+    pub fn with_database(server: &ServerConfig, renderer: Arc<dyn Renderer>, expose_constraint_names: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 request_id: server.request_id,
@@ -53,6 +60,7 @@ impl Stack {
                 security_headers: server.security_headers,
                 limiter: (server.concurrency_limit > 0).then(|| Arc::new(Semaphore::new(server.concurrency_limit))),
                 renderer,
+                expose_constraint_names,
             }),
         }
     }
@@ -218,7 +226,13 @@ async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, 
 async fn render_problem(shared: &Shared, response: Response, id: Option<&RequestId>, uri: &Uri) -> Response {
     let (parts, body) = response.into_parts();
     let mut problem = match parts.extensions.get::<ProblemExtension>() {
-        Some(ProblemExtension(problem)) => Problem::clone(problem),
+        Some(ProblemExtension { problem, constraint }) => {
+            let mut problem = Problem::clone(problem);
+            if let (true, Some(name)) = (shared.expose_constraint_names, constraint) {
+                problem.extensions.insert("constraint".into(), name.clone().into());
+            }
+            problem
+        }
         None => {
             // A bare error from outside trestle (axum's own rejections, a 405 from the method
             // router, a tower layer): give it the same problem shape, keeping short text as

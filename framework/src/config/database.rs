@@ -1,0 +1,165 @@
+//! `[database]`: the pool, its limits and retries, migrations, SQLite's settings.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use trestle_macros::Config;
+
+use super::duration;
+
+/// `[database]`, read by `App::database()`.
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct DatabaseConfig {
+    /// Connection URL: `sqlite://app.db`, `postgres://user:pass@host/db` or `mysql://…`. The
+    /// password is redacted wherever the URL is shown.
+    #[config(secret)]
+    pub url: Option<DatabaseUrl>,
+    /// Most connections the pool opens.
+    #[config(default = 10, validate = at_least_one)]
+    pub max_connections: u32,
+    /// Connections the pool keeps open even when idle.
+    #[config(default = 0)]
+    pub min_connections: u32,
+    /// Longest a request waits for a free connection; then 503 with Retry-After.
+    #[config(default = "5s")]
+    #[serde(with = "duration")]
+    pub acquire_timeout: Duration,
+    /// Idle connections are closed after this long.
+    #[config(default = "10m")]
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    /// Longest one connection attempt may take at startup.
+    #[config(default = "5s")]
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// How often startup retries an unreachable database (backoff from 250 ms, doubling, at most 5 s).
+    #[config(default = 5)]
+    pub connect_retries: u32,
+    /// Apply the app's embedded migrations at startup.
+    #[config(default = true)]
+    pub migrate: bool,
+    /// Name the violated constraint in 409 problems (off: the client learns only that a value is taken).
+    #[config(default = false)]
+    pub expose_constraint_names: bool,
+    /// SQLite: create the database file when it does not exist.
+    #[config(default = true)]
+    pub create_if_missing: bool,
+    /// SQLite: journal mode (wal, delete, truncate, persist, memory, off).
+    #[config(default = "wal")]
+    pub journal_mode: String,
+    /// SQLite: how long a write waits for a lock held by another connection.
+    #[config(default = "5s")]
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+}
+
+fn at_least_one(n: &u32) -> Result<(), &'static str> {
+    if *n == 0 {
+        Err("must be at least 1")
+    } else {
+        Ok(())
+    }
+}
+
+/// A database URL whose password never shows: `Display` and `Debug` print
+/// `postgres://app:***@db/app`.
+///
+/// ```
+/// use trestle::config::DatabaseUrl;
+///
+/// let url = DatabaseUrl::new("postgres://app:hunter2@db:5432/app");
+/// assert_eq!(url.to_string(), "postgres://app:***@db:5432/app");
+/// assert!(!format!("{url:?}").contains("hunter2"));
+/// assert_eq!(url.expose(), "postgres://app:hunter2@db:5432/app");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Wraps a URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self(url.into())
+    }
+
+    /// The URL with its password, for connecting only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The scheme (`postgres`, `sqlite`, …), lowercased.
+    pub fn scheme(&self) -> String {
+        self.0.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default()
+    }
+
+    /// The URL with the password replaced by `***` (and any `password=` query parameter too).
+    pub fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://") else {
+            return url.clone();
+        };
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let authority = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{userinfo}@{host}"),
+            },
+            None => authority.to_owned(),
+        };
+        let tail = match tail.split_once('?') {
+            Some((path, query)) => {
+                let query: Vec<String> = query
+                    .split('&')
+                    .map(|kv| match kv.split_once('=') {
+                        Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                        _ => kv.to_owned(),
+                    })
+                    .collect();
+                format!("{path}?{}", query.join("&"))
+            }
+            None => tail.to_owned(),
+        };
+        format!("{}://{authority}{tail}", &url[..scheme_end])
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(DatabaseUrl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        for (url, shown) in [
+            ("postgres://u:p%40ss@h:5432/db?sslmode=require", "postgres://u:***@h:5432/db?sslmode=require"),
+            ("mysql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test"),
+            ("postgres://h/db?user=u&password=secret", "postgres://h/db?user=u&password=***"),
+            ("sqlite://data.db?mode=rwc", "sqlite://data.db?mode=rwc"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("postgres://u:a@b@h/db", "postgres://u:***@h/db"),
+        ] {
+            let u = DatabaseUrl::new(url);
+            assert_eq!(u.to_string(), shown);
+            assert!(!format!("{u:?}").contains("secret"));
+        }
+    }
+}

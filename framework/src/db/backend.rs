@@ -1,0 +1,191 @@
+//! What differs between SQLite, PostgreSQL and MySQL: URL schemes, connect options, migrations,
+//! creating and dropping databases.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+
+use sqlx::migrate::{AppliedMigration, MigrateError, Migrator};
+use sqlx::{Connection, Pool};
+
+use crate::config::{DatabaseConfig, DatabaseUrl};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A database trestle can connect to: `Sqlite`, `Postgres` or `MySql` (each behind its feature).
+/// Sealed: the framework implements it for exactly these.
+pub trait Backend: sqlx::Database + sealed::Sealed {
+    /// URL schemes this backend accepts.
+    const SCHEMES: &'static [&'static str];
+    /// An example URL, for messages.
+    const EXAMPLE_URL: &'static str;
+
+    #[doc(hidden)]
+    fn options(
+        url: &DatabaseUrl,
+        config: &DatabaseConfig,
+    ) -> Result<<Self::Connection as Connection>::Options, sqlx::Error>;
+    #[doc(hidden)]
+    fn handle(pool: Pool<Self>) -> Handle;
+    #[doc(hidden)]
+    fn pool(handle: &Handle) -> Option<&Pool<Self>>;
+    #[doc(hidden)]
+    fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>>;
+    #[doc(hidden)]
+    fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>>;
+    #[doc(hidden)]
+    fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn drop_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+    #[doc(hidden)]
+    fn database_exists(url: &str) -> BoxFuture<'_, Result<bool, sqlx::Error>>;
+}
+
+/// A pool of whichever backend, as the app's `Context` holds it.
+#[derive(Clone, Debug)]
+#[doc(hidden)]
+pub enum Handle {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Pool<sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(Pool<sqlx::Postgres>),
+    #[cfg(feature = "mysql")]
+    MySql(Pool<sqlx::MySql>),
+}
+
+macro_rules! each {
+    ($handle:expr, $pool:ident => $body:expr) => {
+        match $handle {
+            #[cfg(feature = "sqlite")]
+            Handle::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
+            Handle::Postgres($pool) => $body,
+            #[cfg(feature = "mysql")]
+            Handle::MySql($pool) => $body,
+        }
+    };
+}
+
+impl Handle {
+    /// A round trip to the database: readiness.
+    pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
+        each!(self, pool => pool.acquire().await?.ping().await)
+    }
+
+    /// Closes every connection (shutdown).
+    pub(crate) async fn close(&self) {
+        each!(self, pool => pool.close().await)
+    }
+}
+
+macro_rules! backend {
+    ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $options:expr) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $db {}
+
+        #[cfg(feature = $feature)]
+        impl Backend for $db {
+            const SCHEMES: &'static [&'static str] = &[$($scheme),*];
+            const EXAMPLE_URL: &'static str = $example;
+
+            fn options(url: &DatabaseUrl, config: &DatabaseConfig) -> Result<<Self::Connection as Connection>::Options, sqlx::Error> {
+                let options = <<Self::Connection as Connection>::Options>::from_str(url.expose())?;
+                #[allow(clippy::redundant_closure_call)]
+                ($options)(options, config)
+            }
+
+            fn handle(pool: Pool<Self>) -> Handle {
+                Handle::$variant(pool)
+            }
+
+            fn pool(handle: &Handle) -> Option<&Pool<Self>> {
+                #[allow(unreachable_patterns)]
+                match handle {
+                    Handle::$variant(pool) => Some(pool),
+                    _ => None,
+                }
+            }
+
+            fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>> {
+                Box::pin(async move {
+                    use sqlx::migrate::Migrate;
+                    let mut conn = pool.acquire().await?;
+                    conn.ensure_migrations_table("_sqlx_migrations").await?;
+                    conn.list_applied_migrations("_sqlx_migrations").await
+                })
+            }
+
+            fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>> {
+                Box::pin(migrator.run(pool))
+            }
+
+            fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(<$db as sqlx::migrate::MigrateDatabase>::create_database(url))
+            }
+
+            fn drop_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>> {
+                Box::pin(async move {
+                    match <$db as sqlx::migrate::MigrateDatabase>::force_drop_database(url).await {
+                        Err(sqlx::Error::Migrate(e)) if matches!(*e, MigrateError::ForceNotSupported) => {
+                            <$db as sqlx::migrate::MigrateDatabase>::drop_database(url).await
+                        }
+                        other => other,
+                    }
+                })
+            }
+
+            fn database_exists(url: &str) -> BoxFuture<'_, Result<bool, sqlx::Error>> {
+                Box::pin(<$db as sqlx::migrate::MigrateDatabase>::database_exists(url))
+            }
+        }
+    };
+}
+
+backend!(
+    sqlx::Sqlite,
+    Sqlite,
+    "sqlite",
+    "SQLite",
+    ["sqlite"],
+    "sqlite://app.db",
+    |options: sqlx::sqlite::SqliteConnectOptions, config: &DatabaseConfig| {
+        let journal = sqlx::sqlite::SqliteJournalMode::from_str(&config.journal_mode).map_err(|_| {
+            sqlx::Error::Configuration(
+                format!(
+                    "database.journal_mode {:?} is not one of wal, delete, truncate, persist, memory, off",
+                    config.journal_mode
+                )
+                .into(),
+            )
+        })?;
+        Ok(options
+            .create_if_missing(config.create_if_missing)
+            .journal_mode(journal)
+            .busy_timeout(config.busy_timeout)
+            .foreign_keys(true))
+    }
+);
+
+backend!(
+    sqlx::Postgres,
+    Postgres,
+    "postgres",
+    "PostgreSQL",
+    ["postgres", "postgresql"],
+    "postgres://user:password@localhost:5432/app",
+    |options: sqlx::postgres::PgConnectOptions, _: &DatabaseConfig| Ok(options)
+);
+
+backend!(
+    sqlx::MySql,
+    MySql,
+    "mysql",
+    "MySQL",
+    ["mysql"],
+    "mysql://user:password@localhost:3306/app",
+    |options: sqlx::mysql::MySqlConnectOptions, _: &DatabaseConfig| Ok(options)
+);

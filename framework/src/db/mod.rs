@@ -1,0 +1,138 @@
+//! sqlx database pools: SQLite (embedded, the default), PostgreSQL and MySQL/MariaDB.
+//!
+//! An app picks its backend at compile time (features `sqlite`, `postgres`, `mysql`) and the
+//! URL at run time (`[database] url`, or `APP__DATABASE__URL`). `App::database()` connects at
+//! startup — retrying an unreachable database with backoff, then failing with one clear message
+//! — applies the embedded migrations, and registers a `/health/ready` check.
+//!
+//! ```no_run
+//! use trestle::prelude::*;
+//!
+//! async fn count(db: Db) -> trestle::Result<String> {
+//!     let (n,): (i64,) = trestle::sqlx::query_as("SELECT COUNT(*) FROM items").fetch_one(&*db).await?;
+//!     Ok(n.to_string())
+//! }
+//!
+//! #[trestle::main]
+//! async fn main() -> trestle::Result<()> {
+//!     App::new()
+//!         .database()
+//!         .migrations(trestle::migrate!())
+//!         .state(|ctx| ctx.clone())
+//!         .routes(Router::new().route("/count", get(count)))
+//!         .run()
+//!         .await
+//! }
+//! ```
+//!
+//! `Db` (the default backend's pool) is an extractor wherever the app's state gives one through
+//! `FromRef`: put `db: Db` in your state and derive `FromRef`, or use the [`Context`] itself as
+//! state. With several backend features on, the default backend is PostgreSQL, then MySQL, then
+//! SQLite; `Db<Sqlite>` names one explicitly and `App::database_with::<Sqlite>()` connects it.
+//!
+//! Errors from sqlx become problems when returned with `?`: no row → 404, unique or foreign-key
+//! violation → 409, not-null or check violation → 422, pool exhausted → 503 with `Retry-After`,
+//! connection lost → 503. SQL text, parameters and driver messages are logged with the request
+//! id, never sent.
+//!
+//! [`Context`]: crate::Context
+
+mod backend;
+mod connect;
+mod error;
+mod migrate;
+
+use std::ops::Deref;
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::request::Parts;
+use sqlx::Pool;
+
+pub use backend::Backend;
+pub(crate) use backend::Handle;
+pub use connect::DbError;
+pub(crate) use connect::{connector, Connector};
+pub(crate) use error::classify;
+pub use error::{constraint, is_unique_violation};
+pub use migrate::{Migration, MigrationKind, Migrations};
+
+#[cfg(feature = "mysql")]
+pub use sqlx::MySql;
+#[cfg(feature = "postgres")]
+pub use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+pub use sqlx::Sqlite;
+
+/// The backend `Db` and `App::database()` use: PostgreSQL when its feature is on, else MySQL,
+/// else SQLite.
+#[cfg(feature = "postgres")]
+pub type DefaultBackend = sqlx::Postgres;
+/// The backend `Db` and `App::database()` use: PostgreSQL when its feature is on, else MySQL,
+/// else SQLite.
+#[cfg(all(feature = "mysql", not(feature = "postgres")))]
+pub type DefaultBackend = sqlx::MySql;
+/// The backend `Db` and `App::database()` use: PostgreSQL when its feature is on, else MySQL,
+/// else SQLite.
+#[cfg(all(feature = "sqlite", not(any(feature = "postgres", feature = "mysql"))))]
+pub type DefaultBackend = sqlx::Sqlite;
+
+/// The database pool, as an extractor: `async fn handler(db: Db)`.
+///
+/// It derefs to `sqlx::Pool`, so `query.fetch_one(&*db)` runs a query. Extracting it needs
+/// `Db: FromRef<S>` for the app's state `S` (a `db: Db` field with `#[derive(FromRef)]`, or the
+/// [`Context`](crate::Context) as state).
+pub struct Db<DB: Backend = DefaultBackend>(Pool<DB>);
+
+impl<DB: Backend> Db<DB> {
+    /// Wraps a pool.
+    pub fn new(pool: Pool<DB>) -> Self {
+        Self(pool)
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.0
+    }
+}
+
+impl<DB: Backend> Clone for Db<DB> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<DB: Backend> std::fmt::Debug for Db<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db<{}>(size {}, idle {})", <DB as sqlx::Database>::NAME, self.0.size(), self.0.num_idle())
+    }
+}
+
+impl<DB: Backend> Deref for Db<DB> {
+    type Target = Pool<DB>;
+
+    fn deref(&self) -> &Pool<DB> {
+        &self.0
+    }
+}
+
+impl<DB: Backend, S: Send + Sync> FromRequestParts<S> for Db<DB>
+where
+    Db<DB>: FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Db::from_ref(state))
+    }
+}
+
+impl<C, DB: Backend> FromRef<crate::Context<C>> for Db<DB> {
+    fn from_ref(ctx: &crate::Context<C>) -> Self {
+        ctx.try_db::<DB>().unwrap_or_else(|| {
+            panic!(
+                "a handler takes Db<{}>, but the app has no such database: call App::database() (or database_with)",
+                <DB as sqlx::Database>::NAME
+            )
+        })
+    }
+}

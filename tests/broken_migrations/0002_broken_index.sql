@@ -1,0 +1,1 @@
+CREATE INDEX things_missing ON things (no_such_column);
