@@ -45,6 +45,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`app`] | [`App`]: the builder, state, serving, graceful shutdown |
+//! | [`auth`] | JWT keys, [`auth::Auth`] extractors, token issuing, password hashing |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
 //! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
@@ -60,6 +61,7 @@
 extern crate self as trestle;
 
 pub mod app;
+pub mod auth;
 pub mod config;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub mod db;
@@ -99,6 +101,7 @@ pub mod prelude {
     pub use axum::Router;
     pub use serde::{Deserialize, Serialize};
 
+    pub use crate::auth::{Auth, Claims, Jwt};
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
     pub use crate::extract::{Json, Path, Query};

@@ -25,6 +25,7 @@ pub struct Context<C> {
     profile: String,
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     db: Option<crate::db::Handle>,
+    jwt: Option<crate::auth::Jwt>,
 }
 
 impl<C> Clone for Context<C> {
@@ -35,6 +36,7 @@ impl<C> Clone for Context<C> {
             profile: self.profile.clone(),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             db: self.db.clone(),
+            jwt: self.jwt.clone(),
         }
     }
 }
@@ -59,6 +61,20 @@ impl<C> Context<C> {
 }
 
 impl<C> Context<C> {
+    /// The token issuer and verifier of `App::auth()`.
+    ///
+    /// # Panics
+    ///
+    /// When the app did not call `App::auth()`.
+    pub fn jwt(&self) -> crate::auth::Jwt {
+        self.try_jwt().cloned().unwrap_or_else(|| panic!("Context::jwt() needs App::auth() before building the state"))
+    }
+
+    /// The token issuer and verifier, if the app called `App::auth()`.
+    pub fn try_jwt(&self) -> Option<&crate::auth::Jwt> {
+        self.jwt.as_ref()
+    }
+
     /// The app's config struct, shared (put the `Arc` in your state).
     pub fn config(&self) -> &Arc<C> {
         &self.config
@@ -115,6 +131,7 @@ pub struct App<C = NoConfig, S = ()> {
     health: Health,
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     database: Option<(crate::db::Connector, Option<crate::db::Migrations>)>,
+    auth: bool,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -131,6 +148,7 @@ impl App {
             health: Health::default(),
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             database: None,
+            auth: false,
             _config: PhantomData,
         }
     }
@@ -148,6 +166,7 @@ impl App {
             health: self.health,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             database: self.database,
+            auth: self.auth,
             _config: PhantomData,
         }
     }
@@ -177,6 +196,7 @@ impl<C: Config> App<C, ()> {
             health: self.health,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             database: self.database,
+            auth: self.auth,
             _config: PhantomData,
         }
     }
@@ -242,6 +262,13 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     pub fn migrations(mut self, migrations: crate::db::Migrations) -> Self {
         let connector = self.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
         self.database = Some((connector, Some(migrations)));
+        self
+    }
+
+    /// Loads the JWT keys of `[auth.jwt]` at startup (a short secret or a bad key file stops the
+    /// app there) and makes [`Jwt`](crate::auth::Jwt) and [`Auth`](crate::auth::Auth) available.
+    pub fn auth(mut self) -> Self {
+        self.auth = true;
         self
     }
 
@@ -341,12 +368,20 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             None => None,
         };
         let expose_constraint_names = loaded.database.expose_constraint_names;
+        let jwt = if self.auth {
+            let jwt = crate::auth::Jwt::from_config(&loaded.auth.jwt)?;
+            tracing::info!(algorithm = %loaded.auth.jwt.algorithm, "auth keys loaded");
+            Some(jwt)
+        } else {
+            None
+        };
         let ctx = Context {
             config: Arc::new(loaded.app),
             server: loaded.server,
             profile: loaded.profile,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             db: db.clone(),
+            jwt,
         };
         let state = (self.state)(&ctx);
         let mut router = self.routes.with_state(state);

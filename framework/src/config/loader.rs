@@ -30,6 +30,8 @@ pub struct Loaded<C> {
     pub telemetry: TelemetryConfig,
     /// `[database]`.
     pub database: super::DatabaseConfig,
+    /// `[auth]`.
+    pub auth: super::AuthConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
@@ -228,6 +230,7 @@ impl Loader {
             server: framework.server,
             telemetry: framework.telemetry,
             database: framework.database,
+            auth: framework.auth,
             profile,
             files: layers.files.into_iter().map(|(p, _, _)| p).collect(),
             warnings,

@@ -50,6 +50,7 @@
 //! - `#[config(validate = path::to::fn)]`: `fn(&FieldType) -> Result<(), impl Display>`, run
 //!   after loading; `#[config(validate = ...)]` on the struct takes `fn(&Self)`.
 
+mod auth;
 mod database;
 mod error;
 // Config loads once, at startup: a large error type costs nothing there, and keeping every
@@ -62,6 +63,7 @@ mod sections;
 mod suggest;
 mod units;
 
+pub use auth::{AuthConfig, JwtConfig};
 pub use database::{DatabaseConfig, DatabaseUrl};
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};

@@ -156,6 +156,8 @@ pub(crate) struct FrameworkConfig {
     pub(crate) telemetry: TelemetryConfig,
     #[config(nested)]
     pub(crate) database: super::DatabaseConfig,
+    #[config(nested)]
+    pub(crate) auth: super::AuthConfig,
 }
 
 impl Default for ServerConfig {

@@ -16,8 +16,7 @@
 //! #[trestle::main]
 //! async fn main() -> trestle::Result<()> {
 //!     App::new()
-//!         .database()
-//!         .migrations(trestle::migrate!())
+//!         .database() // with `.migrations(trestle::migrate!())` to apply ./migrations
 //!         .state(|ctx| ctx.clone())
 //!         .routes(Router::new().route("/count", get(count)))
 //!         .run()

@@ -128,6 +128,7 @@ where
                 "http.route" = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str),
                 "url.path" = req.uri().path(),
                 request_id = id.as_ref().map(RequestId::as_str),
+                "user.id" = Empty,
                 "http.response.status_code" = Empty,
                 latency_ms = Empty,
             )
