@@ -12,8 +12,9 @@ impl Errors {
         }
     }
 
-    pub(crate) fn add(&mut self, span: impl syn::spanned::Spanned, message: impl std::fmt::Display) {
-        self.push(syn::Error::new(span.span(), message));
+    /// An error covering all of `tokens` (not just their first token).
+    pub(crate) fn add(&mut self, tokens: impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
     }
 
     pub(crate) fn finish(self) -> syn::Result<()> {

@@ -12,6 +12,7 @@ mod attrs;
 mod config;
 mod main_attr;
 mod migrate;
+mod route;
 mod test_attr;
 
 use proc_macro::TokenStream;
@@ -105,4 +106,74 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn migrate(input: TokenStream) -> TokenStream {
     migrate::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A `GET` route on an `async fn` handler: `#[get("/users/{id}")]`, optionally with
+/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
+///
+/// The function stays callable as written; a hidden module of the same name carries the route
+/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
+/// compile time.
+#[proc_macro_attribute]
+pub fn get(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(Some("GET"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A `POST` route on an `async fn` handler: `#[post("/users/{id}")]`, optionally with
+/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
+///
+/// The function stays callable as written; a hidden module of the same name carries the route
+/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
+/// compile time.
+#[proc_macro_attribute]
+pub fn post(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(Some("POST"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A `PUT` route on an `async fn` handler: `#[put("/users/{id}")]`, optionally with
+/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
+///
+/// The function stays callable as written; a hidden module of the same name carries the route
+/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
+/// compile time.
+#[proc_macro_attribute]
+pub fn put(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(Some("PUT"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A `PATCH` route on an `async fn` handler: `#[patch("/users/{id}")]`, optionally with
+/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
+///
+/// The function stays callable as written; a hidden module of the same name carries the route
+/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
+/// compile time.
+#[proc_macro_attribute]
+pub fn patch(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(Some("PATCH"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A `DELETE` route on an `async fn` handler: `#[delete("/users/{id}")]`, optionally with
+/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
+///
+/// The function stays callable as written; a hidden module of the same name carries the route
+/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
+/// compile time.
+#[proc_macro_attribute]
+pub fn delete(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(Some("DELETE"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// A route for any method, or several: `#[route(method = ["GET", "HEAD"], path = "/health")]`.
+///
+/// Options as for [`macro@get`].
+#[proc_macro_attribute]
+pub fn route(args: TokenStream, item: TokenStream) -> TokenStream {
+    route::expand(None, args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// The routes of handlers annotated with `#[get]` and friends, as a `trestle::routing::Routes`
+/// for `App::routes`: `routes![list_articles, handlers::get_article]`.
+#[proc_macro]
+pub fn routes(input: TokenStream) -> TokenStream {
+    route::expand_routes(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }

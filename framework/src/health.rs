@@ -21,6 +21,25 @@ use serde_json::json;
 use crate::error::Error;
 use crate::Json;
 
+/// The health routes, for the route table.
+pub(crate) const ROUTES: [crate::routing::RouteInfo; 2] = [
+    health_route("/health/live", "200 while the process serves"),
+    health_route("/health/ready", "200 when every readiness check passes, 503 otherwise"),
+];
+
+const fn health_route(path: &'static str, summary: &'static str) -> crate::routing::RouteInfo {
+    crate::routing::RouteInfo {
+        methods: &["GET"],
+        path,
+        handler: "trestle::health",
+        params: &[],
+        body: None,
+        auth: crate::routing::AuthRequirement::None,
+        scopes: &[],
+        summary,
+    }
+}
+
 type CheckFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// The readiness checks and the shutdown flag.

@@ -51,6 +51,7 @@
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
 //! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
+//! | [`routing`] | `#[get]`/`#[post]`/… route macros, `routes![…]`, the route table |
 //! | [`telemetry`] | log set-up (pretty or JSON) |
 //! | [`health`] | `/health/live`, `/health/ready` and readiness checks |
 //! | [`testing`] | [`testing::TestApp`]: drive the app in process |
@@ -69,6 +70,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod routing;
 pub mod telemetry;
 pub mod testing;
 
@@ -81,7 +83,7 @@ pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub use trestle_macros::migrate;
-pub use trestle_macros::{main, test};
+pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
@@ -100,6 +102,8 @@ pub mod prelude {
     pub use axum::routing::{delete, get, patch, post, put};
     pub use axum::Router;
     pub use serde::{Deserialize, Serialize};
+
+    pub use trestle_macros::{delete, get, patch, post, put, route, routes};
 
     pub use crate::auth::{Auth, Claims, Jwt};
     pub use crate::config::{Config, Secret};

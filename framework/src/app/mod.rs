@@ -124,7 +124,7 @@ type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 pub struct App<C = NoConfig, S = ()> {
     loader: Loader,
     state: StateFn<C, S>,
-    routes: Router<S>,
+    routes: crate::routing::Routes<S>,
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
@@ -141,7 +141,7 @@ impl App {
         App {
             loader: Loader::new(),
             state: Box::new(|_| ()),
-            routes: Router::new(),
+            routes: crate::routing::Routes::new(),
             layers: Vec::new(),
             renderer: Arc::new(ProblemJson),
             default_renderer: true,
@@ -203,10 +203,20 @@ impl<C: Config> App<C, ()> {
 }
 
 impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
-    /// Adds routes: any `axum::Router<S>` (merged with those added before).
-    pub fn routes(mut self, router: Router<S>) -> Self {
-        self.routes = self.routes.merge(router);
+    /// Adds routes: `routes![…]` of macro-annotated handlers, or any `axum::Router<S>`; merged
+    /// with those added before. Two routes for the same method and path stop the app at startup
+    /// with both handlers named.
+    pub fn routes(mut self, routes: impl Into<crate::routing::Routes<S>>) -> Self {
+        self.routes = self.routes.merge(routes.into());
         self
+    }
+
+    /// Every route the macros described (method, path, auth, summary, …), plus the two health
+    /// routes (served unless `server.health = false`): for listings, the CLI and OpenAPI.
+    pub fn route_table(&self) -> Vec<crate::routing::RouteInfo> {
+        let mut table = self.routes.table();
+        table.extend(crate::health::ROUTES);
+        table
     }
 
     /// Adds a tower layer around every route, inside the default stack (so it sees the request
@@ -325,6 +335,17 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             tracing::warn!("{warning}");
         }
         let server = loaded.server.clone();
+        for route in self.route_table() {
+            tracing::debug!(
+                methods = ?route.methods,
+                path = route.path,
+                auth = %route.auth,
+                scopes = ?route.scopes,
+                handler = route.handler,
+                summary = route.summary,
+                "route"
+            );
+        }
         let built = self.build(loaded).await?;
         let health = built.health;
 
@@ -384,7 +405,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             jwt,
         };
         let state = (self.state)(&ctx);
-        let mut router = self.routes.with_state(state);
+        let mut router = self.routes.into_router()?.with_state(state);
         for layer in self.layers {
             router = layer(router);
         }

@@ -1,0 +1,377 @@
+//! `#[get("/path")]` and friends: keep the handler as written, add a hidden module beside it
+//! with the route's metadata and (when scopes are declared) a wrapper that checks them first.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{FnArg, LitStr, Token, Type};
+
+use crate::attrs::{doc_comment, last_segment, type_name, Errors};
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"];
+
+/// Extractors that read the request body: only one, and last.
+const BODY_EXTRACTORS: &[&str] = &["Json", "Form", "String", "Bytes", "Request", "Body", "Multipart", "RawForm"];
+
+struct Args {
+    methods: Vec<(String, Span)>,
+    path: LitStr,
+    scopes: Vec<LitStr>,
+}
+
+/// `"/path", scopes = ["a"]` (method from the attribute's name), or for `#[route]`:
+/// `method = "GET" | ["GET", "POST"], path = "/path", scopes = [...]`.
+fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
+    struct Raw {
+        path: Option<LitStr>,
+        methods: Vec<LitStr>,
+        scopes: Vec<LitStr>,
+    }
+    fn list(input: ParseStream) -> syn::Result<Vec<LitStr>> {
+        if input.peek(syn::token::Bracket) {
+            let content;
+            syn::bracketed!(content in input);
+            Ok(Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+        } else {
+            Ok(vec![input.parse()?])
+        }
+    }
+    impl Parse for Raw {
+        fn parse(input: ParseStream) -> syn::Result<Self> {
+            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new() };
+            if input.peek(LitStr) {
+                raw.path = Some(input.parse()?);
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+            }
+            while !input.is_empty() {
+                let key: syn::Ident = input.parse()?;
+                input.parse::<Token![=]>()?;
+                match key.to_string().as_str() {
+                    "path" => raw.path = Some(input.parse()?),
+                    "method" => raw.methods = list(input)?,
+                    "scopes" => raw.scopes = list(input)?,
+                    other => {
+                        return Err(syn::Error::new(
+                            key.span(),
+                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"` or `scopes = [\"…\"]`"),
+                        ))
+                    }
+                }
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+            }
+            Ok(raw)
+        }
+    }
+    let raw: Raw = syn::parse2(input)?;
+    let path = raw
+        .path
+        .ok_or_else(|| syn::Error::new(Span::call_site(), "the route needs a path: `#[get(\"/users/{id}\")]`"))?;
+    let methods = match method {
+        Some(m) => {
+            if !raw.methods.is_empty() {
+                return Err(syn::Error::new(raw.methods[0].span(), format!("`#[{}]` already names the method: remove `method = …`, or use `#[route(method = …, path = …)]`", m.to_lowercase())));
+            }
+            vec![(m.to_owned(), Span::call_site())]
+        }
+        None => {
+            if raw.methods.is_empty() {
+                return Err(syn::Error::new(Span::call_site(), "`#[route]` needs `method = \"GET\"` (or a list: `method = [\"GET\", \"HEAD\"]`) and `path = \"/…\"`"));
+            }
+            raw.methods.iter().map(|m| (m.value(), m.span())).collect()
+        }
+    };
+    Ok(Args { methods, path, scopes: raw.scopes })
+}
+
+/// The path's parameters, checked: `{name}` and `{*name}` only, each once.
+fn path_params(path: &LitStr, errors: &mut Errors) -> Vec<String> {
+    let text = path.value();
+    if !text.starts_with('/') {
+        errors.add(path, format!("route paths start with `/`: write \"/{}\"", text.trim_start_matches('/')));
+    }
+    let mut params: Vec<String> = Vec::new();
+    for segment in text.split('/') {
+        // Old syntax and duplicates still count as parameters, so the `Path` checks below do not
+        // report the same mistake a second time.
+        if let Some(name) = segment.strip_prefix(':') {
+            errors.add(path, format!("`:{name}` is axum 0.7 syntax; axum 0.8 writes path parameters as `{{{name}}}`"));
+            params.push(name.to_owned());
+        } else if let Some(name) = segment.strip_prefix('*') {
+            errors.add(path, format!("`*{name}` is axum 0.7 syntax; axum 0.8 writes wildcards as `{{*{name}}}`"));
+            params.push(name.to_owned());
+        } else if let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            let name = inner.trim_start_matches('*');
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                errors.add(path, format!("`{segment}` is not a valid path parameter: write `{{name}}` or `{{*name}}`"));
+            } else {
+                if params.iter().any(|p| p == name) {
+                    errors.add(
+                        path,
+                        format!("the path parameter `{name}` appears twice: give each parameter its own name"),
+                    );
+                }
+                params.push(name.to_owned());
+            }
+        } else if segment.contains('{') || segment.contains('}') {
+            errors.add(path, format!("`{segment}`: a path parameter must be a whole segment, like `/{{id}}`"));
+        }
+    }
+    params
+}
+
+/// `T` of `Path<T>` / `Option<T>` / `Json<T>`.
+fn inner_type(ty: &Type) -> Option<&Type> {
+    let Type::Path(p) = ty else { return None };
+    let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else { return None };
+    args.args.iter().find_map(|a| match a {
+        syn::GenericArgument::Type(t) => Some(t),
+        _ => None,
+    })
+}
+
+/// Checks the `Path` argument against the path's parameters.
+fn check_path_binding(
+    params: &[String],
+    args: &[(&syn::PatType, String)],
+    func: &syn::ItemFn,
+    path: &LitStr,
+    errors: &mut Errors,
+) -> Vec<(String, String)> {
+    let path_args: Vec<&syn::PatType> = args.iter().filter(|(_, last)| last == "Path").map(|(a, _)| *a).collect();
+    let Some(arg) = path_args.first() else {
+        if !params.is_empty() {
+            let list = params.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ");
+            errors.add(
+                &func.sig.ident,
+                format!("the path has parameters ({list}) but the handler takes no `Path` argument: add `Path({}): Path<…>`", if params.len() == 1 { params[0].clone() } else { format!("({})", params.join(", ")) }),
+            );
+        }
+        return Vec::new();
+    };
+    if path_args.len() > 1 {
+        errors.add(&path_args[1].ty, "take the path parameters with one `Path` argument");
+    }
+    if params.is_empty() {
+        errors.add(&arg.ty, format!("`Path` extracts path parameters, but {:?} has none: remove this argument or add `{{name}}` to the path", path.value()));
+        return Vec::new();
+    }
+    let Some(inner) = inner_type(&arg.ty) else { return Vec::new() };
+    match inner {
+        Type::Tuple(tuple) => {
+            if tuple.elems.len() != params.len() {
+                errors.add(
+                    &arg.ty,
+                    format!(
+                        "the path has {} parameter{} ({}) but this `Path` takes a tuple of {}: make them match",
+                        params.len(),
+                        if params.len() == 1 { "" } else { "s" },
+                        params.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", "),
+                        tuple.elems.len()
+                    ),
+                );
+                return Vec::new();
+            }
+            params.iter().cloned().zip(tuple.elems.iter().map(type_name)).collect()
+        }
+        other => {
+            let name = type_name(other);
+            let scalar = matches!(
+                last_segment(other).as_deref(),
+                Some(
+                    "String"
+                        | "u8"
+                        | "u16"
+                        | "u32"
+                        | "u64"
+                        | "u128"
+                        | "usize"
+                        | "i8"
+                        | "i16"
+                        | "i32"
+                        | "i64"
+                        | "i128"
+                        | "isize"
+                        | "bool"
+                        | "char"
+                        | "Uuid"
+                        | "f32"
+                        | "f64"
+                )
+            );
+            if scalar && params.len() > 1 {
+                errors.add(
+                    &arg.ty,
+                    format!(
+                        "the path has {} parameters but `Path<{name}>` takes one: use a tuple `Path<(…)>` or a struct",
+                        params.len()
+                    ),
+                );
+            }
+            if scalar {
+                vec![(params[0].clone(), name)]
+            } else {
+                // A struct or map: its fields name the parameters; serde checks them at run time.
+                params.iter().map(|p| (p.clone(), format!("{name}.{p}"))).collect()
+            }
+        }
+    }
+}
+
+pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let func: syn::ItemFn = syn::parse2(item)?;
+    let mut errors = Errors::default();
+    let args = match parse_args(method, attr) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok({
+                let e = e.into_compile_error();
+                quote!(#e #func)
+            })
+        }
+    };
+
+    for (m, span) in &args.methods {
+        if !METHODS.contains(&m.to_uppercase().as_str()) {
+            errors
+                .push(syn::Error::new(*span, format!("unknown HTTP method `{m}`: use one of {}", METHODS.join(", "))));
+        }
+    }
+    if func.sig.asyncness.is_none() {
+        errors.add(func.sig.fn_token, "route handlers must be `async fn`: add `async`");
+    }
+    if !func.sig.generics.params.is_empty() {
+        errors.add(&func.sig.generics, "route handlers cannot be generic: the route needs one concrete handler");
+    }
+    let params = path_params(&args.path, &mut errors);
+
+    let mut typed: Vec<(&syn::PatType, String)> = Vec::new();
+    for input in &func.sig.inputs {
+        match input {
+            FnArg::Receiver(r) => errors.add(r, "route handlers are free functions: remove `self`"),
+            FnArg::Typed(t) => typed.push((t, last_segment(&t.ty).unwrap_or_default())),
+        }
+    }
+    for (i, (arg, last)) in typed.iter().enumerate() {
+        if BODY_EXTRACTORS.contains(&last.as_str()) && i + 1 != typed.len() {
+            errors.add(
+                &arg.ty,
+                format!(
+                    "`{last}` consumes the request body, so it must be the handler's last argument: move it to the end"
+                ),
+            );
+        }
+    }
+    let bound = check_path_binding(&params, &typed, &func, &args.path, &mut errors);
+    if let Err(e) = errors.finish() {
+        let e = e.into_compile_error();
+        return Ok(quote!(#e #func));
+    }
+
+    let name = &func.sig.ident;
+    let vis = &func.vis;
+    let path = &args.path;
+    let methods: Vec<String> = args.methods.iter().map(|(m, _)| m.to_uppercase()).collect();
+    let summary = doc_comment(&func.attrs).split(". ").next().unwrap_or_default().trim_end_matches('.').to_owned();
+    let body = typed
+        .last()
+        .filter(|(_, last)| BODY_EXTRACTORS.contains(&last.as_str()))
+        .map(|(arg, last)| inner_type(&arg.ty).map(type_name).unwrap_or_else(|| last.clone()));
+    let body = match body {
+        Some(b) => quote!(::std::option::Option::Some(#b)),
+        None => quote!(::std::option::Option::None),
+    };
+    let auth = if !args.scopes.is_empty() || typed.iter().any(|(_, last)| last == "Auth") {
+        quote!(::trestle::routing::AuthRequirement::Required)
+    } else if typed
+        .iter()
+        .any(|(arg, last)| last == "Option" && inner_type(&arg.ty).and_then(last_segment).as_deref() == Some("Auth"))
+    {
+        quote!(::trestle::routing::AuthRequirement::Optional)
+    } else {
+        quote!(::trestle::routing::AuthRequirement::None)
+    };
+    let param_items = bound.iter().map(|(n, t)| quote!(::trestle::routing::Param { name: #n, ty: #t }));
+    let scopes = &args.scopes;
+
+    let inner_vis = inner_visibility(vis);
+    let handler = if args.scopes.is_empty() {
+        quote!(#inner_vis use super::#name as handler;)
+    } else {
+        let idents: Vec<_> = (0..typed.len()).map(|i| format_ident!("arg{i}")).collect();
+        let types = typed.iter().map(|(a, _)| &a.ty);
+        let output = &func.sig.output;
+        quote_spanned! {name.span()=>
+            /// The scopes the route declares, checked before the handler's own extractors.
+            #inner_vis struct Scopes;
+            impl ::trestle::auth::ScopeList for Scopes {
+                const SCOPES: &'static [&'static str] = &[#(#scopes),*];
+            }
+            /// The handler, behind the scope check.
+            #inner_vis async fn handler(_scopes: ::trestle::auth::RequireScopes<Scopes>, #(#idents: #types),*) #output {
+                super::#name(#(#idents),*).await
+            }
+        }
+    };
+
+    Ok(quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_snake_case, unused_imports, clippy::module_name_repetitions)]
+        #vis mod #name {
+            use super::*;
+
+            /// The route's metadata.
+            #inner_vis const ROUTE: ::trestle::routing::RouteInfo = ::trestle::routing::RouteInfo {
+                methods: &[#(#methods),*],
+                path: #path,
+                // Inside this module of the same name, the module path is the handler's path.
+                handler: ::core::module_path!(),
+                params: &[#(#param_items),*],
+                body: #body,
+                auth: #auth,
+                scopes: &[#(#scopes),*],
+                summary: #summary,
+            };
+
+            #handler
+        }
+    })
+}
+
+/// The visibility, inside the hidden module, that matches the handler's own visibility outside.
+fn inner_visibility(vis: &syn::Visibility) -> TokenStream {
+    match vis {
+        syn::Visibility::Public(_) => quote!(pub),
+        syn::Visibility::Inherited => quote!(pub(super)),
+        syn::Visibility::Restricted(r) => {
+            let path = &r.path;
+            if path.is_ident("crate") || path.segments.first().is_some_and(|s| s.ident == "crate") {
+                quote!(pub(in #path))
+            } else if path.is_ident("self") {
+                quote!(pub(super))
+            } else {
+                quote!(pub(in super::#path))
+            }
+        }
+    }
+}
+
+/// `routes![a, b, handlers::c]`: a `Routes` of the annotated handlers.
+pub(crate) fn expand_routes(input: TokenStream) -> syn::Result<TokenStream> {
+    let paths = Punctuated::<syn::Path, Token![,]>::parse_terminated.parse2(input)?;
+    let adds = paths.iter().map(|p| {
+        quote_spanned! {p.span()=>
+            .add(#p::ROUTE, ::trestle::routing::method_router(#p::ROUTE.methods, #p::handler))
+        }
+    });
+    Ok(quote! {
+        ::trestle::routing::Routes::new() #(#adds)*
+    })
+}

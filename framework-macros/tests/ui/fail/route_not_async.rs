@@ -1,0 +1,8 @@
+use trestle::prelude::*;
+
+#[get("/sync")]
+fn sync() -> &'static str {
+    "sync"
+}
+
+fn main() {}

@@ -1,0 +1,234 @@
+//! Routes from the `#[get]`/`#[post]`/… attribute macros: metadata, the `routes![…]` set, the
+//! route table.
+//!
+//! ```
+//! use trestle::prelude::*;
+//!
+//! /// Says hello.
+//! #[get("/hello/{name}")]
+//! async fn hello(Path(name): Path<String>) -> String {
+//!     format!("Hello, {name}!")
+//! }
+//!
+//! /// Only for admins.
+//! #[post("/admin/reindex", scopes = ["admin"])]
+//! async fn reindex() -> &'static str {
+//!     "started"
+//! }
+//!
+//! let routes: trestle::routing::Routes<trestle::Context<trestle::config::NoConfig>> = routes![hello, reindex];
+//! let table = routes.table();
+//! assert_eq!(table[0].path, "/hello/{name}");
+//! assert_eq!(table[0].summary, "Says hello");
+//! assert_eq!(table[1].scopes, ["admin"]);
+//! ```
+//!
+//! A route macro leaves the function as written (tests can call it) and adds a hidden module of
+//! the same name holding its [`RouteInfo`] and handler; `routes![…]` collects them. The handler
+//! is registered exactly as `axum::routing::on(method, handler)` would register it, so a macro
+//! route costs what a hand-written one does.
+
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::Router;
+
+/// One route as the macro saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// HTTP methods, upper case.
+    pub methods: &'static [&'static str],
+    /// The path, in axum 0.8 syntax (`/users/{id}`).
+    pub path: &'static str,
+    /// The handler's full path (`my_app::articles::get_article`).
+    pub handler: &'static str,
+    /// Path parameters and the types they are extracted as.
+    pub params: &'static [Param],
+    /// The type the body is read as (`CreateArticle` for `Json<CreateArticle>`).
+    pub body: Option<&'static str>,
+    /// Whether the route needs a token.
+    pub auth: AuthRequirement,
+    /// Scopes the token must carry (checked before the handler runs).
+    pub scopes: &'static [&'static str],
+    /// The first sentence of the handler's doc comment.
+    pub summary: &'static str,
+}
+
+/// A path parameter and its Rust type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// The name in the path (`id` in `/users/{id}`).
+    pub name: &'static str,
+    /// The type it is extracted as.
+    pub ty: &'static str,
+}
+
+/// What a route asks of the caller's credentials.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthRequirement {
+    /// No `Auth` extractor.
+    None,
+    /// `Option<Auth>`: anonymous callers are served.
+    Optional,
+    /// `Auth`, or declared scopes: 401 without a valid token.
+    Required,
+}
+
+impl std::fmt::Display for AuthRequirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AuthRequirement::None => "public",
+            AuthRequirement::Optional => "optional",
+            AuthRequirement::Required => "required",
+        })
+    }
+}
+
+/// The `MethodRouter` for `handler` on `methods` (what `routes![…]` calls).
+///
+/// # Panics
+///
+/// On a method the route macros reject at compile time.
+pub fn method_router<H, T, S>(methods: &[&str], handler: H) -> MethodRouter<S>
+where
+    H: Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    let filter = methods
+        .iter()
+        .map(|m| match *m {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            "DELETE" => MethodFilter::DELETE,
+            "HEAD" => MethodFilter::HEAD,
+            "OPTIONS" => MethodFilter::OPTIONS,
+            "TRACE" => MethodFilter::TRACE,
+            "CONNECT" => MethodFilter::CONNECT,
+            other => panic!("unknown HTTP method {other}"),
+        })
+        .reduce(MethodFilter::or)
+        .expect("a route has at least one method");
+    axum::routing::on(filter, handler)
+}
+
+/// A set of routes with their metadata; `routes![…]` builds one, `App::routes` takes it (or a
+/// plain `axum::Router`).
+pub struct Routes<S = ()> {
+    routes: Vec<(RouteInfo, MethodRouter<S>)>,
+    router: Router<S>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> Routes<S> {
+    /// No routes.
+    pub fn new() -> Self {
+        Self { routes: Vec::new(), router: Router::new() }
+    }
+
+    /// Adds a route (the builder form of `routes![…]`).
+    pub fn add(mut self, info: RouteInfo, method_router: MethodRouter<S>) -> Self {
+        self.routes.push((info, method_router));
+        self
+    }
+
+    /// Adds the routes of `other`.
+    pub fn merge(mut self, other: Routes<S>) -> Self {
+        self.routes.extend(other.routes);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    /// Adds a hand-written axum router (its routes have no metadata).
+    pub fn merge_router(mut self, router: Router<S>) -> Self {
+        self.router = self.router.merge(router);
+        self
+    }
+
+    /// The metadata of every macro route, in the order added.
+    pub fn table(&self) -> Vec<RouteInfo> {
+        self.routes.iter().map(|(info, _)| *info).collect()
+    }
+
+    /// Provides the state, giving routes for an app whose state is `S2` (for routes added before
+    /// `App::state`).
+    pub fn with_state<S2: Clone + Send + Sync + 'static>(self, state: S) -> Routes<S2> {
+        Routes {
+            routes: self.routes.into_iter().map(|(info, mr)| (info, mr.with_state(state.clone()))).collect(),
+            router: self.router.with_state(state),
+        }
+    }
+
+    /// The axum router; an error names both handlers when two routes claim the same method and
+    /// path.
+    pub fn into_router(self) -> Result<Router<S>, RouteConflict> {
+        for (i, (a, _)) in self.routes.iter().enumerate() {
+            for (b, _) in &self.routes[i + 1..] {
+                if shape(a.path) == shape(b.path) {
+                    if let Some(method) = a.methods.iter().find(|m| b.methods.contains(m)) {
+                        return Err(RouteConflict { method, path: b.path, first: a.handler, second: b.handler });
+                    }
+                }
+            }
+        }
+        let mut router = self.router;
+        for (info, method_router) in self.routes {
+            router = router.route(info.path, method_router);
+        }
+        Ok(router)
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> From<Router<S>> for Routes<S> {
+    fn from(router: Router<S>) -> Self {
+        Routes::new().merge_router(router)
+    }
+}
+
+/// The path with parameter names erased: `/users/{id}` and `/users/{name}` collide in axum.
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|s| {
+            if s.starts_with("{*") {
+                "{*}"
+            } else if s.starts_with('{') {
+                "{}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Two routes for the same method and path.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {path} is routed twice, by {first} and by {second}: remove one of them or change its path")]
+pub struct RouteConflict {
+    /// The method both routes take.
+    pub method: &'static str,
+    /// The path.
+    pub path: &'static str,
+    /// The handler added first.
+    pub first: &'static str,
+    /// The handler added second.
+    pub second: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_ignore_parameter_names() {
+        assert_eq!(shape("/users/{id}"), shape("/users/{name}"));
+        assert_ne!(shape("/users/{id}"), shape("/users/me"));
+        assert_eq!(shape("/files/{*rest}"), "/files/{*}");
+    }
+}

@@ -1,0 +1,183 @@
+//! Route macros at run time: the generated router serves each route, refuses other methods,
+//! checks declared scopes first; duplicate routes stop startup; the route table.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use trestle::config::NoConfig;
+use trestle::prelude::*;
+use trestle::routing::{AuthRequirement, Param};
+use trestle::testing::TestApp;
+use trestle::Context;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-route-secret";
+
+/// Lists things. More words here.
+#[get("/things")]
+async fn list_things() -> &'static str {
+    "all things"
+}
+
+#[derive(Deserialize, Serialize)]
+struct NewThing {
+    name: String,
+}
+
+/// Creates a thing.
+#[post("/things")]
+async fn create_thing(Json(thing): Json<NewThing>) -> Json<NewThing> {
+    Json(thing)
+}
+
+#[get("/things/{id}/parts/{part}")]
+async fn part(Path((id, part)): Path<(u32, String)>) -> String {
+    format!("{id}/{part}")
+}
+
+#[derive(Deserialize)]
+struct Slug {
+    slug: String,
+}
+
+#[put("/articles/{slug}")]
+async fn update_article(Path(Slug { slug }): Path<Slug>, Json(thing): Json<NewThing>) -> String {
+    format!("{slug}={}", thing.name)
+}
+
+#[delete("/files/{*rest}")]
+async fn delete_file(Path(params): Path<HashMap<String, String>>) -> String {
+    params["rest"].clone()
+}
+
+#[patch("/me")]
+async fn patch_me(auth: Auth, body: String) -> String {
+    format!("{} {body}", auth.sub)
+}
+
+#[get("/greeting")]
+async fn greeting(auth: Option<Auth>) -> String {
+    auth.map_or("hello stranger".into(), |a| format!("hello {}", a.sub))
+}
+
+#[route(method = ["GET", "HEAD"], path = "/ping")]
+async fn ping(State(ctx): State<Context<NoConfig>>) -> String {
+    format!("pong from {}", ctx.profile())
+}
+
+/// Admins only.
+#[post("/admin/reindex", scopes = ["admin"])]
+async fn reindex(Json(thing): Json<NewThing>) -> String {
+    format!("reindexing {}", thing.name)
+}
+
+fn app() -> trestle::App<NoConfig, Context<NoConfig>> {
+    trestle::App::new()
+        .auth()
+        .config_set("auth.jwt.secret", SECRET)
+        .state(|ctx| ctx.clone())
+        .routes(routes![
+            list_things,
+            create_thing,
+            part,
+            update_article,
+            delete_file,
+            patch_me,
+            greeting,
+            ping,
+            reindex
+        ])
+        .routes(Router::new().route("/hand-written", get(|| async { "by hand" })))
+}
+
+async fn token(scopes: &[&str]) -> String {
+    let config = trestle::config::JwtConfig { secret: Some(trestle::Secret::new(SECRET.into())), ..Default::default() };
+    let jwt = trestle::auth::Jwt::from_config(&config).unwrap();
+    jwt.sign(&jwt.claims("u7", ()).with_scopes(scopes.iter().copied())).unwrap()
+}
+
+#[trestle::test]
+async fn the_generated_router_serves_every_route() {
+    let app = TestApp::new(app()).await.unwrap();
+    let user = token(&[]).await;
+    assert_eq!(app.get("/things").send().await.text(), "all things");
+    let res = app.post("/things").json(&NewThing { name: "n".into() }).send().await;
+    assert_eq!(res.json::<serde_json::Value>()["name"], "n");
+    assert_eq!(app.get("/things/4/parts/wheel").send().await.text(), "4/wheel");
+    assert_eq!(app.put("/articles/hello").json(&NewThing { name: "x".into() }).send().await.text(), "hello=x");
+    assert_eq!(app.delete("/files/a/b/c.txt").send().await.text(), "a/b/c.txt");
+    assert_eq!(app.patch("/me").bearer(&user).body("hi").send().await.text(), "u7 hi");
+    assert_eq!(app.get("/greeting").send().await.text(), "hello stranger");
+    assert_eq!(app.get("/greeting").bearer(&user).send().await.text(), "hello u7");
+    assert_eq!(app.get("/ping").send().await.text(), "pong from test");
+    assert_eq!(app.request(http::Method::HEAD, "/ping").send().await.status(), 200);
+    assert_eq!(app.get("/hand-written").send().await.text(), "by hand");
+}
+
+#[trestle::test]
+async fn other_methods_get_405() {
+    let app = TestApp::new(app()).await.unwrap();
+    let res = app.delete("/things").send().await;
+    assert_eq!(res.status(), 405);
+    let allow = res.header("allow").unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_eq!(app.post("/ping").send().await.status(), 405);
+    assert_eq!(app.get("/things/x/parts/y").send().await.status(), 400, "u32 path parameter");
+}
+
+#[trestle::test]
+async fn declared_scopes_are_checked_before_the_handler() {
+    let app = TestApp::new(app()).await.unwrap();
+    // Without a token: 401 even though the body is not even JSON (the scope check runs first).
+    let res = app.post("/admin/reindex").body("not json").send().await;
+    assert_eq!(res.status(), 401);
+    assert!(res.header("www-authenticate").unwrap().starts_with("Bearer"));
+    let res = app.post("/admin/reindex").bearer(&token(&["read"]).await).body("not json").send().await;
+    assert_eq!(res.status(), 403);
+    let res =
+        app.post("/admin/reindex").bearer(&token(&["admin"]).await).json(&NewThing { name: "all".into() }).send().await;
+    assert_eq!(res.text(), "reindexing all");
+}
+
+#[trestle::test]
+async fn handlers_stay_callable_as_written() {
+    assert_eq!(list_things().await, "all things");
+    assert_eq!(part(Path((1, "x".into()))).await, "1/x");
+}
+
+#[get("/things")]
+async fn list_things_again() -> &'static str {
+    "again"
+}
+
+#[trestle::test]
+async fn a_duplicate_route_stops_startup_naming_both_handlers() {
+    let err = TestApp::new(trestle::App::new().routes(routes![list_things, list_things_again])).await.unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("GET /things is routed twice"), "{text}");
+    assert!(text.contains("routes::list_things ") || text.contains("routes::list_things,"), "{text}");
+    assert!(text.contains("routes::list_things_again"), "{text}");
+}
+
+#[test]
+fn the_route_table_describes_each_route() {
+    let table = app().route_table();
+    let find = |path: &str| *table.iter().find(|r| r.path == path).unwrap_or_else(|| panic!("{path} missing"));
+    let list = find("/things");
+    assert_eq!(list.methods, ["GET"]);
+    assert_eq!(list.summary, "Lists things");
+    assert_eq!(list.auth, AuthRequirement::None);
+    assert!(list.handler.ends_with("routes::list_things"));
+
+    let create = table.iter().find(|r| r.path == "/things" && r.methods == ["POST"]).unwrap();
+    assert_eq!(create.body, Some("NewThing"));
+
+    let part = find("/things/{id}/parts/{part}");
+    assert_eq!(part.params, [Param { name: "id", ty: "u32" }, Param { name: "part", ty: "String" }]);
+    assert_eq!(find("/me").auth, AuthRequirement::Required);
+    assert_eq!(find("/me").body, Some("String"));
+    assert_eq!(find("/greeting").auth, AuthRequirement::Optional);
+    assert_eq!(find("/ping").methods, ["GET", "HEAD"]);
+    let admin = find("/admin/reindex");
+    assert_eq!((admin.auth, admin.scopes, admin.summary), (AuthRequirement::Required, &["admin"][..], "Admins only"));
+    assert!(table.iter().any(|r| r.path == "/health/ready"));
+}
