@@ -38,10 +38,14 @@ pub struct Message {
     pub message: String,
 }
 
+/// Greets `name` with the configured greeting.
+#[get("/hello/{name}")]
 async fn hello(State(state): State<AppState>, Path(name): Path<String>) -> Json<Message> {
     Json(Message { message: format!("{}, {name}!", state.settings.greeting) })
 }
 
+/// Sends the message back.
+#[post("/echo")]
 async fn echo(Json(body): Json<Message>) -> Json<Message> {
     Json(body)
 }
@@ -51,5 +55,5 @@ pub fn app() -> App<Settings, AppState> {
     App::new()
         .config::<Settings>()
         .state(|ctx| AppState { settings: ctx.config().clone() })
-        .routes(Router::new().route("/hello/{name}", get(hello)).route("/echo", post(echo)))
+        .routes(routes![hello, echo])
 }

@@ -48,3 +48,11 @@ async fn echo_rejects_bad_bodies_with_problems() {
     assert_eq!(res.status(), 422);
     assert_eq!(res.problem().errors[0].field, "message");
 }
+
+#[test]
+fn the_route_table_lists_both_routes() {
+    let table = hello::app().route_table();
+    assert_eq!(table[0].path, "/hello/{name}");
+    assert_eq!(table[0].summary, "Greets `name` with the configured greeting");
+    assert_eq!((table[1].methods, table[1].path), (&["POST"][..], "/echo"));
+}
