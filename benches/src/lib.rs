@@ -53,19 +53,7 @@ pub fn raw_bare() -> Router {
 
 /// The same routes on trestle with every optional layer of the default stack turned off.
 pub async fn trestle_bare() -> Router {
-    trestle::App::new()
-        .routes(trestle_routes())
-        .config_set("server.request_id", "false")
-        .config_set("server.trace", "false")
-        .config_set("server.catch_panic", "false")
-        .config_set("server.security_headers", "false")
-        .config_set("server.compression", "false")
-        .config_set("server.request_timeout", "0s")
-        .config_set("server.health", "false")
-        .for_benchmarks()
-        .into_router()
-        .await
-        .expect("bench app builds")
+    bare(trestle::App::new().routes(trestle_routes())).into_router().await.expect("bench app builds")
 }
 
 fn trestle_routes() -> Router {
@@ -137,9 +125,203 @@ trait ForBenchmarks {
 }
 
 impl<S: Clone + Send + Sync + 'static> ForBenchmarks for trestle::App<trestle::config::NoConfig, S> {
+    /// No process environment, no `.env`, no config files: the bench is the same everywhere.
     fn for_benchmarks(self) -> Self {
         let empty: [(&str, &str); 0] = [];
         let loader = self.config_loader().clone().env_vars(empty).dotenv(None).profile("bench");
         self.loader(loader)
     }
+}
+
+// ---- Route macros: a `#[get]` route against the same route registered by hand. ----
+
+/// The plaintext handler, registered by the macro.
+#[trestle::get("/plain")]
+pub async fn macro_plain() -> &'static str {
+    "Hello, world!"
+}
+
+/// Raw axum: `/plain` registered by hand.
+pub fn hand_route() -> Router {
+    Router::new().route("/plain", get(plain))
+}
+
+/// The same route through `routes![…]`, no trestle stack.
+pub fn macro_route() -> Router {
+    trestle::routes![macro_plain].into_router().expect("one route cannot conflict")
+}
+
+// ---- Pair 4: an authenticated route. ----
+
+/// The HMAC secret both sides use.
+pub const SECRET: &str = "benchmark-secret-of-at-least-thirty-two-bytes";
+
+/// Claims as an axum developer would write them for the same token.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct RawClaims {
+    /// Subject.
+    pub sub: String,
+    /// Expiry.
+    pub exp: u64,
+    /// Issued at.
+    pub iat: u64,
+}
+
+/// Keys and validation for the raw side, built once, as state.
+#[derive(Clone)]
+pub struct RawJwt {
+    key: std::sync::Arc<jsonwebtoken::DecodingKey>,
+    validation: std::sync::Arc<jsonwebtoken::Validation>,
+}
+
+impl RawJwt {
+    /// HS256 with `SECRET`, or EdDSA with the test key.
+    pub fn new(eddsa: bool) -> Self {
+        let (key, alg) = if eddsa {
+            (
+                jsonwebtoken::DecodingKey::from_ed_pem(&key_file("ed25519_public.pem")).unwrap(),
+                jsonwebtoken::Algorithm::EdDSA,
+            )
+        } else {
+            (jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()), jsonwebtoken::Algorithm::HS256)
+        };
+        let mut validation = jsonwebtoken::Validation::new(alg);
+        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        RawJwt { key: std::sync::Arc::new(key), validation: std::sync::Arc::new(validation) }
+    }
+
+    /// `jsonwebtoken::decode`, as the raw extractor calls it.
+    pub fn decode(&self, token: &str) -> Option<RawClaims> {
+        jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation).ok().map(|d| d.claims)
+    }
+}
+
+/// The test keys in `tests/fixtures/keys`.
+pub fn key_file(name: &str) -> Vec<u8> {
+    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys").join(name)).unwrap()
+}
+
+/// A hand-written bearer-token extractor.
+pub struct RawAuth(pub RawClaims);
+
+impl axum::extract::FromRequestParts<RawJwt> for RawAuth {
+    type Rejection = http::StatusCode;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, jwt: &RawJwt) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(http::StatusCode::UNAUTHORIZED)?;
+        jwt.decode(token).map(RawAuth).ok_or(http::StatusCode::UNAUTHORIZED)
+    }
+}
+
+async fn raw_me(RawAuth(claims): RawAuth) -> String {
+    claims.sub
+}
+
+async fn trestle_me(auth: trestle::auth::Auth) -> String {
+    auth.0.sub
+}
+
+/// Raw axum: `GET /me` behind the hand-written extractor.
+pub fn raw_auth(eddsa: bool) -> Router {
+    Router::new().route("/me", get(raw_me)).with_state(RawJwt::new(eddsa))
+}
+
+/// The trestle config for HS256 or EdDSA.
+pub fn jwt_config(eddsa: bool) -> trestle::config::JwtConfig {
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/keys");
+    if eddsa {
+        trestle::config::JwtConfig {
+            algorithm: "EdDSA".into(),
+            private_key_file: Some(keys.join("ed25519_private.pem")),
+            public_key_file: Some(keys.join("ed25519_public.pem")),
+            ..Default::default()
+        }
+    } else {
+        trestle::config::JwtConfig { secret: Some(trestle::Secret::new(SECRET.into())), ..Default::default() }
+    }
+}
+
+/// trestle: `GET /me` behind `Auth`, every optional layer off (as in pair 1).
+pub async fn trestle_auth(eddsa: bool) -> Router {
+    let config = jwt_config(eddsa);
+    let mut app =
+        bare(trestle::App::new().auth().state(|ctx| ctx.clone()).routes(Router::new().route("/me", get(trestle_me))));
+    for (key, value) in [
+        ("auth.jwt.algorithm", config.algorithm.clone()),
+        ("auth.jwt.secret", config.secret.map(|s| s.expose().clone()).unwrap_or_default()),
+        ("auth.jwt.private_key_file", config.private_key_file.map(|p| p.display().to_string()).unwrap_or_default()),
+        ("auth.jwt.public_key_file", config.public_key_file.map(|p| p.display().to_string()).unwrap_or_default()),
+    ] {
+        if !value.is_empty() {
+            app = app.config_set(key, value);
+        }
+    }
+    app.into_router().await.expect("bench app builds")
+}
+
+/// A token both sides accept.
+pub fn token(eddsa: bool) -> String {
+    trestle::auth::Jwt::from_config(&jwt_config(eddsa)).unwrap().issue("bench-user", ()).unwrap()
+}
+
+// ---- Pair 5: a database read, SQLite in memory, same query, same pool settings. ----
+
+async fn raw_item(
+    axum::extract::State(pool): axum::extract::State<sqlx::SqlitePool>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<String, http::StatusCode> {
+    sqlx::query_scalar::<_, String>("SELECT name FROM items WHERE id = ?")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .map_err(|_| http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+async fn trestle_item(db: trestle::Db<sqlx::Sqlite>, trestle::Path(id): trestle::Path<i64>) -> trestle::Result<String> {
+    Ok(sqlx::query_scalar::<_, String>("SELECT name FROM items WHERE id = ?").bind(id).fetch_one(&*db).await?)
+}
+
+/// Raw axum and sqlx: `GET /items/{id}` on an in-memory SQLite pool of 10 connections.
+pub async fn raw_db() -> Router {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().in_memory(true).shared_cache(true);
+    let pool = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new().max_connections(10).connect_with(options).await.unwrap();
+    sqlx::raw_sql(include_str!("../migrations/0001_items.sql")).execute(&pool).await.unwrap();
+    Router::new().route("/items/{id}", get(raw_item)).with_state(pool)
+}
+
+/// trestle: the same route with `Db`, the same pool size, every optional layer off.
+pub async fn trestle_db() -> Router {
+    bare(
+        trestle::App::new()
+            .database_with::<sqlx::Sqlite>()
+            .migrations(trestle::migrate!())
+            .config_set("database.url", "sqlite::memory:")
+            .config_set("database.max_connections", "10")
+            .state(|ctx| ctx.clone())
+            .routes(Router::new().route("/items/{id}", get(trestle_item))),
+    )
+    .into_router()
+    .await
+    .expect("bench app builds")
+}
+
+/// Every optional layer of the default stack off, for the pairs that measure one feature.
+fn bare<S: Clone + Send + Sync + 'static>(
+    app: trestle::App<trestle::config::NoConfig, S>,
+) -> trestle::App<trestle::config::NoConfig, S> {
+    app.config_set("server.request_id", "false")
+        .config_set("server.trace", "false")
+        .config_set("server.catch_panic", "false")
+        .config_set("server.security_headers", "false")
+        .config_set("server.compression", "false")
+        .config_set("server.request_timeout", "0s")
+        .config_set("server.health", "false")
+        .for_benchmarks()
 }
