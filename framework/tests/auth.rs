@@ -432,3 +432,12 @@ async fn the_span_records_the_subject_and_no_log_line_holds_the_token() {
         assert!(!text.contains(signature), "a token reached the logs:\n{text}");
     }
 }
+
+#[trestle::test]
+async fn problem_types_tell_missing_from_invalid_credentials() {
+    let app = test_app().await;
+    assert_eq!(app.get("/me").send().await.problem().problem_type, trestle::auth::MISSING_CREDENTIALS);
+    assert_eq!(app.get("/me").bearer("x.y.z").send().await.problem().problem_type, trestle::auth::INVALID_TOKEN);
+    let res = app.get("/admin").bearer(&hs256(&claims(json!({})), SECRET)).send().await;
+    assert_eq!(res.problem().problem_type, trestle::auth::INSUFFICIENT_SCOPE);
+}

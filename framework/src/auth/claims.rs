@@ -67,7 +67,8 @@ impl<C> Claims<C> {
             return Ok(());
         }
         let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{}\"", scope.replace(['"', '\\'], ""));
-        let mut e = Error::forbidden(format!("this requires the scope `{scope}`, which the token does not carry"));
+        let mut e = Error::forbidden(format!("this requires the scope `{scope}`, which the token does not carry"))
+            .with_type(super::INSUFFICIENT_SCOPE);
         if let Ok(value) = http::HeaderValue::from_str(&challenge) {
             e = e.with_header(http::header::WWW_AUTHENTICATE, value);
         }

@@ -392,6 +392,7 @@ impl Jwt {
             "this requires authentication: send `Authorization: {} <token>`",
             self.inner.scheme
         ))
+        .with_type(super::MISSING_CREDENTIALS)
         .with_header(header::WWW_AUTHENTICATE, self.challenge(None))
     }
 
@@ -400,11 +401,14 @@ impl Jwt {
             "the Authorization header does not use the {} scheme: send `Authorization: {} <token>`",
             self.inner.scheme, self.inner.scheme
         ))
+        .with_type(super::MISSING_CREDENTIALS)
         .with_header(header::WWW_AUTHENTICATE, self.challenge(None))
     }
 
     /// 401 for a token that is present but not acceptable.
     fn invalid(&self, why: &'static str) -> Error {
-        Error::unauthorized(why).with_header(header::WWW_AUTHENTICATE, self.challenge(Some(why)))
+        Error::unauthorized(why)
+            .with_type(super::INVALID_TOKEN)
+            .with_header(header::WWW_AUTHENTICATE, self.challenge(Some(why)))
     }
 }

@@ -29,6 +29,13 @@
 //! Tokens are never logged. The query string is read only when `auth.jwt.query_parameter` is
 //! set.
 
+/// Problem `type` of a 401 for a request without credentials (or with another scheme's).
+pub const MISSING_CREDENTIALS: &str = "urn:trestle:problem:missing-credentials";
+/// Problem `type` of a 401 for a token that is present but not acceptable.
+pub const INVALID_TOKEN: &str = "urn:trestle:problem:invalid-token";
+/// Problem `type` of a 403 for a token without a required scope.
+pub const INSUFFICIENT_SCOPE: &str = "urn:trestle:problem:insufficient-scope";
+
 mod claims;
 mod jwt;
 pub mod password;
