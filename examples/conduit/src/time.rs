@@ -1,25 +1,27 @@
-//! Timestamps as the API shows them: RFC 3339 in UTC with milliseconds
-//! (`2016-02-18T03:22:56.637Z`). Stored as that text, which sorts by time.
+//! Timestamps as the API shows them: RFC 3339 in UTC with microseconds
+//! (`2016-02-18T03:22:56.637123Z`), so an update right after a create still changes
+//! `updatedAt`. Stored as that text, which sorts by time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Now, as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
 pub fn now() -> String {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    format_millis(since.as_millis() as i64)
+    format_micros(i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
 }
 
-/// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-pub fn format_millis(millis: i64) -> String {
-    let (days, ms_of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+/// Microseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.uuuuuuZ`.
+pub fn format_micros(micros: i64) -> String {
+    const DAY: i64 = 86_400_000_000;
+    let (days, us_of_day) = (micros.div_euclid(DAY), micros.rem_euclid(DAY));
     let (year, month, day) = civil_from_days(days);
-    let secs = ms_of_day / 1000;
+    let secs = us_of_day / 1_000_000;
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
         secs / 3600,
         secs / 60 % 60,
         secs % 60,
-        ms_of_day % 1000
+        us_of_day % 1_000_000
     )
 }
 
@@ -43,9 +45,9 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_millis(1_455_765_776_637), "2016-02-18T03:22:56.637Z");
-        assert_eq!(format_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(format_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_micros(1_455_765_776_637_123), "2016-02-18T03:22:56.637123Z");
+        assert_eq!(format_micros(951_782_400_000_000), "2000-02-29T00:00:00.000000Z");
         assert!(now().ends_with('Z'));
     }
 }

@@ -1,0 +1,218 @@
+//! Registration, login, the current user.
+
+use trestle::auth::password;
+use trestle::axum::http::StatusCode;
+use trestle::prelude::*;
+
+use crate::error::{bad_credentials, taken};
+use crate::validate::{present, Checks};
+
+/// `{"user": …}`, in requests and responses.
+#[derive(Deserialize, Serialize)]
+pub struct UserBody<T> {
+    /// The wrapped object.
+    pub user: T,
+}
+
+#[derive(Deserialize)]
+pub struct NewUser {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct Login {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct UserUpdate {
+    #[serde(default, deserialize_with = "present")]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    image: Option<Option<String>>,
+}
+
+/// The user as the API shows it to themselves.
+#[derive(Serialize)]
+pub struct User {
+    email: String,
+    token: String,
+    username: String,
+    bio: Option<String>,
+    image: Option<String>,
+}
+
+type Response = Json<UserBody<User>>;
+
+/// email, username, password hash, bio, image.
+type Account = (String, String, String, Option<String>, Option<String>);
+
+/// The id in a verified token (`sub`).
+pub fn user_id(auth: &Auth) -> trestle::Result<i64> {
+    auth.sub
+        .parse()
+        .map_err(|_| Error::unauthorized("the token does not name a user").with_type(trestle::auth::INVALID_TOKEN))
+}
+
+async fn taken_field(db: &Db, field: &'static str, value: &str, except: i64) -> trestle::Result<bool> {
+    let sql = match field {
+        "email" => "SELECT id FROM users WHERE email = $1 AND id <> $2",
+        _ => "SELECT id FROM users WHERE username = $1 AND id <> $2",
+    };
+    Ok(trestle::sqlx::query(sql).bind(value).bind(except).fetch_optional(&**db).await?.is_some())
+}
+
+/// The user `id` with a fresh token.
+async fn load(db: &Db, jwt: &Jwt, id: i64) -> trestle::Result<User> {
+    let row: Option<(String, String, Option<String>, Option<String>)> =
+        trestle::sqlx::query_as("SELECT email, username, bio, image FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&**db)
+            .await?;
+    let (email, username, bio, image) = row.ok_or_else(|| {
+        Error::unauthorized("the token's user no longer exists").with_type(trestle::auth::INVALID_TOKEN)
+    })?;
+    Ok(User { email, token: jwt.issue(id.to_string(), ())?, username, bio, image })
+}
+
+/// Registers a user.
+#[post("/api/users")]
+pub async fn register(
+    db: Db,
+    State(jwt): State<Jwt>,
+    Json(body): Json<UserBody<NewUser>>,
+) -> trestle::Result<(StatusCode, Response)> {
+    let new = body.user;
+    let mut checks = Checks::default();
+    let username = checks.required("username", new.username.as_deref(), 64).to_owned();
+    let email = checks.email(new.email.as_deref()).to_owned();
+    checks.password(new.password.as_deref());
+    checks.finish()?;
+    if taken_field(&db, "username", &username, 0).await? {
+        return Err(taken("username"));
+    }
+    if taken_field(&db, "email", &email, 0).await? {
+        return Err(taken("email"));
+    }
+    let hash = password::hash(new.password.as_deref().unwrap_or_default()).await?;
+    let now = crate::time::now();
+    let inserted: Result<(i64,), _> = trestle::sqlx::query_as(
+        "INSERT INTO users (email, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    )
+    .bind(&email)
+    .bind(&username)
+    .bind(&hash)
+    .bind(&now)
+    .fetch_one(&*db)
+    .await;
+    let (id,) = inserted.map_err(unique_as_taken)?;
+    Ok((StatusCode::CREATED, Json(UserBody { user: load(&db, &jwt, id).await? })))
+}
+
+/// A unique violation that raced the checks above is still a 409 naming the field.
+fn unique_as_taken(e: trestle::sqlx::Error) -> Error {
+    if trestle::db::is_unique_violation(&e) {
+        let constraint = trestle::db::constraint(&e).unwrap_or_default();
+        return taken(if constraint.contains("username") { "username" } else { "email" });
+    }
+    e.into()
+}
+
+/// Logs in with email and password.
+#[post("/api/users/login")]
+pub async fn login(db: Db, State(jwt): State<Jwt>, Json(body): Json<UserBody<Login>>) -> trestle::Result<Response> {
+    let mut checks = Checks::default();
+    let email = checks.required("email", body.user.email.as_deref(), 254);
+    let password = checks.required("password", body.user.password.as_deref(), 128);
+    checks.finish()?;
+    let row: Option<(i64, String)> = trestle::sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(&*db)
+        .await?;
+    let Some((id, hash)) = row else { return Err(bad_credentials()) };
+    if !password::verify(password, &hash).await? {
+        return Err(bad_credentials());
+    }
+    Ok(Json(UserBody { user: load(&db, &jwt, id).await? }))
+}
+
+/// The logged-in user.
+#[get("/api/user")]
+pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>) -> trestle::Result<Response> {
+    Ok(Json(UserBody { user: load(&db, &jwt, user_id(&auth)?).await? }))
+}
+
+/// Updates the logged-in user; absent fields stay as they are, `""` or `null` clear `bio` and `image`.
+#[put("/api/user")]
+pub async fn update(
+    auth: Auth,
+    db: Db,
+    State(jwt): State<Jwt>,
+    Json(body): Json<UserBody<UserUpdate>>,
+) -> trestle::Result<Response> {
+    let id = user_id(&auth)?;
+    let change = body.user;
+    let current: Option<Account> =
+        trestle::sqlx::query_as("SELECT email, username, password_hash, bio, image FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&*db)
+            .await?;
+    let (mut email, mut username, mut hash, mut bio, mut image) = current.ok_or_else(|| {
+        Error::unauthorized("the token's user no longer exists").with_type(trestle::auth::INVALID_TOKEN)
+    })?;
+
+    let mut checks = Checks::default();
+    if let Some(value) = &change.email {
+        email = checks.email(value.as_deref()).to_owned();
+    }
+    if let Some(value) = &change.username {
+        username = checks.required("username", value.as_deref(), 64).to_owned();
+    }
+    if let Some(value) = &change.password {
+        checks.password(value.as_deref());
+    }
+    for (field, value, slot, max) in
+        [("bio", &change.bio, &mut bio, 10_000), ("image", &change.image, &mut image, 2_000)]
+    {
+        if let Some(value) = value {
+            let value = value.as_deref().filter(|v| !v.is_empty());
+            if let Some(v) = value {
+                checks.text(field, v, max);
+            }
+            *slot = value.map(str::to_owned);
+        }
+    }
+    checks.finish()?;
+    if change.email.is_some() && taken_field(&db, "email", &email, id).await? {
+        return Err(taken("email"));
+    }
+    if change.username.is_some() && taken_field(&db, "username", &username, id).await? {
+        return Err(taken("username"));
+    }
+    if let Some(Some(new_password)) = &change.password {
+        hash = password::hash(new_password).await?;
+    }
+    trestle::sqlx::query(
+        "UPDATE users SET email = $1, username = $2, password_hash = $3, bio = $4, image = $5, updated_at = $6 WHERE id = $7",
+    )
+    .bind(&email)
+    .bind(&username)
+    .bind(&hash)
+    .bind(&bio)
+    .bind(&image)
+    .bind(crate::time::now())
+    .bind(id)
+    .execute(&*db)
+    .await
+    .map_err(unique_as_taken)?;
+    Ok(Json(UserBody { user: load(&db, &jwt, id).await? }))
+}
