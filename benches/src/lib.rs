@@ -290,7 +290,8 @@ async fn trestle_item(db: trestle::Db<sqlx::Sqlite>, trestle::Path(id): trestle:
 
 /// Raw axum and sqlx: `GET /items/{id}` on an in-memory SQLite pool of 10 connections.
 pub async fn raw_db() -> Router {
-    let options = sqlx::sqlite::SqliteConnectOptions::new().in_memory(true).shared_cache(true);
+    // The same URL trestle's side uses: one private in-memory database shared by the pool.
+    let options: sqlx::sqlite::SqliteConnectOptions = "sqlite::memory:".parse().unwrap();
     let pool = sqlx::pool::PoolOptions::<sqlx::Sqlite>::new().max_connections(10).connect_with(options).await.unwrap();
     sqlx::raw_sql(include_str!("../migrations/0001_items.sql")).execute(&pool).await.unwrap();
     Router::new().route("/items/{id}", get(raw_item)).with_state(pool)

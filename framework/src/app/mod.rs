@@ -16,10 +16,16 @@ use crate::error::{Error, ProblemJson, Renderer};
 use crate::health::Health;
 
 /// What the state constructor gets: the loaded config and the framework's resources (the
-/// database pool). It is also usable as the app's state itself: `.state(|ctx| ctx.clone())`
-/// makes `Db` and `State<Context<C>>` extractable.
+/// database pool, the JWT keys). It is also usable as the app's state itself:
+/// `.state(|ctx| ctx.clone())` makes `Db`, `Auth` and `State<Context<C>>` extractable. Cloning
+/// it (axum clones the state for every request) is one reference-count increment.
 #[derive(Debug)]
 pub struct Context<C> {
+    inner: Arc<Resources<C>>,
+}
+
+#[derive(Debug)]
+struct Resources<C> {
     config: Arc<C>,
     server: ServerConfig,
     profile: String,
@@ -30,14 +36,7 @@ pub struct Context<C> {
 
 impl<C> Clone for Context<C> {
     fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            server: self.server.clone(),
-            profile: self.profile.clone(),
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            db: self.db.clone(),
-            jwt: self.jwt.clone(),
-        }
+        Self { inner: self.inner.clone() }
     }
 }
 
@@ -56,7 +55,7 @@ impl<C> Context<C> {
 
     /// The pool of backend `DB`, if the app connected one.
     pub fn try_db<DB: crate::db::Backend>(&self) -> Option<crate::db::Db<DB>> {
-        self.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
+        self.inner.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
     }
 }
 
@@ -72,22 +71,22 @@ impl<C> Context<C> {
 
     /// The token issuer and verifier, if the app called `App::auth()`.
     pub fn try_jwt(&self) -> Option<&crate::auth::Jwt> {
-        self.jwt.as_ref()
+        self.inner.jwt.as_ref()
     }
 
     /// The app's config struct, shared (put the `Arc` in your state).
     pub fn config(&self) -> &Arc<C> {
-        &self.config
+        &self.inner.config
     }
 
     /// `[server]`.
     pub fn server(&self) -> &ServerConfig {
-        &self.server
+        &self.inner.server
     }
 
     /// The profile (`development`, `test`, `production`, …).
     pub fn profile(&self) -> &str {
-        &self.profile
+        &self.inner.profile
     }
 }
 
@@ -397,25 +396,27 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             None
         };
         let ctx = Context {
-            config: Arc::new(loaded.app),
-            server: loaded.server,
-            profile: loaded.profile,
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            db: db.clone(),
-            jwt,
+            inner: Arc::new(Resources {
+                config: Arc::new(loaded.app),
+                server: loaded.server,
+                profile: loaded.profile,
+                #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+                db: db.clone(),
+                jwt,
+            }),
         };
         let state = (self.state)(&ctx);
         let mut router = self.routes.into_router()?.with_state(state);
         for layer in self.layers {
             router = layer(router);
         }
-        let health = health.with_timeout(ctx.server.readiness_timeout);
-        if ctx.server.health {
+        let health = health.with_timeout(ctx.server().readiness_timeout);
+        if ctx.server().health {
             router = router.merge(health.clone().router());
         }
         let router = crate::middleware::apply(
             router,
-            &ctx.server,
+            ctx.server(),
             self.renderer,
             self.default_renderer,
             expose_constraint_names,
