@@ -56,7 +56,8 @@ pub async fn trestle_bare() -> Router {
     bare(trestle::App::new().routes(trestle_routes())).into_router().await.expect("bench app builds")
 }
 
-fn trestle_routes() -> Router {
+/// `/plain`, `/json` and `POST /echo` with trestle's extractors.
+pub fn trestle_routes() -> Router {
     Router::new().route("/plain", get(plain)).route("/json", get(trestle_json)).route("/echo", post(trestle_echo))
 }
 

@@ -112,8 +112,8 @@ pub fn migrate(input: TokenStream) -> TokenStream {
 /// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
 ///
 /// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
-/// compile time.
+/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
+/// The path, the `Path` argument and the extractor order are checked at compile time.
 #[proc_macro_attribute]
 pub fn get(args: TokenStream, item: TokenStream) -> TokenStream {
     route::expand(Some("GET"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
@@ -123,8 +123,8 @@ pub fn get(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
 ///
 /// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
-/// compile time.
+/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
+/// The path, the `Path` argument and the extractor order are checked at compile time.
 #[proc_macro_attribute]
 pub fn post(args: TokenStream, item: TokenStream) -> TokenStream {
     route::expand(Some("POST"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
@@ -134,8 +134,8 @@ pub fn post(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
 ///
 /// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
-/// compile time.
+/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
+/// The path, the `Path` argument and the extractor order are checked at compile time.
 #[proc_macro_attribute]
 pub fn put(args: TokenStream, item: TokenStream) -> TokenStream {
     route::expand(Some("PUT"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
@@ -145,8 +145,8 @@ pub fn put(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
 ///
 /// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
-/// compile time.
+/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
+/// The path, the `Path` argument and the extractor order are checked at compile time.
 #[proc_macro_attribute]
 pub fn patch(args: TokenStream, item: TokenStream) -> TokenStream {
     route::expand(Some("PATCH"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
@@ -156,8 +156,8 @@ pub fn patch(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
 ///
 /// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`. The path, the `Path` argument and the extractor order are checked at
-/// compile time.
+/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
+/// The path, the `Path` argument and the extractor order are checked at compile time.
 #[proc_macro_attribute]
 pub fn delete(args: TokenStream, item: TokenStream) -> TokenStream {
     route::expand(Some("DELETE"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()

@@ -16,12 +16,17 @@
 //!     "started"
 //! }
 //!
-//! let routes: trestle::routing::Routes<trestle::Context<trestle::config::NoConfig>> = routes![hello, reindex];
-//! let table = routes.table();
-//! assert_eq!(table[0].path, "/hello/{name}");
-//! assert_eq!(table[0].summary, "Says hello");
-//! assert_eq!(table[1].scopes, ["admin"]);
+//! fn main() {
+//!     let routes: trestle::routing::Routes<trestle::Context<trestle::config::NoConfig>> = routes![hello, reindex];
+//!     let table = routes.table();
+//!     assert_eq!(table[0].path, "/hello/{name}");
+//!     assert_eq!(table[0].summary, "Says hello");
+//!     assert_eq!(table[1].scopes, ["admin"]);
+//! }
 //! ```
+//!
+//! Annotated handlers are module-level items (the macro adds a sibling module that refers to
+//! the handler through `super::`, which cannot reach into a function body).
 //!
 //! A route macro leaves the function as written (tests can call it) and adds a hidden module of
 //! the same name holding its [`RouteInfo`] and handler; `routes![…]` collects them. The handler

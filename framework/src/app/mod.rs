@@ -121,9 +121,15 @@ type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 /// ```
 #[must_use = "an App does nothing until `.run().await` or `.into_router().await`"]
 pub struct App<C = NoConfig, S = ()> {
-    loader: Loader,
+    setup: Setup,
     state: StateFn<C, S>,
     routes: crate::routing::Routes<S>,
+    _config: PhantomData<fn() -> C>,
+}
+
+/// Everything in an `App` that does not depend on its config or state type.
+struct Setup {
+    loader: Loader,
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
@@ -131,23 +137,24 @@ pub struct App<C = NoConfig, S = ()> {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     database: Option<(crate::db::Connector, Option<crate::db::Migrations>)>,
     auth: bool,
-    _config: PhantomData<fn() -> C>,
 }
 
 impl App {
     /// A new app: no app config of its own, no state, no routes.
     pub fn new() -> Self {
         App {
-            loader: Loader::new(),
+            setup: Setup {
+                loader: Loader::new(),
+                layers: Vec::new(),
+                renderer: Arc::new(ProblemJson),
+                default_renderer: true,
+                health: Health::default(),
+                #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+                database: None,
+                auth: false,
+            },
             state: Box::new(|_| ()),
             routes: crate::routing::Routes::new(),
-            layers: Vec::new(),
-            renderer: Arc::new(ProblemJson),
-            default_renderer: true,
-            health: Health::default(),
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            database: None,
-            auth: false,
             _config: PhantomData,
         }
     }
@@ -155,19 +162,7 @@ impl App {
     /// Reads the app's own config struct `C` (top-level keys, beside `[server]` and
     /// `[telemetry]`) from the same sources as the framework's sections.
     pub fn config<C: Config>(self) -> App<C, ()> {
-        App {
-            loader: self.loader,
-            state: Box::new(|_| ()),
-            routes: self.routes,
-            layers: self.layers,
-            renderer: self.renderer,
-            default_renderer: self.default_renderer,
-            health: self.health,
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            database: self.database,
-            auth: self.auth,
-            _config: PhantomData,
-        }
+        App { setup: self.setup, state: Box::new(|_| ()), routes: self.routes, _config: PhantomData }
     }
 }
 
@@ -185,19 +180,7 @@ impl<C: Config> App<C, ()> {
         S: Clone + Send + Sync + 'static,
         F: FnOnce(&Context<C>) -> S + Send + 'static,
     {
-        App {
-            loader: self.loader,
-            state: Box::new(build),
-            routes: self.routes.with_state(()),
-            layers: self.layers,
-            renderer: self.renderer,
-            default_renderer: self.default_renderer,
-            health: self.health,
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            database: self.database,
-            auth: self.auth,
-            _config: PhantomData,
-        }
+        App { setup: self.setup, state: Box::new(build), routes: self.routes.with_state(()), _config: PhantomData }
     }
 }
 
@@ -228,14 +211,14 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         <L::Service as tower::Service<axum::extract::Request>>::Error: Into<std::convert::Infallible> + 'static,
         <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |router: Router| router.layer(layer)));
+        self.setup.layers.push(Box::new(move |router: Router| router.layer(layer)));
         self
     }
 
     /// Replaces the problem renderer: one place to change how every error looks.
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
-        self.renderer = Arc::new(renderer);
-        self.default_renderer = false;
+        self.setup.renderer = Arc::new(renderer);
+        self.setup.default_renderer = false;
         self
     }
 
@@ -246,7 +229,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display,
     {
-        self.health.add_check(name, check);
+        self.setup.health.add_check(name, check);
         self
     }
 
@@ -261,59 +244,60 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// Like [`database`](App::database), for the backend `DB` (`trestle::db::Sqlite`, …).
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub fn database_with<DB: crate::db::Backend>(mut self) -> Self {
-        let migrations = self.database.take().and_then(|(_, m)| m);
-        self.database = Some((crate::db::connector::<DB>(), migrations));
+        let migrations = self.setup.database.take().and_then(|(_, m)| m);
+        self.setup.database = Some((crate::db::connector::<DB>(), migrations));
         self
     }
 
     /// The migrations to apply at startup when `database.migrate` is on: `trestle::migrate!()`.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub fn migrations(mut self, migrations: crate::db::Migrations) -> Self {
-        let connector = self.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
-        self.database = Some((connector, Some(migrations)));
+        let connector =
+            self.setup.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
+        self.setup.database = Some((connector, Some(migrations)));
         self
     }
 
     /// Loads the JWT keys of `[auth.jwt]` at startup (a short secret or a bad key file stops the
     /// app there) and makes [`Jwt`](crate::auth::Jwt) and [`Auth`](crate::auth::Auth) available.
     pub fn auth(mut self) -> Self {
-        self.auth = true;
+        self.setup.auth = true;
         self
     }
 
     /// Reads config files from `dir` instead of `APP_CONFIG_DIR` / `./config`.
     pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.loader = self.loader.dir(dir);
+        self.setup.loader = self.setup.loader.dir(dir);
         self
     }
 
     /// Uses this profile instead of `APP_ENV`.
     pub fn profile(mut self, profile: impl Into<String>) -> Self {
-        self.loader = self.loader.profile(profile);
+        self.setup.loader = self.setup.loader.profile(profile);
         self
     }
 
     /// Sets a config key above every other source (`.config_set("server.port", "0")`).
     pub fn config_set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.loader = self.loader.set(key, value);
+        self.setup.loader = self.setup.loader.set(key, value);
         self
     }
 
     /// Replaces the config loader (to read a given environment, another `.env`, …).
     pub fn loader(mut self, loader: Loader) -> Self {
-        self.loader = loader;
+        self.setup.loader = loader;
         self
     }
 
     /// The loader as configured so far.
     pub fn config_loader(&self) -> &Loader {
-        &self.loader
+        &self.setup.loader
     }
 
     /// Loads config, builds the state and returns the finished router with the default stack:
     /// for tests and for serving it yourself.
     pub async fn into_router(self) -> crate::Result<Router> {
-        let loaded = self.loader.load::<C>()?;
+        let loaded = self.setup.loader.load::<C>()?;
         Ok(self.build(loaded).await?.router)
     }
 
@@ -325,7 +309,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
 
     /// Like [`run`](App::run), but shuts down when `shutdown` completes (not on signals).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
-        let loaded = self.loader.load::<C>()?;
+        let loaded = self.setup.loader.load::<C>()?;
         crate::telemetry::init(&loaded.telemetry)?;
         tracing::info!(profile = %loaded.profile, "starting");
         let files: Vec<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
@@ -373,9 +357,9 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
 
     async fn build(self, loaded: Loaded<C>) -> crate::Result<Built> {
         #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(unused_mut))]
-        let mut health = self.health;
+        let mut health = self.setup.health;
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-        let db = match self.database {
+        let db = match self.setup.database {
             Some((connect, migrations)) => {
                 let handle = connect(loaded.database.clone(), migrations).await?;
                 let probe = handle.clone();
@@ -388,7 +372,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
             None => None,
         };
         let expose_constraint_names = loaded.database.expose_constraint_names;
-        let jwt = if self.auth {
+        let jwt = if self.setup.auth {
             let jwt = crate::auth::Jwt::from_config(&loaded.auth.jwt)?;
             tracing::info!(algorithm = %loaded.auth.jwt.algorithm, "auth keys loaded");
             Some(jwt)
@@ -407,7 +391,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         };
         let state = (self.state)(&ctx);
         let mut router = self.routes.into_router()?.with_state(state);
-        for layer in self.layers {
+        for layer in self.setup.layers {
             router = layer(router);
         }
         let health = health.with_timeout(ctx.server().readiness_timeout);
@@ -417,8 +401,8 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         let router = crate::middleware::apply(
             router,
             ctx.server(),
-            self.renderer,
-            self.default_renderer,
+            self.setup.renderer,
+            self.setup.default_renderer,
             expose_constraint_names,
         )?;
         Ok(Built {
@@ -432,7 +416,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// For `TestApp`: the `test` profile and no process environment or `.env`, unless the app
     /// chose otherwise.
     pub(crate) fn for_tests(mut self) -> Self {
-        self.loader = self.loader.hermetic_for_tests();
+        self.setup.loader = self.setup.loader.hermetic_for_tests();
         self
     }
 }

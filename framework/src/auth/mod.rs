@@ -79,6 +79,15 @@ fn authenticate<C: DeserializeOwned>(jwt: &Jwt, token: &str) -> Result<Auth<C>, 
     Ok(Auth(claims))
 }
 
+/// The request's credentials, verified: `None` when it carries none.
+fn extract<C: DeserializeOwned>(parts: &Parts, jwt: &Jwt) -> Result<Option<Auth<C>>, Error> {
+    match jwt.token(parts) {
+        Some(Ok(token)) => authenticate(jwt, token).map(Some),
+        Some(Err(e)) => Err(e),
+        None => Ok(None),
+    }
+}
+
 impl<C, S> FromRequestParts<S> for Auth<C>
 where
     C: DeserializeOwned + Send,
@@ -89,11 +98,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let jwt = Jwt::from_ref(state);
-        match jwt.token(parts) {
-            Some(Ok(token)) => authenticate(&jwt, token),
-            Some(Err(e)) => Err(e),
-            None => Err(jwt.missing()),
-        }
+        extract(parts, &jwt)?.ok_or_else(|| jwt.missing())
     }
 }
 
@@ -106,12 +111,7 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        let jwt = Jwt::from_ref(state);
-        match jwt.token(parts) {
-            Some(Ok(token)) => authenticate(&jwt, token).map(Some),
-            Some(Err(e)) => Err(e),
-            None => Ok(None),
-        }
+        extract(parts, &Jwt::from_ref(state))
     }
 }
 

@@ -16,7 +16,7 @@ pub struct DatabaseConfig {
     #[config(secret)]
     pub url: Option<DatabaseUrl>,
     /// Most connections the pool opens.
-    #[config(default = 10, validate = at_least_one)]
+    #[config(default = 10, validate = super::schema::at_least_one)]
     pub max_connections: u32,
     /// Connections the pool keeps open even when idle.
     #[config(default = 0)]
@@ -52,14 +52,6 @@ pub struct DatabaseConfig {
     #[config(default = "5s")]
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
-}
-
-fn at_least_one(n: &u32) -> Result<(), &'static str> {
-    if *n == 0 {
-        Err("must be at least 1")
-    } else {
-        Ok(())
-    }
 }
 
 /// A database URL whose password never shows: `Display` and `Debug` print

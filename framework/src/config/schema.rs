@@ -56,6 +56,15 @@ impl Config for NoConfig {
     }
 }
 
+/// A validation hook for counts that must not be zero.
+pub(crate) fn at_least_one<T: PartialEq + From<u8>>(n: &T) -> Result<(), &'static str> {
+    if *n == T::from(0) {
+        Err("must be at least 1")
+    } else {
+        Ok(())
+    }
+}
+
 /// Every key, with its section path, of a schema (sections flattened).
 pub(crate) fn leaves(prefix: &str, fields: &[Field], out: &mut Vec<(String, Field)>) {
     for f in fields {

@@ -33,7 +33,7 @@ pub struct ServerConfig {
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
     /// Most connections served at once; more clients wait in the accept queue.
-    #[config(default = 10000, validate = at_least_one)]
+    #[config(default = 10000, validate = super::schema::at_least_one)]
     pub max_connections: usize,
     /// Most requests handled at once; beyond it requests get 503 with Retry-After (0: no limit).
     #[config(default = 0)]
@@ -63,14 +63,6 @@ pub struct ServerConfig {
     /// Cross-origin resource sharing (off until `allowed_origins` is set).
     #[config(nested)]
     pub cors: Cors,
-}
-
-fn at_least_one(n: &usize) -> Result<(), &'static str> {
-    if *n == 0 {
-        Err("must be at least 1")
-    } else {
-        Ok(())
-    }
 }
 
 /// `[server.cors]`: CORS, off unless `allowed_origins` is set.

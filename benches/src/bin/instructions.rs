@@ -1,0 +1,72 @@
+//! Runs one side of a benchmark pair N times in process, for `benches/callgrind.sh`, which
+//! counts instructions under valgrind (repeatable to ±0.1%, unlike wall-clock time on a shared
+//! machine) and subtracts two runs to get the cost of one request.
+//!
+//! `instructions <case> <requests>`; cases: see `CASES`.
+
+use axum::body::Body;
+use axum::Router;
+use http::Request;
+use tower::ServiceExt;
+
+const CASES: &[&str] = &[
+    "plain-axum",
+    "plain-trestle",
+    "stack-axum",
+    "stack-trestle",
+    "echo-axum",
+    "echo-trestle",
+    "auth-axum",
+    "auth-trestle",
+    "db-axum",
+    "db-trestle",
+    "route-hand",
+    "route-macro",
+];
+
+fn request(case: &str, bearer: &str) -> Request<Body> {
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    match case.split('-').next().unwrap() {
+        "echo" => Request::post("/echo")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"message":"Hello, world!","count":42}"#))
+            .unwrap(),
+        "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
+        "db" => get("/items/2"),
+        "stack" => get("/json"),
+        _ => get("/plain"),
+    }
+}
+
+async fn router(case: &str) -> Router {
+    match case {
+        "plain-axum" | "echo-axum" => trestle_benches::raw_bare(),
+        "plain-trestle" | "echo-trestle" => trestle_benches::trestle_bare().await,
+        "stack-axum" => trestle_benches::raw_stack(),
+        "stack-trestle" => trestle_benches::trestle_stack().await,
+        "auth-axum" => trestle_benches::raw_auth(false),
+        "auth-trestle" => trestle_benches::trestle_auth(false).await,
+        "db-axum" => trestle_benches::raw_db().await,
+        "db-trestle" => trestle_benches::trestle_db().await,
+        "route-hand" => trestle_benches::hand_route(),
+        "route-macro" => trestle_benches::macro_route(),
+        other => panic!("unknown case {other}; one of {CASES:?}"),
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let case = args.next().unwrap_or_else(|| panic!("usage: instructions <case> <requests>; cases {CASES:?}"));
+    let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let _ = tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::sink).try_init();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let router = router(&case).await;
+        let bearer = format!("Bearer {}", trestle_benches::token(false));
+        for _ in 0..n {
+            let res = router.clone().oneshot(request(&case, &bearer)).await.unwrap();
+            assert!(res.status().is_success(), "{case}: {}", res.status());
+            std::hint::black_box(axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap());
+        }
+    });
+}
