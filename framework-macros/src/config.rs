@@ -104,7 +104,7 @@ fn parse_field(field: &syn::Field, errors: &mut Errors) -> Option<Field> {
         ty: field.ty.clone(),
         doc: doc_comment(&field.attrs),
         default: None,
-        secret: last_segment(&field.ty).as_deref() == Some("Secret"),
+        secret: is_secret(&field.ty),
         nested: false,
         validate: None,
     };
@@ -187,5 +187,20 @@ fn field_descriptor(f: &Field) -> TokenStream {
             optional: #optional,
             nested: #nested,
         }
+    }
+}
+
+/// `Secret<T>`, or `Option<Secret<T>>`.
+fn is_secret(ty: &syn::Type) -> bool {
+    match last_segment(ty).as_deref() {
+        Some("Secret") => true,
+        Some("Option") => {
+            let syn::Type::Path(p) = ty else { return false };
+            let Some(syn::PathArguments::AngleBracketed(args)) = p.path.segments.last().map(|s| &s.arguments) else {
+                return false;
+            };
+            args.args.iter().any(|a| matches!(a, syn::GenericArgument::Type(inner) if is_secret(inner)))
+        }
+        _ => false,
     }
 }

@@ -96,7 +96,11 @@ fn path_params(path: &LitStr, errors: &mut Errors) -> Vec<String> {
         errors.add(path, format!("route paths start with `/`: write \"/{}\"", text.trim_start_matches('/')));
     }
     let mut params: Vec<String> = Vec::new();
-    for segment in text.split('/') {
+    let segments: Vec<&str> = text.split('/').collect();
+    if let Some(wild) = segments.iter().rev().skip(1).find(|s| s.starts_with("{*")) {
+        errors.add(path, format!("the wildcard `{wild}` must be the path's last segment"));
+    }
+    for segment in segments {
         // Old syntax and duplicates still count as parameters, so the `Path` checks below do not
         // report the same mistake a second time.
         if let Some(name) = segment.strip_prefix(':') {

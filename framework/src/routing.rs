@@ -175,10 +175,20 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn into_router(self) -> Result<Router<S>, RouteConflict> {
         for (i, (a, _)) in self.routes.iter().enumerate() {
             for (b, _) in &self.routes[i + 1..] {
-                if shape(a.path) == shape(b.path) {
-                    if let Some(method) = a.methods.iter().find(|m| b.methods.contains(m)) {
-                        return Err(RouteConflict { method, path: b.path, first: a.handler, second: b.handler });
-                    }
+                if shape(a.path) != shape(b.path) {
+                    continue;
+                }
+                if a.path != b.path {
+                    // axum cannot hold `/a/{id}` and `/a/{slug}` at once, whatever the methods.
+                    return Err(RouteConflict {
+                        method: "any method",
+                        path: b.path,
+                        first: a.handler,
+                        second: b.handler,
+                    });
+                }
+                if let Some(method) = a.methods.iter().find(|m| b.methods.contains(m)) {
+                    return Err(RouteConflict { method, path: b.path, first: a.handler, second: b.handler });
                 }
             }
         }
@@ -214,7 +224,7 @@ fn shape(path: &str) -> String {
 
 /// Two routes for the same method and path.
 #[derive(Debug, thiserror::Error)]
-#[error("{method} {path} is routed twice, by {first} and by {second}: remove one of them or change its path")]
+#[error("{method} {path} is routed twice, by {first} and by {second}: remove one of them or change its path (routes of the same shape must also use the same parameter names)")]
 pub struct RouteConflict {
     /// The method both routes take.
     pub method: &'static str,

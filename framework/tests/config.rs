@@ -308,3 +308,42 @@ fn template_lists_every_key_with_default_env_var_and_doc() {
     assert_eq!(l.app.page_size, 10);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
+
+#[test]
+fn map_valued_required_keys_count_as_present() {
+    #[derive(Debug, Config, Deserialize)]
+    struct WithMap {
+        /// Feature flags by name.
+        flags: std::collections::HashMap<String, bool>,
+    }
+    let (_d, loader) = setup(&[("config/default.toml", "[flags]\nbeta = true\n")], &[]);
+    let l = loader.load::<WithMap>().unwrap();
+    assert!(l.app.flags["beta"]);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+}
+
+#[test]
+fn loader_debug_shows_no_values() {
+    let loader = Loader::new()
+        .env_vars([("APP__AUTH__JWT__SECRET", "sk_live_SECRETVALUE")])
+        .set("database.url", "postgres://u:pw_SECRET@h/db");
+    let shown = format!("{loader:?}");
+    assert!(shown.contains("APP__AUTH__JWT__SECRET") && shown.contains("database.url"), "{shown}");
+    assert!(!shown.contains("SECRETVALUE") && !shown.contains("pw_SECRET"), "{shown}");
+}
+
+#[test]
+fn optional_secrets_are_redacted_in_the_template() {
+    let text = template::<trestle::config::NoConfig>("APP");
+    assert!(text.contains("# secret = \"...\"  (secret"), "{text}");
+}
+
+#[test]
+fn a_section_check_names_the_section() {
+    let (_d, loader) = setup(
+        &[],
+        &[KEY, ("APP__SERVER__CORS__ALLOWED_ORIGINS", "*"), ("APP__SERVER__CORS__ALLOW_CREDENTIALS", "true")],
+    );
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("config key `server.cors`"), "{text}");
+}

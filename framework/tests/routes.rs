@@ -181,3 +181,15 @@ fn the_route_table_describes_each_route() {
     assert_eq!((admin.auth, admin.scopes, admin.summary), (AuthRequirement::Required, &["admin"][..], "Admins only"));
     assert!(table.iter().any(|r| r.path == "/health/ready"));
 }
+
+#[delete("/things/{thing_id}/parts/{name}")]
+async fn delete_part(Path((id, name)): Path<(u32, String)>) -> String {
+    format!("{id}/{name}")
+}
+
+#[trestle::test]
+async fn same_shape_with_other_parameter_names_is_a_startup_error_not_a_panic() {
+    let err = TestApp::new(trestle::App::new().routes(routes![part, delete_part])).await.unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("/things/{thing_id}/parts/{name}") && text.contains("same parameter names"), "{text}");
+}

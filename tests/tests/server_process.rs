@@ -185,3 +185,23 @@ fn an_invalid_log_filter_stops_startup_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("telemetry.filter") && stderr.contains("APP__TELEMETRY__FILTER"), "{stderr}");
 }
+
+#[test]
+fn shutdown_delay_keeps_serving_while_readiness_is_503() {
+    let mut server = start(&[("APP__SERVER__SHUTDOWN_DELAY", "2s")]);
+    let addr = server.addr;
+    assert!(get(addr, "/health/ready").unwrap().starts_with("HTTP/1.1 200"));
+    sigterm(&server.child);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = get(addr, "/health/ready").expect("still accepting during the delay");
+        if ready.starts_with("HTTP/1.1 503") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readiness never turned 503");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(get(addr, "/fast").unwrap().starts_with("HTTP/1.1 200"), "requests are still served during the delay");
+    let status = wait_exit(&mut server.child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+}

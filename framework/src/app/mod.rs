@@ -341,15 +341,25 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         let local = listener.local_addr().map_err(Error::internal)?;
         tracing::info!(addr = %local, "listening on http://{local}");
 
+        let delay = server.shutdown_delay;
         serve::serve(listener, built.router, &server, async move {
             shutdown.await;
+            // Readiness answers 503 first; load balancers get `shutdown_delay` to notice
+            // before the listener closes.
             health.start_draining();
+            if !delay.is_zero() {
+                tracing::info!(delay_ms = delay.as_millis() as u64, "readiness is 503; waiting server.shutdown_delay");
+                tokio::time::sleep(delay).await;
+            }
         })
         .await;
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         if let Some(db) = built.db {
-            db.close().await;
-            tracing::info!("database pool closed");
+            // A connection still held by an aborted request would make close() wait forever.
+            match tokio::time::timeout(std::time::Duration::from_secs(5), db.close()).await {
+                Ok(()) => tracing::info!("database pool closed"),
+                Err(_) => tracing::warn!("database pool did not close within 5s; exiting anyway"),
+            }
         }
         tracing::info!("stopped");
         Ok(())

@@ -39,6 +39,8 @@ pub(crate) async fn serve(
         .max_buf_size(64 * 1024);
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    // Flips to true at the drain deadline: every connection still open is then dropped.
+    let (force_close, closing) = tokio::sync::watch::channel(false);
     let connections = Arc::new(Semaphore::new(server.max_connections));
     tokio::pin!(shutdown);
 
@@ -64,10 +66,16 @@ pub(crate) async fn serve(
         let service = connection_service(router.clone(), peer);
         let watcher = graceful.watcher();
         let builder = builder.clone();
+        let mut closing = closing.clone();
         tokio::spawn(async move {
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, peer = %peer, "connection closed with an error");
+            tokio::select! {
+                result = watcher.watch(conn) => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, peer = %peer, "connection closed with an error");
+                    }
+                }
+                _ = closing.wait_for(|closed| *closed) => {}
             }
             drop(permit);
         });
@@ -83,7 +91,10 @@ pub(crate) async fn serve(
     );
     match tokio::time::timeout(server.shutdown_timeout, graceful.shutdown()).await {
         Ok(()) => tracing::info!("all connections closed"),
-        Err(_) => tracing::warn!("server.shutdown_timeout elapsed with requests still running; closing them"),
+        Err(_) => {
+            tracing::warn!("server.shutdown_timeout elapsed with requests still running; closing them");
+            let _ = force_close.send(true);
+        }
     }
 }
 

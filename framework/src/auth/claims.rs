@@ -134,7 +134,9 @@ impl<'de, C: Deserialize<'de>> Deserialize<'de> for Claims<C> {
                         "iss" => iss = Some(map.next_value::<String>()?),
                         "jti" => jti = Some(map.next_value::<String>()?),
                         "aud" => aud = map.next_value::<StringOrList>()?.0,
-                        "scopes" => scopes = map.next_value::<StringOrList>()?.0,
+                        // `scope` (RFC 8693/9068, space-separated) and `scp` are what identity
+                        // providers issue; `scopes` is what trestle issues.
+                        "scopes" | "scope" | "scp" => scopes.extend(map.next_value::<StringOrList>()?.0),
                         other => {
                             rest.insert(other.to_owned(), map.next_value::<serde_json::Value>()?);
                         }
@@ -216,7 +218,7 @@ mod tests {
         .unwrap();
         assert_eq!((c.sub.as_str(), c.exp, c.nbf, c.jti.as_deref()), ("1", 10, Some(5), Some("j")));
         assert_eq!(c.aud, ["a"]);
-        assert_eq!(c.scopes, ["read", "write"]);
+        assert_eq!(c.scopes, ["x", "read", "write"]);
         assert_eq!(c.extra, Extra { name: "ada".into(), admin: false });
 
         let c: Claims = serde_json::from_str(r#"{"sub":"1","exp":10,"aud":["a","b"],"anything":{"x":1}}"#).unwrap();

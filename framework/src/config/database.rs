@@ -85,22 +85,27 @@ impl DatabaseUrl {
     }
 
     /// The URL with the password replaced by `***` (and any `password=` query parameter too).
+    ///
+    /// The user-info ends at the *last* `@`, so a password holding an unescaped `/`, `?` or `#`
+    /// (common in generated passwords) is still hidden.
     pub fn redacted(&self) -> String {
         let url = &self.0;
         let Some(scheme_end) = url.find("://") else {
             return url.clone();
         };
         let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        let authority = match authority.rsplit_once('@') {
-            Some((userinfo, host)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{user}:***@{host}"),
-                None => format!("{userinfo}@{host}"),
-            },
-            None => authority.to_owned(),
+        let (authority_prefix, rest) = match rest.rfind('@') {
+            Some(at) => {
+                let userinfo = &rest[..at];
+                let shown = match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@"),
+                    None => format!("{userinfo}@"),
+                };
+                (shown, &rest[at + 1..])
+            }
+            None => (String::new(), rest),
         };
-        let tail = match tail.split_once('?') {
+        let tail = match rest.split_once('?') {
             Some((path, query)) => {
                 let query: Vec<String> = query
                     .split('&')
@@ -111,9 +116,9 @@ impl DatabaseUrl {
                     .collect();
                 format!("{path}?{}", query.join("&"))
             }
-            None => tail.to_owned(),
+            None => rest.to_owned(),
         };
-        format!("{}://{authority}{tail}", &url[..scheme_end])
+        format!("{}://{authority_prefix}{tail}", &url[..scheme_end])
     }
 }
 
@@ -148,6 +153,7 @@ mod tests {
             ("sqlite://data.db?mode=rwc", "sqlite://data.db?mode=rwc"),
             ("sqlite::memory:", "sqlite::memory:"),
             ("postgres://u:a@b@h/db", "postgres://u:***@h/db"),
+            ("postgres://app:ab/cd?e#f@db:5432/app", "postgres://app:***@db:5432/app"),
         ] {
             let u = DatabaseUrl::new(url);
             assert_eq!(u.to_string(), shown);

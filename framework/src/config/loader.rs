@@ -44,7 +44,7 @@ pub struct Loaded<C> {
 ///
 /// `App` uses one internally; use one directly to load config outside an app or in tests, where
 /// [`env_vars`](Loader::env_vars) keeps the process environment out of it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Loader {
     dir: Option<PathBuf>,
     profile: Option<String>,
@@ -52,6 +52,21 @@ pub struct Loader {
     env: Option<Vec<(String, String)>>,
     dotenv: Option<PathBuf>,
     overrides: Vec<(String, String)>,
+}
+
+/// Shows where config comes from, never values: environment variables and `set` overrides may
+/// hold secrets.
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("dir", &self.dir)
+            .field("profile", &self.profile)
+            .field("prefix", &self.prefix)
+            .field("env", &self.env.as_ref().map(|vars| vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()))
+            .field("dotenv", &self.dotenv)
+            .field("overrides", &self.overrides.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for Loader {
@@ -373,8 +388,11 @@ impl Loader {
 }
 
 impl Layers {
+    /// Whether any layer sets `key` itself, or keys under it (a map-valued field).
     fn has(&self, key: &str) -> bool {
-        self.env.contains_key(key) || self.files.iter().any(|(_, _, keys)| keys.contains_key(key))
+        let under = format!("{key}.");
+        let matches = |k: &String| k == key || k.starts_with(&under);
+        self.env.keys().any(matches) || self.files.iter().any(|(_, _, keys)| keys.keys().any(matches))
     }
 
     /// Where the value of `key` that won came from.

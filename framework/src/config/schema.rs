@@ -100,7 +100,9 @@ impl ValidationErrors {
     pub fn nested(&mut self, key: &str, result: Result<(), ValidationErrors>) {
         if let Err(inner) = result {
             for (k, message) in inner.0 {
-                self.0.push((join(key, &k), message));
+                // A section's own (struct-level) check is reported against the section.
+                let full = if k.is_empty() { key.to_owned() } else { join(key, &k) };
+                self.0.push((full, message));
             }
         }
     }

@@ -24,6 +24,11 @@ pub struct ServerConfig {
     #[config(default = "2MiB")]
     #[serde(with = "byte_size")]
     pub body_limit: usize,
+    /// On SIGINT/SIGTERM, how long readiness answers 503 before the listener closes (time for
+    /// load balancers to stop sending traffic).
+    #[config(default = "0s")]
+    #[serde(with = "duration")]
+    pub shutdown_delay: Duration,
     /// On SIGINT/SIGTERM, how long in-flight requests may take to finish.
     #[config(default = "30s")]
     #[serde(with = "duration")]

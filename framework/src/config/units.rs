@@ -16,21 +16,21 @@ pub mod duration {
         let mut total = Duration::ZERO;
         let mut rest = t;
         if rest.is_empty() {
-            return Err(format!("{text:?} is not a duration: write e.g. \"500ms\", \"30s\", \"5m\" or \"1h\""));
+            return Err("an empty value is not a duration: write e.g. \"500ms\", \"30s\", \"5m\" or \"1h\"".to_owned());
         }
         while !rest.is_empty() {
             let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
             let unit_len = rest[digits..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - digits);
             let (num, unit) = (&rest[..digits], rest[digits..digits + unit_len].trim());
-            let n: u64 = num
-                .parse()
-                .map_err(|_| format!("{text:?} is not a duration: write e.g. \"500ms\", \"30s\", \"5m\" or \"1h\""))?;
+            let n: u64 = num.parse().map_err(|_| {
+                "the value is not a duration: write e.g. \"500ms\", \"30s\", \"5m\" or \"1h\"".to_owned()
+            })?;
             let part = match unit {
                 "ms" => Duration::from_millis(n),
                 "s" => Duration::from_secs(n),
                 "m" | "min" => Duration::from_secs(n * 60),
                 "h" => Duration::from_secs(n * 3600),
-                _ => return Err(format!("{text:?} has an unknown unit {unit:?}: use ms, s, m or h")),
+                _ => return Err("the duration has an unknown unit: use ms, s, m or h".to_owned()),
             };
             total += part;
             rest = &rest[digits + unit_len..];
@@ -66,7 +66,8 @@ pub mod byte_size {
     pub fn parse(text: &str) -> Result<usize, String> {
         let t = text.trim();
         let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-        let bad = || format!("{text:?} is not a size: write e.g. \"512KiB\", \"2MiB\" or a number of bytes");
+        // The value is not repeated: error messages never echo config values.
+        let bad = || "the value is not a size: write e.g. \"512KiB\", \"2MiB\" or a number of bytes".to_owned();
         let n: usize = t[..digits].parse().map_err(|_| bad())?;
         let factor: usize = match t[digits..].trim() {
             "" | "B" => 1,

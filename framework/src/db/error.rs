@@ -21,6 +21,11 @@ pub(crate) fn classify(e: &sqlx::Error) -> Error {
             ErrorKind::NotNullViolation | ErrorKind::CheckViolation => {
                 Error::unprocessable("the values are not acceptable to the database").with_constraint(db.constraint())
             }
+            // SQLite's BUSY/LOCKED (and extended codes): a write waited past busy_timeout.
+            _ if matches!(db.code().as_deref(), Some("5" | "6" | "261" | "262" | "517")) => {
+                Error::unavailable("the database is busy; retry shortly")
+                    .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
             _ => Error::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC),
         },
         sqlx::Error::PoolTimedOut => Error::unavailable("all database connections are busy; retry shortly")

@@ -125,7 +125,7 @@ where
             // Every field costs formatting in every subscriber: the raw path only where no route
             // matched (the route template says it otherwise), the latency only on the
             // completion event.
-            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+            let route = route_of(&req);
             tracing::info_span!(
                 "request",
                 "http.request.method" = %req.method(),
@@ -140,9 +140,11 @@ where
         };
         let uri = req.uri().clone();
 
+        // Health probes are never shed or timed out: a busy server is not a dead one.
+        let probe = matches!(route_of(&req), Some(crate::health::LIVE | crate::health::READY));
         let future = async move {
             let _permit = match &shared.limiter {
-                Some(limiter) => match limiter.clone().try_acquire_owned() {
+                Some(limiter) if !probe => match limiter.clone().try_acquire_owned() {
                     Ok(permit) => Some(permit),
                     Err(_) => {
                         let e = Error::unavailable("the server is at its concurrency limit; retry shortly")
@@ -150,10 +152,10 @@ where
                         return Ok(finish(&shared, e.into_response(), id, &uri, start).await);
                     }
                 },
-                None => None,
+                _ => None,
             };
             let call = inner.call(req);
-            let response = match (shared.timeout, shared.catch_panic) {
+            let response = match (shared.timeout.filter(|_| !probe), shared.catch_panic) {
                 (Some(limit), true) => match AssertUnwindSafe(tokio::time::timeout(limit, call)).catch_unwind().await {
                     Ok(Ok(r)) => r,
                     Ok(Err(_)) => Ok(timed_out(limit)),
@@ -173,6 +175,11 @@ where
         };
         Box::pin(future.instrument(span))
     }
+}
+
+/// The matched route template, if any.
+fn route_of(req: &Request) -> Option<&str> {
+    req.extensions().get::<MatchedPath>().map(MatchedPath::as_str)
 }
 
 fn timed_out(limit: Duration) -> Response {
