@@ -11,6 +11,8 @@ const FIELD_ATTRS: &str = "expected one of `default = <value>`, `secret`, `neste
 
 struct Field {
     ident: syn::Ident,
+    /// `#[serde(default)]`: serde fills it in, so the loader must not require it.
+    serde_default: bool,
     key: String,
     ty: syn::Type,
     doc: String,
@@ -100,6 +102,7 @@ fn parse_field(field: &syn::Field, errors: &mut Errors) -> Option<Field> {
     let mut key = ident.to_string().trim_start_matches("r#").to_owned();
     let mut out = Field {
         ident,
+        serde_default: false,
         key: String::new(),
         ty: field.ty.clone(),
         doc: doc_comment(&field.attrs),
@@ -112,7 +115,12 @@ fn parse_field(field: &syn::Field, errors: &mut Errors) -> Option<Field> {
         if attr.path().is_ident("serde") {
             // Keys follow serde's `rename`, so the schema names what the file must contain.
             let _ = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("rename") {
+                if meta.path.is_ident("default") {
+                    out.serde_default = true;
+                    if let Ok(value) = meta.value() {
+                        let _ = value.parse::<syn::Expr>();
+                    }
+                } else if meta.path.is_ident("rename") {
                     if let Ok(value) = meta.value() {
                         if let Ok(s) = value.parse::<syn::LitStr>() {
                             key = s.value();
@@ -165,7 +173,7 @@ fn field_descriptor(f: &Field) -> TokenStream {
     let ty_name = type_name(ty);
     let doc = &f.doc;
     let secret = f.secret;
-    let optional = last_segment(ty).as_deref() == Some("Option");
+    let optional = f.serde_default || last_segment(ty).as_deref() == Some("Option");
     let default = match &f.default {
         Some(expr) => quote_spanned! {expr.span()=>
             ::std::option::Option::Some(|| ::trestle::__private::config_default(&(#expr)))

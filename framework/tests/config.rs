@@ -145,6 +145,17 @@ fn missing_required_key_names_key_and_env_var() {
 }
 
 #[test]
+fn serde_defaults_are_not_required() {
+    #[derive(Debug, Config, Deserialize)]
+    struct WithSerdeDefault {
+        #[serde(default)]
+        retries: u32,
+    }
+    let (_d, loader) = setup(&[], &[]);
+    assert_eq!(loader.load::<WithSerdeDefault>().unwrap().app.retries, 0);
+}
+
+#[test]
 fn optional_keys_may_be_absent() {
     let (_d, loader) = setup(&[], &[KEY]);
     assert_eq!(loader.load::<Settings>().unwrap().app.upstream, None);

@@ -200,7 +200,7 @@ impl Loader {
         let mut problems = Vec::new();
         for (key, field) in known.iter().filter(|(_, f)| f.required()) {
             if !layers.has(key) && !self.overrides.iter().any(|(k, _)| k == key) {
-                problems.push(self.missing(key, field));
+                problems.push(self.missing(key, field, dir.as_deref()));
             }
         }
         let mut warnings = Vec::new();
@@ -337,7 +337,7 @@ impl Loader {
         Ok(Layers { env, files })
     }
 
-    fn missing(&self, key: &str, field: &Field) -> ConfigError {
+    fn missing(&self, key: &str, field: &Field, dir: Option<&Path>) -> ConfigError {
         let (section, name) = match key.rsplit_once('.') {
             Some((section, name)) => (format!("[{section}]"), name),
             None => ("the top level".to_owned(), key),
@@ -347,7 +347,8 @@ impl Loader {
             ty: field.ty.to_owned(),
             name: name.to_owned(),
             section,
-            file: "config/default.toml".to_owned(),
+            file: dir
+                .map_or_else(|| "config/default.toml".to_owned(), |d| d.join("default.toml").display().to_string()),
             env_var: env_var(&self.prefix, key),
         }
     }
