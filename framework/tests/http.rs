@@ -355,3 +355,21 @@ async fn axum_extractors_rejections_also_become_problems() {
     let p = problem(&res, 400);
     assert!(p.detail.unwrap().contains("JSON"));
 }
+
+#[tokio::test]
+async fn app_layers_are_ordinary_tower_layers_inside_the_stack() {
+    use trestle::axum::extract::Request;
+    use trestle::axum::middleware::{from_fn, Next};
+
+    // A plain axum middleware: it sees the request id the stack assigned, so it runs inside.
+    async fn tag(req: Request, next: Next) -> trestle::axum::response::Response {
+        let seen = req.extensions().get::<trestle::RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        let mut res = next.run(req).await;
+        res.headers_mut().insert("x-seen-request-id", seen.parse().unwrap());
+        res
+    }
+    let app = TestApp::new(App::new().routes(routes()).layer(from_fn(tag))).await.unwrap();
+    let res = app.get("/items/1").header("x-request-id", "abc-123").send().await;
+    assert_eq!(res.text(), "one");
+    assert_eq!(res.header("x-seen-request-id"), Some("abc-123"));
+}
