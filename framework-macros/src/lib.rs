@@ -108,60 +108,25 @@ pub fn migrate(input: TokenStream) -> TokenStream {
     migrate::expand(input.into()).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-/// A `GET` route on an `async fn` handler: `#[get("/users/{id}")]`, optionally with
-/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
-///
-/// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
-/// The path, the `Path` argument and the extractor order are checked at compile time.
-#[proc_macro_attribute]
-pub fn get(args: TokenStream, item: TokenStream) -> TokenStream {
-    route::expand(Some("GET"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+/// One attribute macro per HTTP method, all expanding through `route::expand`.
+macro_rules! method_attribute {
+    ($($name:ident => $method:literal),* $(,)?) => {$(
+        #[doc = concat!("A `", $method, "` route on an `async fn` handler: `#[", stringify!($name), "(\"/users/{id}\")]`,")]
+        /// optionally with `scopes = ["admin"]` (401 without a token, 403 without the scopes,
+        /// before the handler runs).
+        ///
+        /// The function stays callable as written; a hidden module of the same name carries the
+        /// route for `routes![…]`, so the handler must be a module-level item (not inside a
+        /// function body). The path, the `Path` argument and the extractor order are checked at
+        /// compile time.
+        #[proc_macro_attribute]
+        pub fn $name(args: TokenStream, item: TokenStream) -> TokenStream {
+            route::expand(Some($method), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
+        }
+    )*};
 }
 
-/// A `POST` route on an `async fn` handler: `#[post("/users/{id}")]`, optionally with
-/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
-///
-/// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
-/// The path, the `Path` argument and the extractor order are checked at compile time.
-#[proc_macro_attribute]
-pub fn post(args: TokenStream, item: TokenStream) -> TokenStream {
-    route::expand(Some("POST"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
-}
-
-/// A `PUT` route on an `async fn` handler: `#[put("/users/{id}")]`, optionally with
-/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
-///
-/// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
-/// The path, the `Path` argument and the extractor order are checked at compile time.
-#[proc_macro_attribute]
-pub fn put(args: TokenStream, item: TokenStream) -> TokenStream {
-    route::expand(Some("PUT"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
-}
-
-/// A `PATCH` route on an `async fn` handler: `#[patch("/users/{id}")]`, optionally with
-/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
-///
-/// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
-/// The path, the `Path` argument and the extractor order are checked at compile time.
-#[proc_macro_attribute]
-pub fn patch(args: TokenStream, item: TokenStream) -> TokenStream {
-    route::expand(Some("PATCH"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
-}
-
-/// A `DELETE` route on an `async fn` handler: `#[delete("/users/{id}")]`, optionally with
-/// `scopes = ["admin"]` (401 without a token, 403 without the scopes, before the handler runs).
-///
-/// The function stays callable as written; a hidden module of the same name carries the route
-/// for `routes![…]`, so the handler must be a module-level item (not inside a function body).
-/// The path, the `Path` argument and the extractor order are checked at compile time.
-#[proc_macro_attribute]
-pub fn delete(args: TokenStream, item: TokenStream) -> TokenStream {
-    route::expand(Some("DELETE"), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()
-}
+method_attribute!(get => "GET", post => "POST", put => "PUT", patch => "PATCH", delete => "DELETE");
 
 /// A route for any method, or several: `#[route(method = ["GET", "HEAD"], path = "/health")]`.
 ///

@@ -454,10 +454,7 @@ pub async fn delete_article(auth: Auth, db: Db, Path(slug): Path<String>) -> tre
 pub async fn favorite(auth: Auth, db: Db, Path(slug): Path<String>) -> trestle::Result<Json<ArticleBody<Article>>> {
     let me = user_id(&auth)?;
     let (id, _) = find(&db, &slug).await?;
-    trestle::sqlx::query("INSERT INTO favorites (user_id, article_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(me)
-        .bind(id)
-        .execute(&*db)
+    crate::link(&db, "INSERT INTO favorites (user_id, article_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", me, id)
         .await?;
     Ok(Json(ArticleBody { article: load(&db, &slug, me).await? }))
 }
@@ -467,11 +464,7 @@ pub async fn favorite(auth: Auth, db: Db, Path(slug): Path<String>) -> trestle::
 pub async fn unfavorite(auth: Auth, db: Db, Path(slug): Path<String>) -> trestle::Result<Json<ArticleBody<Article>>> {
     let me = user_id(&auth)?;
     let (id, _) = find(&db, &slug).await?;
-    trestle::sqlx::query("DELETE FROM favorites WHERE user_id = $1 AND article_id = $2")
-        .bind(me)
-        .bind(id)
-        .execute(&*db)
-        .await?;
+    crate::link(&db, "DELETE FROM favorites WHERE user_id = $1 AND article_id = $2", me, id).await?;
     Ok(Json(ArticleBody { article: load(&db, &slug, me).await? }))
 }
 

@@ -32,6 +32,12 @@ pub type Ctx = trestle::Context<Settings>;
 /// The database conduit runs on: SQLite, or PostgreSQL with `--features postgres`.
 pub type Database = trestle::db::DefaultBackend;
 
+/// Runs a two-id statement (add or remove a follow or a favorite): `sql` binds `$1` and `$2`.
+async fn link(db: &Db, sql: &'static str, first: i64, second: i64) -> trestle::Result<()> {
+    trestle::sqlx::query(sql).bind(first).bind(second).execute(&**db).await?;
+    Ok(())
+}
+
 /// The app, ready to run or to hand to `TestApp`.
 pub fn app() -> App<Settings, Ctx> {
     #[cfg(not(feature = "postgres"))]

@@ -65,10 +65,7 @@ pub async fn get_profile(
 pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> trestle::Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
     let them = user_by_name(&db, &username).await?;
-    trestle::sqlx::query("INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-        .bind(me)
-        .bind(them)
-        .execute(&*db)
+    crate::link(&db, "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", me, them)
         .await?;
     Ok(Json(ProfileBody { profile: load(&db, &username, me).await? }))
 }
@@ -78,10 +75,6 @@ pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> trestle
 pub async fn unfollow(auth: Auth, db: Db, Path(username): Path<String>) -> trestle::Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
     let them = user_by_name(&db, &username).await?;
-    trestle::sqlx::query("DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2")
-        .bind(me)
-        .bind(them)
-        .execute(&*db)
-        .await?;
+    crate::link(&db, "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2", me, them).await?;
     Ok(Json(ProfileBody { profile: load(&db, &username, me).await? }))
 }
