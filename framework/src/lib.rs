@@ -69,6 +69,8 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod middleware;
 pub mod routing;
 pub mod telemetry;

@@ -32,6 +32,8 @@ struct Resources<C> {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     db: Option<crate::db::Handle>,
     jwt: Option<crate::auth::Jwt>,
+    #[cfg(feature = "metrics")]
+    metrics: crate::metrics::Metrics,
 }
 
 impl<C> Clone for Context<C> {
@@ -88,11 +90,21 @@ impl<C> Context<C> {
     pub fn profile(&self) -> &str {
         &self.inner.profile
     }
+
+    /// The app's metric registry (feature `metrics`): register the app's own metrics here, and
+    /// they are served beside the framework's. See [`crate::metrics`].
+    #[cfg(feature = "metrics")]
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
+    }
 }
 
 /// The finished app, before serving.
 struct Built {
     router: Router,
+    /// The metrics router, when `telemetry.metrics.port` puts it on a listener of its own.
+    #[cfg(feature = "metrics")]
+    metrics: Option<(Router, u16)>,
     health: Health,
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     db: Option<crate::db::Handle>,
@@ -341,9 +353,36 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         let local = listener.local_addr().map_err(Error::internal)?;
         tracing::info!(addr = %local, "listening on http://{local}");
 
+        // Both listeners stop on the same signal.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        #[cfg(feature = "metrics")]
+        let metrics_server = match built.metrics {
+            Some((router, port)) => {
+                let addr = format!("{}:{port}", server.host);
+                let listener = TcpListener::bind(&addr).await.map_err(|e| {
+                    Error::internal(anyhow::anyhow!(
+                        "cannot listen on {addr} for metrics: {e}; set telemetry.metrics.port (APP__TELEMETRY__METRICS__PORT) to a free port, or unset it to serve metrics on the app's port"
+                    ))
+                })?;
+                let local = listener.local_addr().map_err(Error::internal)?;
+                tracing::info!(addr = %local, "metrics on http://{local}");
+                let server = server.clone();
+                let mut stopped = stopped.clone();
+                Some(tokio::spawn(async move {
+                    serve::serve(listener, router, &server, async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    })
+                    .await;
+                }))
+            }
+            None => None,
+        };
+        drop(stopped);
+
         let delay = server.shutdown_delay;
         serve::serve(listener, built.router, &server, async move {
             shutdown.await;
+            let _ = stop.send(true);
             // Readiness answers 503 first; load balancers get `shutdown_delay` to notice
             // before the listener closes.
             health.start_draining();
@@ -361,6 +400,11 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
                 Err(_) => tracing::warn!("database pool did not close within 5s; exiting anyway"),
             }
         }
+        #[cfg(feature = "metrics")]
+        if let Some(task) = metrics_server {
+            let _ = task.await;
+        }
+        crate::telemetry::shutdown().await;
         tracing::info!("stopped");
         Ok(())
     }
@@ -389,6 +433,13 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         } else {
             None
         };
+        #[cfg(feature = "metrics")]
+        let metrics = crate::metrics::Metrics::new();
+        #[cfg(all(feature = "metrics", any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+        if let Some(db) = &db {
+            metrics.register_collector(crate::metrics::PoolMetrics(db.clone()));
+        }
+        let telemetry = loaded.telemetry;
         let ctx = Context {
             inner: Arc::new(Resources {
                 config: Arc::new(loaded.app),
@@ -397,6 +448,8 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
                 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
                 db: db.clone(),
                 jwt,
+                #[cfg(feature = "metrics")]
+                metrics: metrics.clone(),
             }),
         };
         let state = (self.state)(&ctx);
@@ -408,15 +461,56 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         if ctx.server().health {
             router = router.merge(health.clone().router());
         }
+        #[allow(unused_mut)]
+        let mut observe = crate::middleware::Observe::default();
+        #[cfg(feature = "otel")]
+        {
+            observe.otel = crate::telemetry::otel_active();
+        }
+        #[cfg(feature = "metrics")]
+        let metrics = match &telemetry.metrics {
+            m if !m.enabled => None,
+            m => {
+                observe.metrics = Some(metrics.http.clone());
+                match m.port {
+                    Some(port) => Some((metrics.router(&m.path), port)),
+                    None => {
+                        router = router.merge(metrics.router(&m.path));
+                        None
+                    }
+                }
+            }
+        };
+        #[cfg(not(feature = "metrics"))]
+        let _ = &telemetry;
         let router = crate::middleware::apply(
             router,
             ctx.server(),
-            self.setup.renderer,
+            self.setup.renderer.clone(),
             self.setup.default_renderer,
             expose_constraint_names,
+            observe,
         )?;
+        #[cfg(feature = "metrics")]
+        let metrics = match metrics {
+            // Its own listener still gets request ids and problem bodies, but is not measured.
+            Some((router, port)) => Some((
+                crate::middleware::apply(
+                    router,
+                    ctx.server(),
+                    self.setup.renderer,
+                    self.setup.default_renderer,
+                    false,
+                    crate::middleware::Observe::default(),
+                )?,
+                port,
+            )),
+            None => None,
+        };
         Ok(Built {
             router,
+            #[cfg(feature = "metrics")]
+            metrics,
             health,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             db,

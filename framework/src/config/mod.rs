@@ -61,6 +61,7 @@ mod schema;
 mod secret;
 mod sections;
 mod suggest;
+mod telemetry;
 mod units;
 
 pub use auth::{AuthConfig, JwtConfig};
@@ -69,7 +70,8 @@ pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
 pub use schema::{template, Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
-pub use sections::{Cors, LogFormat, ServerConfig, TelemetryConfig};
+pub use sections::{Cors, ServerConfig};
+pub use telemetry::{LogFormat, MetricsConfig, OtlpConfig, OtlpProtocol, TelemetryConfig};
 /// Derives [`Config`](trait@Config); see the module docs for its attributes.
 pub use trestle_macros::Config;
 pub use units::{byte_size, duration};

@@ -1,4 +1,4 @@
-//! The framework's own config sections: `[server]` and `[telemetry]`.
+//! The framework's own config sections: `[server]`, and the tree `FrameworkConfig` loads.
 
 use std::time::Duration;
 
@@ -106,7 +106,7 @@ impl Cors {
 
 /// A list written either as a TOML array or as comma-separated text (as environment variables
 /// must write it: `APP__SERVER__CORS__ALLOWED_ORIGINS=https://a.com,https://b.com`).
-fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+pub(super) fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
@@ -119,38 +119,13 @@ fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     })
 }
 
-/// `[telemetry]`: logs.
-#[derive(Clone, Debug, Config, Deserialize)]
-pub struct TelemetryConfig {
-    /// Log format: auto (pretty on a terminal, JSON otherwise), pretty, compact or json.
-    #[config(default = "auto")]
-    pub format: LogFormat,
-    /// Which logs to keep, in `RUST_LOG` syntax; `RUST_LOG` wins when set.
-    #[config(default = "info")]
-    pub filter: String,
-}
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Pretty on a terminal, JSON otherwise.
-    Auto,
-    /// Multi-line, coloured, for people.
-    Pretty,
-    /// One line per event, for people.
-    Compact,
-    /// One JSON object per line, for machines.
-    Json,
-}
-
 /// Everything the framework reads, loaded from the same tree as the app's struct.
 #[derive(Clone, Debug, Config, Deserialize)]
 pub(crate) struct FrameworkConfig {
     #[config(nested)]
     pub(crate) server: ServerConfig,
     #[config(nested)]
-    pub(crate) telemetry: TelemetryConfig,
+    pub(crate) telemetry: super::TelemetryConfig,
     #[config(nested)]
     pub(crate) database: super::DatabaseConfig,
     #[config(nested)]
@@ -171,7 +146,7 @@ impl Default for super::DatabaseConfig {
     }
 }
 
-impl Default for TelemetryConfig {
+impl Default for super::TelemetryConfig {
     /// The defaults, as documented on each field.
     fn default() -> Self {
         super::loader::defaults::<FrameworkConfig>().telemetry

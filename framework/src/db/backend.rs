@@ -57,6 +57,14 @@ pub enum Handle {
     MySql(Pool<sqlx::MySql>),
 }
 
+/// A pool's occupancy at one moment.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct PoolStats {
+    pub(crate) size: u32,
+    pub(crate) idle: u32,
+    pub(crate) max: u32,
+}
+
 macro_rules! each {
     ($handle:expr, $pool:ident => $body:expr) => {
         match $handle {
@@ -74,6 +82,12 @@ impl Handle {
     /// A round trip to the database: readiness.
     pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
         each!(self, pool => pool.acquire().await?.ping().await)
+    }
+
+    /// Connections open, idle, and the most the pool opens.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn stats(&self) -> PoolStats {
+        each!(self, pool => PoolStats { size: pool.size(), idle: pool.num_idle() as u32, max: pool.options().get_max_connections() })
     }
 
     /// Closes every connection (shutdown).

@@ -1,13 +1,27 @@
 //! sqlx errors as problems: the status from the kind of failure, never the SQL or the driver's
 //! message.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use http::{header, HeaderValue, StatusCode};
 use sqlx::error::ErrorKind;
 
 use crate::error::Error;
 
+/// Pool acquire timeouts turned into 503s, process-wide (sqlx does not count them).
+static POOL_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many pool acquire timeouts have been answered with 503 so far.
+#[cfg(feature = "metrics")]
+pub(crate) fn pool_timeouts() -> u64 {
+    POOL_TIMEOUTS.load(Ordering::Relaxed)
+}
+
 /// The problem for a sqlx error; the caller keeps the error itself as the (logged) source.
 pub(crate) fn classify(e: &sqlx::Error) -> Error {
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        POOL_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+    }
     match e {
         sqlx::Error::RowNotFound => Error::not_found("the requested record does not exist"),
         sqlx::Error::Database(db) => match db.kind() {

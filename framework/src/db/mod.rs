@@ -52,6 +52,8 @@ pub(crate) use backend::Handle;
 pub use connect::DbError;
 pub(crate) use connect::{connector, Connector};
 pub(crate) use error::classify;
+#[cfg(feature = "metrics")]
+pub(crate) use error::pool_timeouts;
 pub use error::{constraint, is_unique_violation};
 pub use migrate::{Migration, MigrationKind, Migrations};
 

@@ -23,6 +23,10 @@ pub struct Problem {
     /// The request id, as in the `x-request-id` header and the logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The OpenTelemetry trace id (32 hex digits) when spans are exported: the request's trace
+    /// in Jaeger, Tempo or any OTLP backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Field-level failures (validation, JSON that does not match the type).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
@@ -54,6 +58,7 @@ impl Problem {
             detail: None,
             instance: None,
             request_id: None,
+            trace_id: None,
             errors: Vec::new(),
             extensions: serde_json::Map::new(),
         }

@@ -4,8 +4,9 @@
 //!
 //! 1. compression (`server.compression`): gzip or brotli for bodies over 1 KiB;
 //! 2. [`Stack`]: request id, request span and log line, timeout (503), concurrency limit (503),
-//!    panic → 500, problem rendering, security headers — one service, so a request pays for one
-//!    layer instead of six nested ones;
+//!    panic → 500, problem rendering, security headers, and with the features on, metrics and
+//!    the OpenTelemetry trace context — one service, so a request pays for one layer instead of
+//!    six nested ones;
 //! 3. CORS (`[server.cors]`, off unless `allowed_origins` is set);
 //! 4. body limit (`server.body_limit`, 413 through the extractors).
 //!
@@ -26,6 +27,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use request_id::RequestId;
+pub(crate) use stack::Observe;
 pub use stack::{Stack, StackService};
 
 use crate::config::{Cors, ServerConfig};
@@ -42,10 +44,11 @@ pub(crate) fn apply(
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
     expose_constraint_names: bool,
+    observe: Observe,
 ) -> Result<Router, crate::Error> {
     let cors = if server.cors.allowed_origins.is_empty() { None } else { Some(cors_layer(&server.cors)?) };
     let stack =
-        Some(Stack::with_database(server, renderer, expose_constraint_names)).filter(|s| !s.is_noop(default_renderer));
+        Some(Stack::build(server, renderer, expose_constraint_names, observe)).filter(|s| !s.is_noop(default_renderer));
     let limit = (server.body_limit != AXUM_BODY_LIMIT).then(|| DefaultBodyLimit::max(server.body_limit));
     let router = if stack.is_none() && cors.is_none() && limit.is_none() {
         router

@@ -19,6 +19,8 @@ use tower::{Layer, Service};
 use tracing::{field::Empty, Instrument};
 
 use super::RequestId;
+#[cfg(feature = "otel")]
+use crate::telemetry::continue_trace;
 use crate::config::ServerConfig;
 use crate::error::{Error, Problem, ProblemExtension, Renderer};
 
@@ -32,6 +34,7 @@ pub struct Stack {
 }
 
 struct Shared {
+    observe: Observe,
     request_id: bool,
     trace: bool,
     timeout: Option<Duration>,
@@ -51,8 +54,18 @@ impl Stack {
     /// Like [`new`](Stack::new); `expose_constraint_names` adds a violated database
     /// constraint's name to 409 problems.
     pub fn with_database(server: &ServerConfig, renderer: Arc<dyn Renderer>, expose_constraint_names: bool) -> Self {
+        Self::build(server, renderer, expose_constraint_names, Observe::default())
+    }
+
+    pub(crate) fn build(
+        server: &ServerConfig,
+        renderer: Arc<dyn Renderer>,
+        expose_constraint_names: bool,
+        observe: Observe,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
+                observe,
                 request_id: server.request_id,
                 trace: server.trace,
                 timeout: (!server.request_timeout.is_zero()).then_some(server.request_timeout),
@@ -66,12 +79,58 @@ impl Stack {
     }
 }
 
+/// What the stack records beyond logs: metrics (feature `metrics`) and OpenTelemetry trace
+/// context (feature `otel`, when spans are exported).
+#[derive(Clone, Default)]
+pub(crate) struct Observe {
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: Option<Arc<crate::metrics::HttpMetrics>>,
+    #[cfg(feature = "otel")]
+    pub(crate) otel: bool,
+}
+
+impl Observe {
+    fn any(&self) -> bool {
+        #[allow(unused_mut)]
+        let mut any = false;
+        #[cfg(feature = "metrics")]
+        {
+            any |= self.metrics.is_some();
+        }
+        #[cfg(feature = "otel")]
+        {
+            any |= self.otel;
+        }
+        any
+    }
+
+    fn otel(&self) -> bool {
+        #[cfg(feature = "otel")]
+        return self.otel;
+        #[cfg(not(feature = "otel"))]
+        false
+    }
+}
+
+/// What `finish` needs to know about the request.
+struct Seen {
+    id: Option<RequestId>,
+    trace_id: Option<String>,
+    uri: Uri,
+    start: Instant,
+    #[cfg(feature = "metrics")]
+    method: usize,
+    #[cfg(feature = "metrics")]
+    route: Option<MatchedPath>,
+}
+
 impl Stack {
     /// Whether every part is switched off (and problems render the default way): then the
     /// stack is not installed at all and costs nothing.
     pub(crate) fn is_noop(&self, default_renderer: bool) -> bool {
         let s = &self.shared;
         default_renderer
+            && !s.observe.any()
             && !s.request_id
             && !s.trace
             && s.timeout.is_none()
@@ -121,11 +180,33 @@ where
             req.extensions_mut().insert(id.clone());
             id
         });
-        let span = if shared.trace {
+        let route = route_of(&req);
+        let otel = shared.observe.otel() && shared.trace;
+        let span = if otel {
+            // Exported spans follow the OpenTelemetry HTTP conventions: named "METHOD route"
+            // (just the method when no route matched), kind server, the path always present.
+            let name = match route {
+                Some(route) => format!("{} {route}", req.method()),
+                None => req.method().to_string(),
+            };
+            tracing::info_span!(
+                "request",
+                "otel.name" = name,
+                "otel.kind" = "server",
+                "otel.status_code" = Empty,
+                "http.request.method" = %req.method(),
+                "http.route" = route,
+                "url.path" = req.uri().path(),
+                "url.scheme" = "http",
+                request_id = id.as_ref().map(RequestId::as_str),
+                trace_id = Empty,
+                "user.id" = Empty,
+                "http.response.status_code" = Empty,
+            )
+        } else if shared.trace {
             // Every field costs formatting in every subscriber: the raw path only where no route
             // matched (the route template says it otherwise), the latency only on the
             // completion event.
-            let route = route_of(&req);
             tracing::info_span!(
                 "request",
                 "http.request.method" = %req.method(),
@@ -138,18 +219,33 @@ where
         } else {
             tracing::Span::none()
         };
-        let uri = req.uri().clone();
-
+        let trace_id = if otel { continue_trace(&span, req.headers()) } else { None };
+        if let Some(trace_id) = &trace_id {
+            span.record("trace_id", trace_id.as_str());
+        }
         // Health probes are never shed or timed out: a busy server is not a dead one.
-        let probe = matches!(route_of(&req), Some(crate::health::LIVE | crate::health::READY));
+        let probe = matches!(route, Some(crate::health::LIVE | crate::health::READY));
+        let seen = Seen {
+            id,
+            trace_id,
+            uri: req.uri().clone(),
+            start,
+            #[cfg(feature = "metrics")]
+            method: crate::metrics::HttpMetrics::method_index(req.method()),
+            #[cfg(feature = "metrics")]
+            route: shared.observe.metrics.as_ref().and_then(|_| req.extensions().get::<MatchedPath>().cloned()),
+        };
+
         let future = async move {
+            #[cfg(feature = "metrics")]
+            let _in_flight = shared.observe.metrics.as_ref().map(|m| m.start());
             let _permit = match &shared.limiter {
                 Some(limiter) if !probe => match limiter.clone().try_acquire_owned() {
                     Ok(permit) => Some(permit),
                     Err(_) => {
                         let e = Error::unavailable("the server is at its concurrency limit; retry shortly")
                             .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                        return Ok(finish(&shared, e.into_response(), id, &uri, start).await);
+                        return Ok(finish(&shared, e.into_response(), seen).await);
                     }
                 },
                 _ => None,
@@ -171,10 +267,15 @@ where
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            Ok(finish(&shared, response, id, &uri, start).await)
+            Ok(finish(&shared, response, seen).await)
         };
         Box::pin(future.instrument(span))
     }
+}
+
+#[cfg(not(feature = "otel"))]
+fn continue_trace(_span: &tracing::Span, _headers: &http::HeaderMap) -> Option<String> {
+    None
 }
 
 /// The matched route template, if any.
@@ -203,13 +304,18 @@ fn panicked(panic: Box<dyn Any + Send>) -> Response {
 
 /// Renders problems (adding request id and path), turns bare error responses into problems,
 /// sets the response headers and records the outcome.
-async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, uri: &Uri, start: Instant) -> Response {
+async fn finish(shared: &Shared, mut response: Response, seen: Seen) -> Response {
     let status = response.status();
     if status.as_u16() >= 400 {
-        response = render_problem(shared, response, id.as_ref(), uri).await;
+        response = render_problem(shared, response, &seen).await;
+    }
+    #[cfg(feature = "metrics")]
+    if let Some(metrics) = &shared.observe.metrics {
+        let route = seen.route.as_ref().map(MatchedPath::as_str);
+        metrics.record(seen.method, route, response.status().as_u16(), seen.start.elapsed());
     }
     let headers = response.headers_mut();
-    if let Some(id) = id {
+    if let Some(id) = seen.id {
         headers.insert(X_REQUEST_ID.clone(), id.0);
     }
     if shared.security_headers {
@@ -222,9 +328,14 @@ async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, 
         return response;
     }
     let status = response.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let latency_ms = seen.start.elapsed().as_secs_f64() * 1000.0;
     let span = tracing::Span::current();
-    span.record("http.response.status_code", status);
+    // As i64: tracing-opentelemetry exports unsigned integers as strings.
+    span.record("http.response.status_code", i64::from(status));
+    if status >= 500 && shared.observe.otel() {
+        // Server spans are errors for 5xx only: a 4xx is the client's mistake.
+        span.record("otel.status_code", "ERROR");
+    }
     match status {
         500.. => tracing::error!(status, latency_ms, "request failed"),
         400..500 => tracing::warn!(status, latency_ms, "request rejected"),
@@ -233,7 +344,7 @@ async fn finish(shared: &Shared, mut response: Response, id: Option<RequestId>, 
     response
 }
 
-async fn render_problem(shared: &Shared, response: Response, id: Option<&RequestId>, uri: &Uri) -> Response {
+async fn render_problem(shared: &Shared, response: Response, seen: &Seen) -> Response {
     let (parts, body) = response.into_parts();
     let mut problem = match parts.extensions.get::<ProblemExtension>() {
         Some(ProblemExtension { problem, constraint }) => {
@@ -263,8 +374,9 @@ async fn render_problem(shared: &Shared, response: Response, id: Option<&Request
             problem
         }
     };
-    problem.request_id = id.map(|id| id.as_str().to_owned());
-    problem.instance = Some(uri.path().to_owned());
+    problem.request_id = seen.id.as_ref().map(|id| id.as_str().to_owned());
+    problem.trace_id.clone_from(&seen.trace_id);
+    problem.instance = Some(seen.uri.path().to_owned());
     let mut rendered = shared.renderer.render(&problem);
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

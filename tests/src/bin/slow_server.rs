@@ -1,4 +1,4 @@
-//! A trestle server with a slow route, started by the shutdown tests.
+//! A trestle server with a slow route, started by the shutdown and observability tests.
 
 use std::time::Duration;
 
@@ -10,7 +10,25 @@ async fn slow() -> &'static str {
     "finished"
 }
 
+/// An app span inside the request span: exported as its child. Item 0 does not exist.
+async fn item(Path(id): Path<u32>) -> trestle::Result<String> {
+    let span = tracing::info_span!("load_item", item.id = i64::from(id));
+    let _entered = span.enter();
+    if id == 0 {
+        return Err(Error::not_found("there is no item 0"));
+    }
+    Ok(format!("item {id}"))
+}
+
 #[trestle::main]
 async fn main() -> trestle::Result<()> {
-    App::new().routes(Router::new().route("/slow", get(slow)).route("/fast", get(|| async { "fast" }))).run().await
+    App::new()
+        .routes(
+            Router::new()
+                .route("/slow", get(slow))
+                .route("/fast", get(|| async { "fast" }))
+                .route("/items/{id}", get(item)),
+        )
+        .run()
+        .await
 }

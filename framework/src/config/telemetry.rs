@@ -1,0 +1,163 @@
+//! `[telemetry]`: logs, OpenTelemetry export (`[telemetry.otlp]`) and Prometheus metrics
+//! (`[telemetry.metrics]`).
+//!
+//! The sections exist whatever features are compiled in, so a config written for the `otel` or
+//! `metrics` feature still loads without it; setting `otlp.endpoint` without the feature is a
+//! startup error that names the feature to turn on.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use trestle_macros::Config;
+
+use super::{duration, Secret};
+
+/// `[telemetry]`: logs, traces and metrics.
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct TelemetryConfig {
+    /// Log format: auto (pretty on a terminal, JSON otherwise), pretty, compact or json.
+    #[config(default = "auto")]
+    pub format: LogFormat,
+    /// Which logs to keep, in `RUST_LOG` syntax; `RUST_LOG` wins when set. Spans exported over
+    /// OTLP pass the same filter.
+    #[config(default = "info")]
+    pub filter: String,
+    /// OpenTelemetry trace export (feature `otel`); off until `endpoint` is set.
+    #[config(nested)]
+    pub otlp: OtlpConfig,
+    /// Prometheus metrics (feature `metrics`).
+    #[config(nested)]
+    pub metrics: MetricsConfig,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    Auto,
+    /// Multi-line, coloured, for people.
+    Pretty,
+    /// One line per event, for people.
+    Compact,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// `[telemetry.otlp]`: where and how spans are exported (feature `otel`).
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct OtlpConfig {
+    /// Collector address: `http://localhost:4317` for gRPC, `http://localhost:4318` for
+    /// HTTP/protobuf (`/v1/traces` is added when the URL has no path). Empty: no export.
+    #[config(default = "", validate = endpoint)]
+    pub endpoint: String,
+    /// `grpc` or `http/protobuf`.
+    #[config(default = "grpc")]
+    pub protocol: OtlpProtocol,
+    /// `service.name` of every span; empty: the executable's name.
+    #[config(default = "")]
+    pub service_name: String,
+    /// Fraction of new traces recorded, 0.0 to 1.0. A caller's sampling decision (from
+    /// `traceparent`) is always followed.
+    #[config(default = 1.0, validate = ratio)]
+    pub sample_ratio: f64,
+    /// Headers sent with every export (API keys: kept secret). A table, or
+    /// `"name=value,name2=value2"` as `OTEL_EXPORTER_OTLP_HEADERS` writes them.
+    #[config(default = BTreeMap::<String, String>::new())]
+    #[serde(deserialize_with = "headers")]
+    pub headers: BTreeMap<String, Secret<String>>,
+    /// Longest one export may take; a slower collector loses that batch, never a request.
+    #[config(default = "10s")]
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+    /// Most finished spans held for export; beyond it new spans are dropped (counted and
+    /// logged) rather than slowing requests or growing memory.
+    #[config(default = 2048, validate = super::schema::at_least_one)]
+    pub queue_size: usize,
+}
+
+impl OtlpConfig {
+    /// Whether spans are to be exported.
+    pub fn enabled(&self) -> bool {
+        !self.endpoint.trim().is_empty()
+    }
+
+}
+
+fn endpoint(endpoint: &String) -> Result<(), &'static str> {
+    let endpoint = endpoint.trim();
+    let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+    if !endpoint.is_empty() && !is_url {
+        return Err("must be an http:// or https:// URL, like http://localhost:4317 (or empty: no export)");
+    }
+    Ok(())
+}
+
+fn ratio(ratio: &f64) -> Result<(), &'static str> {
+    if !(0.0..=1.0).contains(ratio) {
+        return Err("must be between 0.0 (no new traces) and 1.0 (every trace)");
+    }
+    Ok(())
+}
+
+/// The OTLP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum OtlpProtocol {
+    /// OTLP over gRPC (port 4317 by convention).
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP over HTTP with protobuf bodies (port 4318 by convention).
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// `[telemetry.metrics]`: the Prometheus endpoint (feature `metrics`).
+#[derive(Clone, Debug, Config, Deserialize)]
+pub struct MetricsConfig {
+    /// Serve metrics (when the `metrics` feature is compiled in).
+    #[config(default = true)]
+    pub enabled: bool,
+    /// Path of the metrics endpoint.
+    #[config(default = "/metrics", validate = path)]
+    pub path: String,
+    /// Serve metrics on this port instead of the app's (same host); unset: the app's port.
+    /// Keeps them off a public listener.
+    pub port: Option<u16>,
+}
+
+fn path(path: &String) -> Result<(), &'static str> {
+    if !path.starts_with('/') {
+        return Err("must start with `/`, like \"/metrics\"");
+    }
+    Ok(())
+}
+
+/// Headers as a table, or as `name=value` pairs separated by commas (what an environment
+/// variable can hold). Values are secrets: collectors take API keys this way.
+fn headers<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Secret<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Table(BTreeMap<String, String>),
+        Text(String),
+    }
+    let pairs = match Raw::deserialize(d)? {
+        Raw::Table(t) => t,
+        Raw::Text(text) => {
+            let mut table = BTreeMap::new();
+            for (n, pair) in text.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+                // Nothing of the text is echoed: it is usually a credential.
+                let Some((name, value)) = pair.split_once('=') else {
+                    return Err(serde::de::Error::custom(format!(
+                        "header {} has no `=`; write name=value,name2=value2",
+                        n + 1
+                    )));
+                };
+                table.insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+            table
+        }
+    };
+    Ok(pairs.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), Secret::new(v))).collect())
+}

@@ -1,0 +1,141 @@
+//! Prometheus metrics (feature `metrics`), served at `GET /metrics` (`telemetry.metrics.path`),
+//! on the app's port or on `telemetry.metrics.port`.
+//!
+//! What the framework records, named after the OpenTelemetry semantic conventions as
+//! Prometheus writes them:
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_class` |
+//! | `http_server_active_requests` | gauge | |
+//! | `db_client_connection_count` | gauge | `db_client_connection_state` (`idle`, `used`) |
+//! | `db_client_connection_max` | gauge | |
+//! | `db_client_connection_timeouts_total` | counter | |
+//!
+//! The histogram's `_count` is the request count. `http_route` is the route template
+//! (`/articles/{slug}`), never the raw path, and `unmatched` for every request no route
+//! matched, so the number of series is fixed by the router, not by clients.
+//!
+//! The app adds its own metrics with [`Context::metrics`](crate::Context::metrics), using the
+//! [`prometheus_client`] types re-exported here:
+//!
+//! ```
+//! use trestle::metrics::prometheus_client::metrics::counter::Counter;
+//! use trestle::prelude::*;
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     signups: Counter,
+//! }
+//!
+//! # fn app() -> App<trestle::config::NoConfig, AppState> {
+//! App::new().config::<trestle::config::NoConfig>().state(|ctx| {
+//!     let signups = Counter::default();
+//!     ctx.metrics().register("app_signups", "Accounts created.", signups.clone());
+//!     AppState { signups }
+//! })
+//! # }
+//! ```
+//!
+//! A scrape that asks for OpenMetrics (`Accept: application/openmetrics-text`, as Prometheus
+//! does) gets it; anything else gets the Prometheus text format 0.0.4.
+
+mod http;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod pool;
+
+use std::sync::{Arc, Mutex};
+
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ::http::{header, HeaderMap, HeaderValue};
+use prometheus_client::collector::Collector;
+use prometheus_client::registry::{Metric, Registry, Unit};
+
+pub(crate) use self::http::HttpMetrics;
+pub use self::http::UNMATCHED_ROUTE;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) use pool::PoolMetrics;
+/// The Prometheus client library the metric types come from.
+pub use prometheus_client;
+
+/// The app's metric registry: the framework's HTTP (and database) metrics plus whatever the app
+/// registers. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    pub(crate) http: Arc<HttpMetrics>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A registry holding the framework's HTTP metrics.
+    pub fn new() -> Self {
+        let http = Arc::new(HttpMetrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(http.clone()));
+        Self { registry: Arc::new(Mutex::new(registry)), http }
+    }
+
+    /// Adds an app metric. `name` follows Prometheus naming (`app_orders`; a counter gets
+    /// `_total` appended when rendered).
+    pub fn register(&self, name: impl Into<String>, help: impl Into<String>, metric: impl Metric) {
+        self.lock().register(name, help, metric);
+    }
+
+    /// Adds an app metric measured in `unit` (its name gets the unit as a suffix).
+    pub fn register_with_unit(&self, name: impl Into<String>, help: impl Into<String>, unit: Unit, metric: impl Metric) {
+        self.lock().register_with_unit(name, help, unit, metric);
+    }
+
+    /// Adds a collector: code run at every scrape (a queue's depth, a cache's size).
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.lock().register_collector(Box::new(collector));
+    }
+
+    /// Everything, in the Prometheus text format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.lock())
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// Everything, in the OpenMetrics text format (ends with `# EOF`).
+    pub fn render_openmetrics(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::text::encode(&mut out, &self.lock()).expect("writing to a String cannot fail");
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while registering leaves the registry as it was: keep serving it.
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The router serving the metrics at `path`.
+    pub(crate) fn router(&self, path: &str) -> Router {
+        let metrics = self.clone();
+        Router::new().route(path, get(move |headers: HeaderMap| async move { metrics.respond(&headers) }))
+    }
+
+    fn respond(&self, headers: &HeaderMap) -> Response {
+        let openmetrics = headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.contains("application/openmetrics-text")));
+        if openmetrics {
+            const TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+            ([(header::CONTENT_TYPE, HeaderValue::from_static(TYPE))], self.render_openmetrics()).into_response()
+        } else {
+            const TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+            ([(header::CONTENT_TYPE, HeaderValue::from_static(TYPE))], self.render()).into_response()
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Database pool metrics, read from the pool at scrape time.
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use crate::db::Handle;
+
+/// The app's pool, as metrics.
+#[derive(Debug)]
+pub(crate) struct PoolMetrics(pub(crate) Handle);
+
+impl Collector for PoolMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.stats();
+        let mut count = encoder.encode_descriptor(
+            "db_client_connection_count",
+            "Database connections open, by state.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (state, n) in [("idle", stats.idle), ("used", stats.size.saturating_sub(stats.idle))] {
+            count.encode_family(&[("db_client_connection_state", state)])?.encode_gauge(&(n as i64))?;
+        }
+        encoder
+            .encode_descriptor("db_client_connection_max", "Most database connections the pool opens.", None, MetricType::Gauge)?
+            .encode_gauge(&i64::from(stats.max))?;
+        encoder
+            .encode_descriptor(
+                "db_client_connection_timeouts",
+                "Requests that waited database.acquire_timeout for a connection and gave up (answered 503).",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&crate::db::pool_timeouts(), None)?;
+        Ok(())
+    }
+}

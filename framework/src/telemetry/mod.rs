@@ -1,0 +1,113 @@
+//! Logging and tracing set-up from `[telemetry]`.
+//!
+//! `format = "auto"` writes pretty logs on a terminal and JSON otherwise; `filter` uses
+//! `RUST_LOG` syntax and `RUST_LOG` wins when set. Every event inside a request carries the
+//! request span's fields (method, route, request id, user id, status, and the trace id when
+//! spans are exported).
+//!
+//! With the `otel` feature and `telemetry.otlp.endpoint` set, the same spans are exported over
+//! OTLP (see `[telemetry.otlp]` in the README); [`inject_context`] carries the trace on to the
+//! services the app calls.
+
+#[cfg(feature = "otel")]
+mod export;
+#[cfg(feature = "otel")]
+mod otel;
+
+#[cfg(feature = "otel")]
+pub use otel::inject_context;
+#[cfg(feature = "otel")]
+pub(crate) use otel::{active as otel_active, continue_trace};
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::{LogFormat, TelemetryConfig};
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The log filter does not parse.
+    #[error("the log filter {filter:?} from {source_name} is invalid ({reason}); write it like \"info,my_app=debug\"")]
+    BadFilter {
+        /// The filter text.
+        filter: String,
+        /// `RUST_LOG` or `telemetry.filter` (`APP__TELEMETRY__FILTER`).
+        source_name: &'static str,
+        /// The parser's message.
+        reason: String,
+    },
+    /// `[telemetry.otlp]` cannot be used as written.
+    #[error("cannot export spans to telemetry.otlp.endpoint {endpoint:?} (APP__TELEMETRY__OTLP__ENDPOINT): {reason}")]
+    Otlp {
+        /// The configured endpoint.
+        endpoint: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// Installs the global subscriber. Returns `Ok(false)` when one was already installed (a test
+/// that builds several apps, or an app that set up its own): that one is kept.
+pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
+    if tracing::dispatcher::has_been_set() {
+        return Ok(false);
+    }
+    let (filter, source_name) = match std::env::var("RUST_LOG") {
+        Ok(f) if !f.trim().is_empty() => (f, "RUST_LOG"),
+        _ => (config.filter.clone(), "telemetry.filter (APP__TELEMETRY__FILTER)"),
+    };
+    let env_filter = EnvFilter::builder().parse(&filter).map_err(|e| TelemetryError::BadFilter {
+        filter: filter.clone(),
+        source_name,
+        reason: e.to_string(),
+    })?;
+    let format = match config.format {
+        LogFormat::Auto if std::io::stdout().is_terminal() => LogFormat::Pretty,
+        LogFormat::Auto => LogFormat::Json,
+        other => other,
+    };
+    let registry = tracing_subscriber::registry().with(env_filter).with(otlp_layer(config)?);
+    let installed = match format {
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
+            .try_init(),
+        LogFormat::Compact => registry.with(fmt::layer().compact()).try_init(),
+        LogFormat::Pretty | LogFormat::Auto => registry.with(fmt::layer().pretty()).try_init(),
+    };
+    Ok(installed.is_ok())
+}
+
+/// The OTLP export layer, when `telemetry.otlp.endpoint` is set.
+#[cfg(feature = "otel")]
+fn otlp_layer<S>(config: &TelemetryConfig) -> Result<Option<impl tracing_subscriber::Layer<S>>, TelemetryError>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    if !config.otlp.enabled() {
+        return Ok(None);
+    }
+    otel::layer(&config.otlp).map(Some)
+}
+
+/// Without the `otel` feature an endpoint is a mistake worth stopping for: no span would leave.
+#[cfg(not(feature = "otel"))]
+fn otlp_layer(config: &TelemetryConfig) -> Result<Option<tracing_subscriber::layer::Identity>, TelemetryError> {
+    if config.otlp.enabled() {
+        return Err(TelemetryError::Otlp {
+            endpoint: config.otlp.endpoint.clone(),
+            reason: "this build has no OpenTelemetry support; add `features = [\"otel\"]` to the trestle dependency, or unset the endpoint".into(),
+        });
+    }
+    Ok(None)
+}
+
+/// Sends the spans still queued for export (bounded by `telemetry.otlp.timeout`). `App::run`
+/// calls it after the server drained; an app serving by other means calls it before exiting.
+pub async fn shutdown() {
+    #[cfg(feature = "otel")]
+    otel::shutdown().await;
+}

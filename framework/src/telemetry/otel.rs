@@ -1,0 +1,185 @@
+//! OpenTelemetry export (feature `otel`): `tracing` spans become OTLP spans, sent over gRPC or
+//! HTTP/protobuf through a bounded [`ExportQueue`]; W3C `traceparent`/`tracestate` continue a
+//! caller's trace.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use http::HeaderMap;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::Resource;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use super::export::ExportQueue;
+use super::TelemetryError;
+use crate::config::{OtlpConfig, OtlpProtocol};
+
+/// The running pipeline: set once, when the layer is installed in the global subscriber.
+struct Pipeline {
+    provider: SdkTracerProvider,
+    queue: std::sync::Arc<ExportQueue>,
+    flush_limit: Duration,
+}
+
+static PIPELINE: OnceLock<Mutex<Option<Pipeline>>> = OnceLock::new();
+
+/// Targets whose spans are never exported: the exporter's own HTTP/gRPC stack, which would
+/// otherwise trace its own exports.
+const QUIET: [&str; 6] = ["h2", "hyper", "tonic", "tower", "opentelemetry", "rustls"];
+
+/// The layer exporting spans as `config` says, and the pipeline to keep for flushing. Must run
+/// inside the tokio runtime (the export task starts here).
+pub(super) fn layer<S>(config: &OtlpConfig) -> Result<impl Layer<S> + Send + Sync, TelemetryError>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    let exporter = exporter(config)?;
+    let service_name = if config.service_name.trim().is_empty() { default_service_name() } else { config.service_name.clone() };
+    let resource = Resource::builder().with_service_name(service_name).build();
+    let mut exporter = exporter;
+    opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
+    let queue = std::sync::Arc::new(ExportQueue::start(exporter, config.queue_size, config.timeout, super::export::send_every()));
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(SharedQueue(queue.clone()))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))))
+        .with_resource(resource)
+        .build();
+    let tracer = provider.tracer("trestle");
+    let pipeline = Pipeline { provider, queue, flush_limit: config.timeout + Duration::from_secs(1) };
+    *PIPELINE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = Some(pipeline);
+    let quiet = tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
+    Ok(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(quiet))
+}
+
+/// The processor the provider owns, sharing the queue with [`shutdown`].
+#[derive(Debug)]
+struct SharedQueue(std::sync::Arc<ExportQueue>);
+
+impl opentelemetry_sdk::trace::SpanProcessor for SharedQueue {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
+        self.0.on_end(span);
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
+fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let endpoint = config.endpoint.trim().trim_end_matches('/').to_owned();
+    let bad = |reason: String| TelemetryError::Otlp {
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    let headers: Vec<(String, String)> =
+        config.headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();
+    let https = endpoint.starts_with("https://");
+    let built = match config.protocol {
+        OtlpProtocol::Grpc => {
+            let mut map = HeaderMap::new();
+            for (name, value) in &headers {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| bad(format!("the header name {name:?} in telemetry.otlp.headers is not valid")))?;
+                let value = http::HeaderValue::from_str(value)
+                    .map_err(|_| bad(format!("the value of header {name:?} in telemetry.otlp.headers is not valid")))?;
+                map.insert(name, value);
+            }
+            let metadata = opentelemetry_otlp::tonic_types::metadata::MetadataMap::from_headers(map);
+            let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(config.timeout)
+                .with_metadata(metadata);
+            if https {
+                let tls = opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new().with_enabled_roots();
+                builder = builder.with_tls_config(tls);
+            }
+            builder.build()
+        }
+        OtlpProtocol::HttpProtobuf => {
+            // A bare collector address gets the traces path, as OTEL_EXPORTER_OTLP_ENDPOINT does.
+            let has_path = endpoint.splitn(4, '/').nth(3).is_some_and(|p| !p.is_empty());
+            let url = if has_path { endpoint.clone() } else { format!("{endpoint}/v1/traces") };
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_webpki_roots()
+                .https_or_http()
+                .enable_http1()
+                .build();
+            let client = opentelemetry_http::hyper::HyperClient::new(connector, config.timeout, None);
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_http_client(client)
+                .with_endpoint(url)
+                .with_timeout(config.timeout)
+                .with_headers(headers.into_iter().collect::<HashMap<_, _>>())
+                .build()
+        }
+    };
+    built.map_err(|e| bad(e.to_string()))
+}
+
+/// The executable's file name: what an operator recognises in a trace view.
+fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "trestle-app".to_owned())
+}
+
+/// Whether spans are being exported (the layer is in the global subscriber).
+pub(crate) fn active() -> bool {
+    PIPELINE.get().is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).is_some())
+}
+
+/// Continues the trace of an incoming request's `traceparent`/`tracestate` (or starts one) and
+/// returns the trace id, as 32 hex digits.
+pub(crate) fn continue_trace(span: &tracing::Span, headers: &HeaderMap) -> Option<String> {
+    if headers.contains_key("traceparent") {
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let _ = span.set_parent(parent);
+    }
+    let cx = span.context();
+    let trace_id = cx.span().span_context().trace_id();
+    (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
+}
+
+/// Writes the current span's trace context (`traceparent`, `tracestate`) into `headers`, so a
+/// call to another service continues this trace. Does nothing when spans are not exported.
+pub fn inject_context(headers: &mut HeaderMap) {
+    let cx = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&cx, &mut HeaderInjector(headers));
+}
+
+/// Sends every span still queued, bounded by `telemetry.otlp.timeout`; then stops the
+/// pipeline. Called by `App::run` after the last request finished.
+pub(crate) async fn shutdown() {
+    let Some(pipeline) = PIPELINE.get().and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take()) else {
+        return;
+    };
+    let flushed = pipeline.queue.flush(pipeline.flush_limit).await;
+    let stats = pipeline.queue.stats();
+    let (exported, dropped, failed) = (
+        stats.exported.load(std::sync::atomic::Ordering::Relaxed),
+        stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        stats.failed.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    if flushed && dropped == 0 && failed == 0 {
+        tracing::info!(exported, "spans flushed");
+    } else {
+        tracing::warn!(exported, dropped, failed, "spans flushed, some were lost (see the earlier warnings)");
+    }
+    let _ = pipeline.provider.shutdown();
+}

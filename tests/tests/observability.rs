@@ -1,0 +1,296 @@
+//! OpenTelemetry export from a real server process to an OTLP receiver running in this test
+//! (HTTP/protobuf and gRPC), trace context from `traceparent`, the trace id in problem bodies
+//! and logs, and a collector that is down or hangs.
+
+mod common;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+use common::*;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID: &str = "00f067aa0ba902b7";
+
+/// What the receiver got: spans (with their resource's `service.name`) and request headers.
+#[derive(Default)]
+struct Received {
+    spans: Vec<(String, Span)>,
+    api_keys: Vec<String>,
+}
+
+/// An OTLP receiver on a thread of its own: `grpc` speaks gRPC over HTTP/2, otherwise
+/// HTTP/1.1 with protobuf bodies at `/v1/traces`.
+struct Receiver {
+    addr: SocketAddr,
+    received: Arc<Mutex<Received>>,
+}
+
+impl Receiver {
+    fn start(grpc: bool) -> Self {
+        let received = Arc::new(Mutex::new(Received::default()));
+        let store = received.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let store = store.clone();
+                    let service = hyper::service::service_fn(move |req| handle(req, grpc, store.clone()));
+                    tokio::spawn(async move {
+                        let io = TokioIo::new(stream);
+                        let _ = if grpc {
+                            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(io, service)
+                                .await
+                        } else {
+                            hyper::server::conn::http1::Builder::new().serve_connection(io, service).await
+                        };
+                    });
+                }
+            });
+        });
+        Self { addr: rx.recv().unwrap(), received }
+    }
+
+    fn spans(&self) -> Vec<(String, Span)> {
+        self.received.lock().unwrap().spans.clone()
+    }
+}
+
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+async fn handle(req: Request<Incoming>, grpc: bool, store: Arc<Mutex<Received>>) -> Result<Response<Body>, Infallible> {
+    let key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let path = req.uri().path().to_owned();
+    let mut body = req.into_body().collect().await.unwrap().to_bytes();
+    if grpc {
+        // A gRPC message: compressed flag, 4-byte length, then the protobuf.
+        assert_eq!(path, "/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+        assert_eq!(body.get_u8(), 0, "uncompressed");
+        let len = body.get_u32() as usize;
+        assert_eq!(len, body.len());
+    } else {
+        assert_eq!(path, "/v1/traces");
+    }
+    let request = ExportTraceServiceRequest::decode(body).expect("a valid OTLP trace export");
+    {
+        let mut store = store.lock().unwrap();
+        store.api_keys.push(key);
+        for resource_spans in request.resource_spans {
+            let service = resource_spans
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| text(kv.value.as_ref()?.value.as_ref()?))
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                store.spans.extend(scope.spans.into_iter().map(|s| (service.clone(), s)));
+            }
+        }
+    }
+    let response = if grpc {
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+        // An empty ExportTraceServiceResponse, framed.
+        let body = Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])).with_trailers(async move { Some(Ok(trailers)) });
+        Response::builder().header("content-type", "application/grpc").body(body.boxed()).unwrap()
+    } else {
+        Response::builder().header("content-type", "application/x-protobuf").body(Full::new(Bytes::new()).boxed()).unwrap()
+    };
+    Ok(response)
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::StringValue(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn attr(span: &Span, key: &str) -> Option<Value> {
+    span.attributes.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.clone()?.value)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts slow_server exporting to `receiver` over `protocol`. Batches are held for a minute,
+/// so only the flush at shutdown can deliver them.
+fn start_exporting(receiver: &Receiver, protocol: &str) -> Server {
+    let endpoint = format!("http://{}", receiver.addr);
+    start(&[
+        ("APP__TELEMETRY__OTLP__ENDPOINT", endpoint.as_str()),
+        ("APP__TELEMETRY__OTLP__PROTOCOL", protocol),
+        ("APP__TELEMETRY__OTLP__SERVICE_NAME", "shop"),
+        ("APP__TELEMETRY__OTLP__HEADERS", "x-api-key=sekrit-key-123"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    ])
+}
+
+fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
+    let receiver = Receiver::start(protocol == "grpc");
+    let mut server = start_exporting(&receiver, protocol);
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let response = get_with(server.addr, "/items/7", &[("traceparent", &traceparent)]).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    // A problem body carries the trace id beside the request id; so does the log line.
+    let other_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response =
+        get_with(server.addr, "/items/0", &[("traceparent", &format!("00-{other_trace}-b7ad6b7169203331-01"))]).unwrap();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["trace_id"], other_trace, "{body}");
+    assert!(body["request_id"].is_string(), "{body}");
+    let line = wait_for(&server.lines, "request rejected");
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(log["span"]["trace_id"], other_trace, "{line}");
+    assert_eq!(log["span"]["request_id"], body["request_id"], "{line}");
+    assert_eq!(log["span"]["http.route"], "/items/{id}", "{line}");
+    assert_eq!(log["status"], 404, "{line}");
+    assert!(log["latency_ms"].is_number(), "{line}");
+
+    assert!(receiver.spans().is_empty(), "nothing is sent before the batch delay or shutdown");
+    sigterm(&server.child);
+    let status = wait_exit(&mut server.child, Duration::from_secs(10));
+    assert!(status.success(), "exit status {status:?}");
+
+    let spans = receiver.spans();
+    let (service, request) = spans
+        .iter()
+        .find(|(_, s)| hex(&s.trace_id) == TRACE_ID && s.name == "GET /items/{id}")
+        .unwrap_or_else(|| panic!("no request span in {:?}", spans.iter().map(|(_, s)| &s.name).collect::<Vec<_>>()));
+    assert_eq!(service, "shop");
+    assert_eq!(hex(&request.parent_span_id), PARENT_ID, "the caller's span is the parent");
+    assert_eq!(request.kind, SpanKind::Server as i32);
+    assert_eq!(attr(request, "http.request.method"), Some(Value::StringValue("GET".into())));
+    assert_eq!(attr(request, "http.route"), Some(Value::StringValue("/items/{id}".into())));
+    assert_eq!(attr(request, "url.path"), Some(Value::StringValue("/items/7".into())));
+    assert_eq!(attr(request, "http.response.status_code"), Some(Value::IntValue(200)));
+    assert!(attr(request, "request_id").is_some());
+
+    let (_, child) = spans.iter().find(|(_, s)| s.name == "load_item" && hex(&s.trace_id) == TRACE_ID).expect("app span");
+    assert_eq!(child.parent_span_id, request.span_id, "the app's span is a child of the request span");
+    assert_eq!(attr(child, "item.id"), Some(Value::IntValue(7)));
+
+    let failed = spans.iter().find(|(_, s)| hex(&s.trace_id) == other_trace && s.kind == SpanKind::Server as i32);
+    assert_eq!(attr(&failed.expect("404 request span").1, "http.response.status_code"), Some(Value::IntValue(404)));
+
+    let received = receiver.received.lock().unwrap();
+    assert!(received.api_keys.iter().all(|k| k == "sekrit-key-123"), "configured headers are sent");
+    let logs = rest_of(&server.lines).join("\n");
+    assert!(logs.contains("spans flushed"), "{logs}");
+    assert!(!logs.contains("sekrit"), "a header value reached the logs: {logs}");
+}
+
+#[test]
+fn http_protobuf_export_carries_the_callers_trace_and_flushes_on_shutdown() {
+    exports_request_and_app_spans_continuing_the_callers_trace("http/protobuf");
+}
+
+#[test]
+fn grpc_export_carries_the_callers_trace_and_flushes_on_shutdown() {
+    exports_request_and_app_spans_continuing_the_callers_trace("grpc");
+}
+
+#[test]
+fn without_traceparent_a_new_trace_starts_and_is_reported() {
+    let receiver = Receiver::start(false);
+    let mut server = start_exporting(&receiver, "http/protobuf");
+    let response = get(server.addr, "/missing").unwrap();
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let trace_id = body["trace_id"].as_str().expect("a trace id").to_owned();
+    assert_eq!(trace_id.len(), 32);
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    let spans = receiver.spans();
+    let (_, span) = spans.iter().find(|(_, s)| hex(&s.trace_id) == trace_id).expect("the 404's span");
+    assert!(span.parent_span_id.is_empty(), "a root span");
+    assert_eq!(span.name, "GET", "no route matched: the span is named by the method alone");
+    assert_eq!(attr(span, "url.path"), Some(Value::StringValue("/missing".into())));
+}
+
+/// Requests answered while the collector is unreachable, and how long shutdown took.
+fn serve_with_collector_at(endpoint: &str) -> (Duration, Duration, Vec<String>) {
+    let mut server = start(&[
+        ("APP__TELEMETRY__OTLP__ENDPOINT", endpoint),
+        ("APP__TELEMETRY__OTLP__TIMEOUT", "1s"),
+        ("APP__TELEMETRY__OTLP__QUEUE_SIZE", "64"),
+    ]);
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for i in 0..300 {
+        let sent = Instant::now();
+        let response = get(server.addr, &format!("/items/{}", i + 1)).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        slowest = slowest.max(sent.elapsed());
+    }
+    let serving = started.elapsed();
+    sigterm(&server.child);
+    let signalled = Instant::now();
+    let status = wait_exit(&mut server.child, Duration::from_secs(15));
+    assert!(status.success(), "exit status {status:?}");
+    let shutdown = signalled.elapsed();
+    assert!(slowest < Duration::from_millis(500), "a request waited {slowest:?} (all 300 took {serving:?})");
+    (serving, shutdown, rest_of(&server.lines))
+}
+
+#[test]
+fn a_collector_that_refuses_connections_costs_requests_nothing() {
+    // Nothing listens on port 9 (discard) here: connections are refused at once.
+    let (_, shutdown, logs) = serve_with_collector_at("http://127.0.0.1:9");
+    assert!(shutdown < Duration::from_secs(4), "shutdown took {shutdown:?}");
+    let logs = logs.join("\n");
+    assert!(logs.contains("some were lost"), "the loss is reported: {logs}");
+}
+
+#[test]
+fn a_collector_that_never_answers_costs_requests_nothing_and_shutdown_is_bounded() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            held.push(stream);
+        }
+    });
+    let (_, shutdown, logs) = serve_with_collector_at(&format!("http://{addr}"));
+    // The flush waits at most telemetry.otlp.timeout (1s) plus a second of grace.
+    assert!(shutdown < Duration::from_secs(5), "shutdown took {shutdown:?}");
+    let logs = logs.join("\n");
+    assert!(logs.contains("some were lost"), "the loss is reported: {logs}");
+}
+
+#[test]
+fn an_endpoint_that_is_not_a_url_stops_startup_naming_the_key() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .current_dir(tempfile_dir())
+        .env_clear()
+        .env("APP__TELEMETRY__OTLP__ENDPOINT", "collector:4317")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("telemetry.otlp") && stderr.contains("http://"), "{stderr}");
+}
