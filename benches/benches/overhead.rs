@@ -72,6 +72,10 @@ fn benches(c: &mut Criterion) {
     let trestle_db = rt.block_on(trestle_benches::trestle_db());
     pair(c, "5-db-read", [("axum+sqlx", &raw_db), ("trestle", &trestle_db)], || get("/items/2"));
 
+    let raw_metrics = trestle_benches::raw_metrics();
+    let trestle_metrics = rt.block_on(trestle_benches::trestle_metrics());
+    pair(c, "6-metrics", [("axum+prometheus-client", &raw_metrics), ("trestle", &trestle_metrics)], || get("/json"));
+
     let hand = trestle_benches::hand_route();
     let by_macro = trestle_benches::macro_route();
     pair(c, "route-macro", [("axum", &hand), ("trestle-macro", &by_macro)], || get("/plain"));

@@ -114,6 +114,8 @@ pub async fn trestle_stack() -> Router {
     trestle::App::new()
         .routes(trestle_routes())
         .config_set("server.health", "false")
+        // Metrics are pair 6's subject; the hand-assembled stack has none.
+        .config_set("telemetry.metrics.enabled", "false")
         .for_benchmarks()
         .into_router()
         .await
@@ -325,5 +327,79 @@ fn bare<S: Clone + Send + Sync + 'static>(
         .config_set("server.compression", "false")
         .config_set("server.request_timeout", "0s")
         .config_set("server.health", "false")
+        .config_set("telemetry.metrics.enabled", "false")
         .for_benchmarks()
+}
+
+// ---- Pair 6: Prometheus metrics on every request. ----
+
+/// The labels a careful axum developer would use: route template, method, status class.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RawLabels {
+    http_request_method: String,
+    http_route: String,
+    http_response_status_class: String,
+}
+
+/// A request histogram and an in-flight gauge, with prometheus-client, as in axum's own
+/// metrics example.
+#[derive(Clone)]
+struct RawMetrics {
+    requests: prometheus_client::metrics::family::Family<RawLabels, prometheus_client::metrics::histogram::Histogram>,
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+}
+
+async fn track(
+    axum::extract::State(m): axum::extract::State<RawMetrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let start = std::time::Instant::now();
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
+    let method = req.method().to_string();
+    m.in_flight.inc();
+    let response = next.run(req).await;
+    m.in_flight.dec();
+    let labels = RawLabels {
+        http_request_method: method,
+        http_route: route,
+        http_response_status_class: format!("{}xx", response.status().as_u16() / 100),
+    };
+    m.requests.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Raw axum: pair 1's routes with a hand-written metrics middleware and `/metrics`.
+pub fn raw_metrics() -> Router {
+    const BOUNDS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+    let metrics = RawMetrics {
+        requests: prometheus_client::metrics::family::Family::new_with_constructor(|| {
+            prometheus_client::metrics::histogram::Histogram::new(BOUNDS)
+        }),
+        in_flight: Default::default(),
+    };
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("http_server_request_duration_seconds", "Request duration.", metrics.requests.clone());
+    registry.register("http_server_active_requests", "Requests in flight.", metrics.in_flight.clone());
+    let registry = std::sync::Arc::new(registry);
+    let scrape = move || {
+        let registry = registry.clone();
+        async move {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, &registry).expect("encoding to a String");
+            out
+        }
+    };
+    raw_bare()
+        .route("/metrics", get(scrape))
+        .route_layer(axum::middleware::from_fn_with_state(metrics, track))
+}
+
+/// trestle: pair 1's bare app with `telemetry.metrics` on.
+pub async fn trestle_metrics() -> Router {
+    bare(trestle::App::new().routes(trestle_routes()))
+        .config_set("telemetry.metrics.enabled", "true")
+        .into_router()
+        .await
+        .expect("bench app builds")
 }

@@ -294,3 +294,32 @@ fn an_endpoint_that_is_not_a_url_stops_startup_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("telemetry.otlp") && stderr.contains("http://"), "{stderr}");
 }
+
+#[test]
+fn metrics_can_be_served_on_a_port_of_their_own() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut server = start(&[("APP__TELEMETRY__METRICS__PORT", free.as_str())]);
+    let line = wait_for(&server.lines, "metrics on");
+    let log: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let metrics: SocketAddr = log["addr"].as_str().unwrap().parse().unwrap();
+    assert_eq!(metrics.port().to_string(), free);
+
+    assert!(get(server.addr, "/metrics").unwrap().starts_with("HTTP/1.1 404"), "not on the app's port");
+    for id in 1..=4 {
+        assert!(get(server.addr, &format!("/items/{id}")).unwrap().starts_with("HTTP/1.1 200"));
+    }
+    let scraped = get(metrics, "/metrics").unwrap();
+    assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
+    let wanted = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/items/{id}",http_response_status_class="2xx"} 4"#;
+    assert!(scraped.contains(wanted), "{scraped}");
+    assert!(!scraped.contains(r#"http_route="/metrics""#), "scrapes on the metrics port are not counted");
+    assert!(get(metrics, "/items/1").unwrap().starts_with("HTTP/1.1 404"), "the app is not on the metrics port");
+
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while std::net::TcpStream::connect(metrics).is_ok() {
+        assert!(Instant::now() < deadline, "the metrics port outlived the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -22,6 +22,8 @@ const CASES: &[&str] = &[
     "db-trestle",
     "route-hand",
     "route-macro",
+    "metrics-axum",
+    "metrics-trestle",
 ];
 
 fn request(case: &str, bearer: &str) -> Request<Body> {
@@ -33,7 +35,7 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .unwrap(),
         "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
         "db" => get("/items/2"),
-        "stack" => get("/json"),
+        "stack" | "metrics" => get("/json"),
         _ => get("/plain"),
     }
 }
@@ -50,6 +52,8 @@ async fn router(case: &str) -> Router {
         "db-trestle" => trestle_benches::trestle_db().await,
         "route-hand" => trestle_benches::hand_route(),
         "route-macro" => trestle_benches::macro_route(),
+        "metrics-axum" => trestle_benches::raw_metrics(),
+        "metrics-trestle" => trestle_benches::trestle_metrics().await,
         other => panic!("unknown case {other}; one of {CASES:?}"),
     }
 }
