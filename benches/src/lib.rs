@@ -390,9 +390,7 @@ pub fn raw_metrics() -> Router {
             out
         }
     };
-    raw_bare()
-        .route("/metrics", get(scrape))
-        .route_layer(axum::middleware::from_fn_with_state(metrics, track))
+    raw_bare().route("/metrics", get(scrape)).route_layer(axum::middleware::from_fn_with_state(metrics, track))
 }
 
 /// trestle: pair 1's bare app with `telemetry.metrics` on.

@@ -2,8 +2,8 @@
 //!
 //! axum with the decisions already made. One dependency gives an app layered typed config,
 //! errors that render as RFC 9457 problem documents, a production middleware stack, health
-//! checks, graceful shutdown and a test client — and everything stays an ordinary axum
-//! `Router`, extractor or tower layer.
+//! checks, graceful shutdown, a test client, OpenTelemetry traces and Prometheus metrics — and
+//! everything stays an ordinary axum `Router`, extractor or tower layer.
 //!
 //! ```no_run
 //! use trestle::prelude::*;
@@ -52,7 +52,8 @@
 //! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
 //! | [`routing`] | `#[get]`/`#[post]`/… route macros, `routes![…]`, the route table |
-//! | [`telemetry`] | log set-up (pretty or JSON) |
+//! | [`telemetry`] | log set-up (pretty or JSON); OTLP trace export and W3C trace context (feature `otel`) |
+//! | `metrics` | Prometheus `/metrics`: HTTP and pool metrics, the app's own (feature `metrics`) |
 //! | [`health`] | `/health/live`, `/health/ready` and readiness checks |
 //! | [`testing`] | [`testing::TestApp`]: drive the app in process |
 

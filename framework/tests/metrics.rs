@@ -37,7 +37,8 @@ fn parse(text: &str) -> Vec<Sample> {
         assert!(!line.starts_with('#'), "unexpected comment in Prometheus text: {line}");
         let (name, rest) = line.split_at(line.find(['{', ' ']).expect("a sample line"));
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') && !name.starts_with(char::is_numeric),
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !name.starts_with(char::is_numeric),
             "bad metric name in {line}"
         );
         let family = ["_bucket", "_sum", "_count", "_total"]
@@ -275,7 +276,10 @@ async fn the_path_is_configurable_and_metrics_can_be_switched_off() {
 async fn a_path_without_a_slash_is_a_config_error() {
     let error = TestApp::new(App::new().config_set("telemetry.metrics.path", "metrics")).await.unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("telemetry.metrics.path") && message.contains("start with `/`") && message.contains("in code"), "{message}");
+    assert!(
+        message.contains("telemetry.metrics.path") && message.contains("start with `/`") && message.contains("in code"),
+        "{message}"
+    );
 }
 
 #[cfg(feature = "sqlite")]

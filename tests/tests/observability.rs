@@ -113,7 +113,10 @@ async fn handle(req: Request<Incoming>, grpc: bool, store: Arc<Mutex<Received>>)
         let body = Full::new(Bytes::from_static(&[0, 0, 0, 0, 0])).with_trailers(async move { Some(Ok(trailers)) });
         Response::builder().header("content-type", "application/grpc").body(body.boxed()).unwrap()
     } else {
-        Response::builder().header("content-type", "application/x-protobuf").body(Full::new(Bytes::new()).boxed()).unwrap()
+        Response::builder()
+            .header("content-type", "application/x-protobuf")
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap()
     };
     Ok(response)
 }
@@ -156,7 +159,8 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     // A problem body carries the trace id beside the request id; so does the log line.
     let other_trace = "0af7651916cd43dd8448eb211c80319c";
     let response =
-        get_with(server.addr, "/items/0", &[("traceparent", &format!("00-{other_trace}-b7ad6b7169203331-01"))]).unwrap();
+        get_with(server.addr, "/items/0", &[("traceparent", &format!("00-{other_trace}-b7ad6b7169203331-01"))])
+            .unwrap();
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["trace_id"], other_trace, "{body}");
@@ -188,7 +192,8 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     assert_eq!(attr(request, "http.response.status_code"), Some(Value::IntValue(200)));
     assert!(attr(request, "request_id").is_some());
 
-    let (_, child) = spans.iter().find(|(_, s)| s.name == "load_item" && hex(&s.trace_id) == TRACE_ID).expect("app span");
+    let (_, child) =
+        spans.iter().find(|(_, s)| s.name == "load_item" && hex(&s.trace_id) == TRACE_ID).expect("app span");
     assert_eq!(child.parent_span_id, request.span_id, "the app's span is a child of the request span");
     assert_eq!(attr(child, "item.id"), Some(Value::IntValue(7)));
 

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use super::error::{env_var, ConfigError, Origin};
 use super::schema::{join, leaves, Config, Field};
 use super::sections::{FrameworkConfig, ServerConfig};
-use super::TelemetryConfig;
 use super::suggest::closest;
+use super::TelemetryConfig;
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 

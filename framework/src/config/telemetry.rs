@@ -82,10 +82,9 @@ impl OtlpConfig {
     pub fn enabled(&self) -> bool {
         !self.endpoint.trim().is_empty()
     }
-
 }
 
-fn endpoint(endpoint: &String) -> Result<(), &'static str> {
+fn endpoint(endpoint: &str) -> Result<(), &'static str> {
     let endpoint = endpoint.trim();
     let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
     if !endpoint.is_empty() && !is_url {
@@ -126,7 +125,7 @@ pub struct MetricsConfig {
     pub port: Option<u16>,
 }
 
-fn path(path: &String) -> Result<(), &'static str> {
+fn path(path: &str) -> Result<(), &'static str> {
     if !path.starts_with('/') {
         return Err("must start with `/`, like \"/metrics\"");
     }

@@ -46,10 +46,10 @@ mod pool;
 
 use std::sync::{Arc, Mutex};
 
+use ::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ::http::{header, HeaderMap, HeaderValue};
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
@@ -90,7 +90,13 @@ impl Metrics {
     }
 
     /// Adds an app metric measured in `unit` (its name gets the unit as a suffix).
-    pub fn register_with_unit(&self, name: impl Into<String>, help: impl Into<String>, unit: Unit, metric: impl Metric) {
+    pub fn register_with_unit(
+        &self,
+        name: impl Into<String>,
+        help: impl Into<String>,
+        unit: Unit,
+        metric: impl Metric,
+    ) {
         self.lock().register_with_unit(name, help, unit, metric);
     }
 

@@ -23,7 +23,12 @@ impl Collector for PoolMetrics {
             count.encode_family(&[("db_client_connection_state", state)])?.encode_gauge(&(n as i64))?;
         }
         encoder
-            .encode_descriptor("db_client_connection_max", "Most database connections the pool opens.", None, MetricType::Gauge)?
+            .encode_descriptor(
+                "db_client_connection_max",
+                "Most database connections the pool opens.",
+                None,
+                MetricType::Gauge,
+            )?
             .encode_gauge(&i64::from(stats.max))?;
         encoder
             .encode_descriptor(

@@ -19,10 +19,10 @@ use tower::{Layer, Service};
 use tracing::{field::Empty, Instrument};
 
 use super::RequestId;
-#[cfg(feature = "otel")]
-use crate::telemetry::continue_trace;
 use crate::config::ServerConfig;
 use crate::error::{Error, Problem, ProblemExtension, Renderer};
+#[cfg(feature = "otel")]
+use crate::telemetry::continue_trace;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

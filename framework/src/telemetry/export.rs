@@ -60,7 +60,8 @@ impl ExportQueue {
         let (spans, queue) = mpsc::channel(capacity);
         let (flushes, flush_requests) = mpsc::unbounded_channel();
         let stats = Arc::new(ExportStats::default());
-        let worker = Worker { exporter, queue, flush_requests, stats: stats.clone(), timeout, every, batch: Vec::new() };
+        let worker =
+            Worker { exporter, queue, flush_requests, stats: stats.clone(), timeout, every, batch: Vec::new() };
         tokio::spawn(worker.run());
         Self { spans, flushes, stats }
     }

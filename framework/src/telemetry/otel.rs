@@ -42,11 +42,17 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
     let exporter = exporter(config)?;
-    let service_name = if config.service_name.trim().is_empty() { default_service_name() } else { config.service_name.clone() };
+    let service_name =
+        if config.service_name.trim().is_empty() { default_service_name() } else { config.service_name.clone() };
     let resource = Resource::builder().with_service_name(service_name).build();
     let mut exporter = exporter;
     opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-    let queue = std::sync::Arc::new(ExportQueue::start(exporter, config.queue_size, config.timeout, super::export::send_every()));
+    let queue = std::sync::Arc::new(ExportQueue::start(
+        exporter,
+        config.queue_size,
+        config.timeout,
+        super::export::send_every(),
+    ));
     let provider = SdkTracerProvider::builder()
         .with_span_processor(SharedQueue(queue.clone()))
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))))
@@ -80,12 +86,8 @@ impl opentelemetry_sdk::trace::SpanProcessor for SharedQueue {
 
 fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
     let endpoint = config.endpoint.trim().trim_end_matches('/').to_owned();
-    let bad = |reason: String| TelemetryError::Otlp {
-        endpoint: endpoint.clone(),
-        reason,
-    };
-    let headers: Vec<(String, String)> =
-        config.headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();
+    let bad = |reason: String| TelemetryError::Otlp { endpoint: endpoint.clone(), reason };
+    let headers: Vec<(String, String)> = config.headers.iter().map(|(k, v)| (k.clone(), v.expose().clone())).collect();
     let https = endpoint.starts_with("https://");
     let built = match config.protocol {
         OtlpProtocol::Grpc => {
@@ -113,11 +115,8 @@ fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Tel
             // A bare collector address gets the traces path, as OTEL_EXPORTER_OTLP_ENDPOINT does.
             let has_path = endpoint.splitn(4, '/').nth(3).is_some_and(|p| !p.is_empty());
             let url = if has_path { endpoint.clone() } else { format!("{endpoint}/v1/traces") };
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_http1()
-                .build();
+            let connector =
+                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
             let client = opentelemetry_http::hyper::HyperClient::new(connector, config.timeout, None);
             opentelemetry_otlp::SpanExporter::builder()
                 .with_http()

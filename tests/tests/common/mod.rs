@@ -102,7 +102,6 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatu
     }
 }
 
-
 /// Every line the process printed after those already read, once it has exited.
 pub fn rest_of(lines: &mpsc::Receiver<String>) -> Vec<String> {
     let mut rest = Vec::new();
