@@ -153,7 +153,8 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     let receiver = Receiver::start(protocol == "grpc");
     let mut server = start_exporting(&receiver, protocol);
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
-    let response = get_with(server.addr, "/items/7", &[("traceparent", &traceparent)]).unwrap();
+    let headers = [("traceparent", traceparent.as_str()), ("tracestate", "shop=a1,upstream=b2")];
+    let response = get_with(server.addr, "/items/7", &headers).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     // A problem body carries the trace id beside the request id; so does the log line.
@@ -186,6 +187,7 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     assert_eq!(service, "shop");
     assert_eq!(hex(&request.parent_span_id), PARENT_ID, "the caller's span is the parent");
     assert_eq!(request.kind, SpanKind::Server as i32);
+    assert_eq!(request.trace_state, "shop=a1,upstream=b2", "tracestate travels with the trace");
     assert_eq!(attr(request, "http.request.method"), Some(Value::StringValue("GET".into())));
     assert_eq!(attr(request, "http.route"), Some(Value::StringValue("/items/{id}".into())));
     assert_eq!(attr(request, "url.path"), Some(Value::StringValue("/items/7".into())));
@@ -251,6 +253,19 @@ fn serve_with_collector_at(endpoint: &str) -> (Duration, Duration, Vec<String>) 
         slowest = slowest.max(sent.elapsed());
     }
     let serving = started.elapsed();
+    // Give the exporter a batch interval to fail, then read the loss off /metrics.
+    std::thread::sleep(Duration::from_millis(1500));
+    let metrics = get(server.addr, "/metrics").unwrap();
+    let lost: f64 = ["dropped", "failed"]
+        .iter()
+        .map(|outcome| {
+            let prefix = format!("trestle_otlp_spans_total{{outcome=\"{outcome}\"}} ");
+            let line =
+                metrics.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix} in {metrics}"));
+            line[prefix.len()..].parse::<f64>().unwrap()
+        })
+        .sum();
+    assert!(lost > 0.0, "lost spans are counted: {metrics}");
     sigterm(&server.child);
     let signalled = Instant::now();
     let status = wait_exit(&mut server.child, Duration::from_secs(15));

@@ -11,6 +11,7 @@
 //! | `db_client_connection_count` | gauge | `db_client_connection_state` (`idle`, `used`) |
 //! | `db_client_connection_max` | gauge | |
 //! | `db_client_connection_timeouts_total` | counter | |
+//! | `trestle_otlp_spans_total` | counter | `outcome` (`exported`, `dropped`, `failed`); with `otel`, while exporting |
 //!
 //! The histogram's `_count` is the request count. `http_route` is the route template
 //! (`/articles/{slug}`), never the raw path, and `unmatched` for every request no route
@@ -80,6 +81,8 @@ impl Metrics {
         let http = Arc::new(HttpMetrics::default());
         let mut registry = Registry::default();
         registry.register_collector(Box::new(http.clone()));
+        #[cfg(feature = "otel")]
+        registry.register_collector(Box::new(SpanExport));
         Self { registry: Arc::new(Mutex::new(registry)), http }
     }
 
@@ -143,5 +146,29 @@ impl Metrics {
             const TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
             ([(header::CONTENT_TYPE, HeaderValue::from_static(TYPE))], self.render()).into_response()
         }
+    }
+}
+
+/// What became of the spans handed to the OTLP exporter: lost spans are worth an alert.
+#[cfg(feature = "otel")]
+#[derive(Debug)]
+struct SpanExport;
+
+#[cfg(feature = "otel")]
+impl Collector for SpanExport {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(counts) = crate::telemetry::export_counts() else { return Ok(()) };
+        let mut family = encoder.encode_descriptor(
+            "trestle_otlp_spans",
+            "Finished spans: exported, dropped (export queue full) or failed (collector down or slow).",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, n) in ["exported", "dropped", "failed"].into_iter().zip(counts) {
+            family
+                .encode_family(&[("outcome", outcome)])?
+                .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(&n, None)?;
+        }
+        Ok(())
     }
 }

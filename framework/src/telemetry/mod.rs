@@ -14,6 +14,8 @@ mod export;
 #[cfg(feature = "otel")]
 mod otel;
 
+#[cfg(all(feature = "otel", feature = "metrics"))]
+pub(crate) use otel::export_counts;
 #[cfg(feature = "otel")]
 pub use otel::inject_context;
 #[cfg(feature = "otel")]

@@ -138,6 +138,16 @@ fn default_service_name() -> String {
         .unwrap_or_else(|| "trestle-app".to_owned())
 }
 
+/// Spans exported, dropped (queue full) and failed (collector down or slow) so far; `None`
+/// when nothing is exported.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) fn export_counts() -> Option<[u64; 3]> {
+    let pipeline = PIPELINE.get()?.lock().unwrap_or_else(|e| e.into_inner());
+    let stats = pipeline.as_ref()?.queue.stats();
+    let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+    Some([load(&stats.exported), load(&stats.dropped), load(&stats.failed)])
+}
+
 /// Whether spans are being exported (the layer is in the global subscriber).
 pub(crate) fn active() -> bool {
     PIPELINE.get().is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).is_some())
