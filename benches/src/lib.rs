@@ -401,3 +401,25 @@ pub async fn trestle_metrics() -> Router {
         .await
         .expect("bench app builds")
 }
+
+// ---- The cost of exporting spans (not a pair: raw axum has no equivalent built in). ----
+
+/// Installs trestle's telemetry as production has it (JSON logs at INFO on stdout: startup
+/// lines only, successful requests log at DEBUG); with `export`, also OTLP export over
+/// HTTP/protobuf (default 1 s batches) to an in-process stand-in collector.
+pub async fn json_logs(export: bool) {
+    let mut telemetry = trestle::config::TelemetryConfig {
+        format: trestle::config::LogFormat::Json,
+        filter: "info".into(),
+        ..Default::default()
+    };
+    if export {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        let sink = Router::new().route("/v1/traces", post(|| async { "" }));
+        tokio::spawn(async move { axum::serve(listener, sink).await });
+        telemetry.otlp.endpoint = format!("http://{addr}");
+        telemetry.otlp.protocol = trestle::config::OtlpProtocol::HttpProtobuf;
+    }
+    trestle::telemetry::init(&telemetry).expect("telemetry starts");
+}

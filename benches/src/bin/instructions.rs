@@ -24,6 +24,8 @@ const CASES: &[&str] = &[
     "route-macro",
     "metrics-axum",
     "metrics-trestle",
+    "otel-off",
+    "otel-on",
 ];
 
 fn request(case: &str, bearer: &str) -> Request<Body> {
@@ -35,7 +37,7 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .unwrap(),
         "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
         "db" => get("/items/2"),
-        "stack" | "metrics" => get("/json"),
+        "stack" | "metrics" | "otel" => get("/json"),
         _ => get("/plain"),
     }
 }
@@ -54,6 +56,7 @@ async fn router(case: &str) -> Router {
         "route-macro" => trestle_benches::macro_route(),
         "metrics-axum" => trestle_benches::raw_metrics(),
         "metrics-trestle" => trestle_benches::trestle_metrics().await,
+        "otel-off" | "otel-on" => trestle_benches::trestle_stack().await,
         other => panic!("unknown case {other}; one of {CASES:?}"),
     }
 }
@@ -62,9 +65,14 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let case = args.next().unwrap_or_else(|| panic!("usage: instructions <case> <requests>; cases {CASES:?}"));
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let _ = tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::sink).try_init();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
+        if case.starts_with("otel") {
+            // The same JSON logs either way; "on" also exports spans to a loopback collector.
+            trestle_benches::json_logs(case == "otel-on").await;
+        } else {
+            let _ = tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::sink).try_init();
+        }
         let router = router(&case).await;
         let bearer = format!("Bearer {}", trestle_benches::token(false));
         for _ in 0..n {
@@ -72,5 +80,6 @@ fn main() {
             assert!(res.status().is_success(), "{case}: {}", res.status());
             std::hint::black_box(axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap());
         }
+        trestle::telemetry::shutdown().await;
     });
 }

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
-use http::Method;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
+
+use crate::middleware::METHODS;
 
 /// The `http_route` value of requests no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -31,8 +32,6 @@ const BOUNDS_NANOS: [u64; 14] = {
     nanos
 };
 
-/// `http.request.method` values: the registered methods, anything else is `_OTHER`.
-const METHODS: [&str; 10] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER"];
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 /// Per-route histograms, one per (method, status class), allocated on first use.
@@ -99,22 +98,6 @@ impl HttpMetrics {
     pub(crate) fn start(&self) -> InFlight<'_> {
         self.active.fetch_add(1, Ordering::Relaxed);
         InFlight(self)
-    }
-
-    /// Index of `method` in [`METHODS`].
-    pub(crate) fn method_index(method: &Method) -> usize {
-        match *method {
-            Method::GET => 0,
-            Method::HEAD => 1,
-            Method::POST => 2,
-            Method::PUT => 3,
-            Method::DELETE => 4,
-            Method::CONNECT => 5,
-            Method::OPTIONS => 6,
-            Method::TRACE => 7,
-            Method::PATCH => 8,
-            _ => 9,
-        }
     }
 
     /// Records one finished request. `route` is the matched template, `None` when no route
@@ -195,7 +178,8 @@ mod tests {
 
     #[test]
     fn unknown_methods_and_odd_statuses_fold_into_fixed_labels() {
-        assert_eq!(METHODS[HttpMetrics::method_index(&Method::from_bytes(b"BREW").unwrap())], "_OTHER");
+        let brew = http::Method::from_bytes(b"BREW").unwrap();
+        assert_eq!(METHODS[crate::middleware::method_index(&brew)], "_OTHER");
         let m = HttpMetrics::default();
         m.record(9, None, 999, Duration::from_millis(1));
         m.record(0, Some("/a"), 42, Duration::from_millis(1));

@@ -33,6 +33,27 @@ pub use stack::{Stack, StackService};
 use crate::config::{Cors, ServerConfig};
 use crate::error::Renderer;
 
+/// `http.request.method` values: the registered methods; anything else is `_OTHER`
+/// (OpenTelemetry's rule, which keeps made-up methods out of span names and metric labels).
+pub(crate) const METHODS: [&str; 10] =
+    ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER"];
+
+/// Index of `method` in [`METHODS`].
+pub(crate) fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::DELETE => 4,
+        Method::CONNECT => 5,
+        Method::OPTIONS => 6,
+        Method::TRACE => 7,
+        Method::PATCH => 8,
+        _ => 9,
+    }
+}
+
 /// axum's own limit when no `DefaultBodyLimit` is set.
 const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 

@@ -22,7 +22,7 @@ use super::RequestId;
 use crate::config::ServerConfig;
 use crate::error::{Error, Problem, ProblemExtension, Renderer};
 #[cfg(feature = "otel")]
-use crate::telemetry::continue_trace;
+use crate::telemetry::{continue_trace, record_status};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -184,28 +184,30 @@ where
         let otel = shared.observe.otel() && shared.trace;
         let span = if otel {
             // Exported spans follow the OpenTelemetry HTTP conventions: named "METHOD route"
-            // (just the method when no route matched), kind server, the path always present.
-            let name = match route {
-                Some(route) => format!("{} {route}", req.method()),
-                None => req.method().to_string(),
+            // ("HTTP" for a non-standard method, no route when none matched), kind server.
+            // Attributes only the exported span needs are set on it directly (`telemetry::
+            // continue_trace`), so log layers do not format them.
+            let method = super::METHODS[super::method_index(req.method())];
+            let name = match (method, route) {
+                ("_OTHER", Some(route)) => format!("HTTP {route}"),
+                ("_OTHER", None) => "HTTP".to_owned(),
+                (method, Some(route)) => format!("{method} {route}"),
+                (method, None) => method.to_owned(),
             };
             tracing::info_span!(
                 "request",
                 "otel.name" = name,
                 "otel.kind" = "server",
-                "otel.status_code" = Empty,
-                "http.request.method" = %req.method(),
+                "http.request.method" = method,
                 "http.route" = route,
-                "url.path" = req.uri().path(),
-                "url.scheme" = "http",
+                "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
                 request_id = id.as_ref().map(RequestId::as_str),
                 trace_id = Empty,
                 "user.id" = Empty,
-                "http.response.status_code" = Empty,
             )
         } else if shared.trace {
             // Every field costs formatting in every subscriber: the raw path only where no route
-            // matched (the route template says it otherwise), the latency only on the
+            // matched (the route template says it otherwise), status and latency only on the
             // completion event.
             tracing::info_span!(
                 "request",
@@ -214,12 +216,11 @@ where
                 "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
                 request_id = id.as_ref().map(RequestId::as_str),
                 "user.id" = Empty,
-                "http.response.status_code" = Empty,
             )
         } else {
             tracing::Span::none()
         };
-        let trace_id = if otel { continue_trace(&span, req.headers()) } else { None };
+        let trace_id = if otel { continue_trace(&span, &req, route.is_some()) } else { None };
         if let Some(trace_id) = &trace_id {
             span.record("trace_id", trace_id.as_str());
         }
@@ -231,7 +232,7 @@ where
             uri: req.uri().clone(),
             start,
             #[cfg(feature = "metrics")]
-            method: crate::metrics::HttpMetrics::method_index(req.method()),
+            method: super::method_index(req.method()),
             #[cfg(feature = "metrics")]
             route: shared.observe.metrics.as_ref().and_then(|_| req.extensions().get::<MatchedPath>().cloned()),
         };
@@ -274,9 +275,12 @@ where
 }
 
 #[cfg(not(feature = "otel"))]
-fn continue_trace(_span: &tracing::Span, _headers: &http::HeaderMap) -> Option<String> {
+fn continue_trace(_span: &tracing::Span, _req: &Request, _matched: bool) -> Option<String> {
     None
 }
+
+#[cfg(not(feature = "otel"))]
+fn record_status(_span: &tracing::Span, _status: u16) {}
 
 /// The matched route template, if any.
 fn route_of(req: &Request) -> Option<&str> {
@@ -329,12 +333,10 @@ async fn finish(shared: &Shared, mut response: Response, seen: Seen) -> Response
     }
     let status = response.status().as_u16();
     let latency_ms = seen.start.elapsed().as_secs_f64() * 1000.0;
-    let span = tracing::Span::current();
-    // As i64: tracing-opentelemetry exports unsigned integers as strings.
-    span.record("http.response.status_code", i64::from(status));
-    if status >= 500 && shared.observe.otel() {
-        // Server spans are errors for 5xx only: a 4xx is the client's mistake.
-        span.record("otel.status_code", "ERROR");
+    if shared.observe.otel() {
+        // On the exported span only: recording a span field makes a JSON log layer re-serialize
+        // every field of the span, and the completion event below carries the status anyway.
+        record_status(&tracing::Span::current(), status);
     }
     match status {
         500.. => tracing::error!(status, latency_ms, "request failed"),

@@ -62,7 +62,15 @@ where
     let pipeline = Pipeline { provider, queue, flush_limit: config.timeout + Duration::from_secs(1) };
     *PIPELINE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = Some(pipeline);
     let quiet = tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
-    Ok(tracing_opentelemetry::layer().with_tracer(tracer).with_filter(quiet))
+    // Source location and target stay (where an app span was opened); thread ids, busy/idle
+    // times and the level are not OpenTelemetry conventions, and each attribute is encoded
+    // into every export.
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_level(false);
+    Ok(layer.with_filter(quiet))
 }
 
 /// The processor the provider owns, sharing the queue with [`shutdown`].
@@ -153,16 +161,38 @@ pub(crate) fn active() -> bool {
     PIPELINE.get().is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).is_some())
 }
 
-/// Continues the trace of an incoming request's `traceparent`/`tracestate` (or starts one) and
-/// returns the trace id, as 32 hex digits.
-pub(crate) fn continue_trace(span: &tracing::Span, headers: &HeaderMap) -> Option<String> {
-    if headers.contains_key("traceparent") {
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+/// Continues the trace of an incoming request's `traceparent`/`tracestate` (or starts one),
+/// sets the attributes only the exported span carries, and returns the trace id as 32 hex
+/// digits. A trace that is not sampled still has an id: it ties the request's log lines together.
+pub(crate) fn continue_trace(
+    span: &tracing::Span,
+    req: &http::Request<axum::body::Body>,
+    matched: bool,
+) -> Option<String> {
+    if req.headers().contains_key("traceparent") {
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(req.headers()));
         let _ = span.set_parent(parent);
+    }
+    if matched {
+        // Unmatched requests have `url.path` as a span field already (the logs show it too).
+        span.set_attribute("url.path", req.uri().path().to_owned());
+    }
+    span.set_attribute("url.scheme", "http");
+    if crate::middleware::METHODS[crate::middleware::method_index(req.method())] == "_OTHER" {
+        span.set_attribute("http.request.method_original", req.method().as_str().to_owned());
     }
     let cx = span.context();
     let trace_id = cx.span().span_context().trace_id();
     (trace_id != opentelemetry::trace::TraceId::INVALID).then(|| trace_id.to_string())
+}
+
+/// Sets the response status on the exported span: `http.response.status_code`, and an error
+/// status for 5xx (a 4xx is the client's mistake, not the server's).
+pub(crate) fn record_status(span: &tracing::Span, status: u16) {
+    span.set_attribute("http.response.status_code", i64::from(status));
+    if status >= 500 {
+        span.set_status(opentelemetry::trace::Status::error(""));
+    }
 }
 
 /// Writes the current span's trace context (`traceparent`, `tracestate`) into `headers`, so a
