@@ -198,17 +198,14 @@ fn field_descriptor(f: &Field) -> TokenStream {
     }
 }
 
-/// `Secret<T>`, or `Option<Secret<T>>`.
+/// `Secret<T>`, or any type holding one (`Option<Secret<T>>`, `BTreeMap<String, Secret<T>>`).
 fn is_secret(ty: &syn::Type) -> bool {
-    match last_segment(ty).as_deref() {
-        Some("Secret") => true,
-        Some("Option") => {
-            let syn::Type::Path(p) = ty else { return false };
-            let Some(syn::PathArguments::AngleBracketed(args)) = p.path.segments.last().map(|s| &s.arguments) else {
-                return false;
-            };
-            args.args.iter().any(|a| matches!(a, syn::GenericArgument::Type(inner) if is_secret(inner)))
-        }
-        _ => false,
+    if last_segment(ty).as_deref() == Some("Secret") {
+        return true;
     }
+    let syn::Type::Path(p) = ty else { return false };
+    let Some(syn::PathArguments::AngleBracketed(args)) = p.path.segments.last().map(|s| &s.arguments) else {
+        return false;
+    };
+    args.args.iter().any(|a| matches!(a, syn::GenericArgument::Type(inner) if is_secret(inner)))
 }

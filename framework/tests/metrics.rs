@@ -340,6 +340,17 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
     assert_eq!(timeouts(&during) - timeouts(&before), 1.0);
     hold.notify_one();
     assert_eq!(holder.await.unwrap(), 200);
-    tokio::time::sleep(Duration::from_millis(10)).await;
-    assert_eq!(open(&scrape(&app).await, "idle"), Some(1.0));
+    // sqlx returns a connection to the pool from a task of its own.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open(&scrape(&app).await, "idle") != Some(1.0) {
+        assert!(std::time::Instant::now() < deadline, "the connection never went back to idle");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_metrics_path_the_app_already_uses_is_a_startup_error() {
+    let routes = Router::new().route("/metrics", get(|| async { "mine" }));
+    let error = TestApp::new(App::new().routes(routes)).await.unwrap_err().to_string();
+    assert!(error.contains("telemetry.metrics.path") && error.contains("APP__TELEMETRY__METRICS__PATH"), "{error}");
 }

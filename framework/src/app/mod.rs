@@ -323,6 +323,17 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
         let loaded = self.setup.loader.load::<C>()?;
         crate::telemetry::init(&loaded.telemetry)?;
+        let result = self.serve(loaded, shutdown).await;
+        // Also when startup failed: its spans say why.
+        crate::telemetry::shutdown().await;
+        if result.is_ok() {
+            tracing::info!("stopped");
+        }
+        result
+    }
+
+    /// `run_until` once config is loaded and telemetry is up.
+    async fn serve(self, loaded: Loaded<C>, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
         tracing::info!(profile = %loaded.profile, "starting");
         let files: Vec<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
         tracing::info!(files = ?files, "config loaded");
@@ -404,8 +415,6 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         if let Some(task) = metrics_server {
             let _ = task.await;
         }
-        crate::telemetry::shutdown().await;
-        tracing::info!("stopped");
         Ok(())
     }
 
@@ -475,7 +484,16 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
                 match m.port {
                     Some(port) => Some((metrics.router(&m.path), port)),
                     None => {
-                        router = router.merge(metrics.router(&m.path));
+                        // axum panics on a route that is already there; say which key to change.
+                        let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            router.merge(metrics.router(&m.path))
+                        }));
+                        router = merged.map_err(|_| {
+                            Error::internal(anyhow::anyhow!(
+                                "telemetry.metrics.path {:?} is already a route of the app; set telemetry.metrics.path (APP__TELEMETRY__METRICS__PATH) to a free path, or serve metrics on their own port with telemetry.metrics.port",
+                                m.path
+                            ))
+                        })?;
                         None
                     }
                 }

@@ -364,7 +364,7 @@ impl Loader {
             let (key, error) = split_key(e);
             let origin = layers.origin(&key, &self.overrides);
             let env_var = env_var(&self.prefix, &key);
-            let secret = known.iter().any(|(k, f)| *k == key && f.secret);
+            let secret = known.iter().find(|(k, f)| *k == key && f.secret).map(|(_, f)| f.doc);
             match error {
                 config::ConfigError::Type { unexpected, expected, .. } => ConfigError::WrongType {
                     found: kind_of(&unexpected),
@@ -375,10 +375,10 @@ impl Loader {
                 },
                 other => ConfigError::Invalid {
                     // A secret's parse error may quote the value: say only that it is invalid.
-                    message: if secret {
-                        "the value is not valid for this secret".to_owned()
-                    } else {
-                        other.to_string()
+                    // The key's own doc says what a valid value looks like.
+                    message: match secret {
+                        Some(doc) => format!("the value is not valid for this secret ({})", doc.trim()),
+                        None => other.to_string(),
                     },
                     key,
                     origin,

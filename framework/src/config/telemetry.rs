@@ -49,7 +49,8 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Config, Deserialize)]
 pub struct OtlpConfig {
     /// Collector address: `http://localhost:4317` for gRPC, `http://localhost:4318` for
-    /// HTTP/protobuf (`/v1/traces` is added when the URL has no path). Empty: no export.
+    /// HTTP/protobuf (`/v1/traces` is appended unless the URL ends with it). Empty: no export.
+    /// Credentials go in `headers`, not in the URL.
     #[config(default = "", validate = endpoint)]
     pub endpoint: String,
     /// `grpc` or `http/protobuf`.
@@ -58,21 +59,26 @@ pub struct OtlpConfig {
     /// `service.name` of every span; empty: the executable's name.
     #[config(default = "")]
     pub service_name: String,
-    /// Fraction of new traces recorded, 0.0 to 1.0. A caller's sampling decision (from
-    /// `traceparent`) is always followed.
+    /// Fraction of new traces recorded, 0.0 to 1.0.
     #[config(default = 1.0, validate = ratio)]
     pub sample_ratio: f64,
+    /// Follow the caller's sampling decision (the `traceparent` flag), as OpenTelemetry SDKs
+    /// do. Turn off on a service facing the internet: there any client can ask for its
+    /// requests to be recorded. The trace is continued either way.
+    #[config(default = true)]
+    pub parent_sampling: bool,
     /// Headers sent with every export (API keys: kept secret). A table, or
-    /// `"name=value,name2=value2"` as `OTEL_EXPORTER_OTLP_HEADERS` writes them.
-    #[config(default = BTreeMap::<String, String>::new())]
+    /// `"name=value,name2=value2"` in an environment variable.
+    #[config(default = BTreeMap::<String, String>::new(), validate = valid_headers)]
     #[serde(deserialize_with = "headers")]
     pub headers: BTreeMap<String, Secret<String>>,
     /// Longest one export may take; a slower collector loses that batch, never a request.
-    #[config(default = "10s")]
+    /// Also bounds the flush at shutdown.
+    #[config(default = "5s")]
     #[serde(with = "duration")]
     pub timeout: Duration,
-    /// Most finished spans held for export; beyond it new spans are dropped (counted and
-    /// logged) rather than slowing requests or growing memory.
+    /// Most finished spans waiting for export (plus the batch being sent); beyond it new spans
+    /// are dropped (counted and logged) rather than slowing requests or growing memory.
     #[config(default = 2048, validate = super::schema::at_least_one)]
     pub queue_size: usize,
 }
@@ -86,9 +92,30 @@ impl OtlpConfig {
 
 fn endpoint(endpoint: &str) -> Result<(), &'static str> {
     let endpoint = endpoint.trim();
-    let is_url = endpoint.starts_with("http://") || endpoint.starts_with("https://");
-    if !endpoint.is_empty() && !is_url {
+    if endpoint.is_empty() {
+        return Ok(());
+    }
+    let Some(rest) = endpoint.strip_prefix("http://").or_else(|| endpoint.strip_prefix("https://")) else {
         return Err("must be an http:// or https:// URL, like http://localhost:4317 (or empty: no export)");
+    };
+    if rest.split(['/', '?', '#']).next().is_some_and(|authority| authority.contains('@')) {
+        return Err("must not hold credentials (they would show in logs); send them in telemetry.otlp.headers");
+    }
+    if endpoint.parse::<http::Uri>().is_err() {
+        return Err("is not a valid URL; write it like http://localhost:4317");
+    }
+    Ok(())
+}
+
+/// Header names must be HTTP header names; values printable ASCII (what gRPC metadata takes).
+fn valid_headers(headers: &BTreeMap<String, Secret<String>>) -> Result<(), &'static str> {
+    for (name, value) in headers {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err("holds a header name that is not valid in HTTP (letters, digits and `-`)");
+        }
+        if !value.expose().bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err("holds a header value that is not printable ASCII (percent-encode it or fix it)");
+        }
     }
     Ok(())
 }

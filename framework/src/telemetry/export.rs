@@ -39,14 +39,38 @@ pub(crate) struct ExportStats {
     pub(crate) dropped: AtomicU64,
     /// Lost because the collector failed or took longer than `telemetry.otlp.timeout`.
     pub(crate) failed: AtomicU64,
+    /// Why the last failed export failed (the collector's or the transport's words).
+    pub(crate) last_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ExportStats {
+    /// What was lost so far, and why, for a log line; `None` when nothing was.
+    pub(crate) fn losses(&self) -> Option<String> {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        let failed = self.failed.load(Ordering::Relaxed);
+        if dropped == 0 && failed == 0 {
+            return None;
+        }
+        let why = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+        Some(format!(
+            "{dropped} spans dropped (export queue full: raise telemetry.otlp.queue_size), {failed} not accepted by the collector (down, or slower than telemetry.otlp.timeout{}; check telemetry.otlp.endpoint)",
+            if why.is_empty() { String::new() } else { format!("; last error: {why}") }
+        ))
+    }
 }
 
 /// The span processor: a bounded queue in front of an exporting task.
 #[derive(Debug)]
 pub(crate) struct ExportQueue {
     spans: mpsc::Sender<SpanData>,
-    flushes: mpsc::UnboundedSender<oneshot::Sender<()>>,
+    flushes: mpsc::UnboundedSender<Flush>,
     stats: Arc<ExportStats>,
+}
+
+/// A flush request: export everything queued, giving up at `deadline`, then say so.
+struct Flush {
+    deadline: tokio::time::Instant,
+    done: oneshot::Sender<()>,
 }
 
 impl ExportQueue {
@@ -70,14 +94,20 @@ impl ExportQueue {
         &self.stats
     }
 
-    /// Exports everything queued so far; returns once the collector answered (or the export
-    /// timed out), or after `limit` at the latest.
+    /// Exports everything queued so far, within `limit` (an export already under way may
+    /// finish first). `false` when spans could not all be sent in time or the export task has
+    /// stopped.
     pub(crate) async fn flush(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
         let (done, answered) = oneshot::channel();
-        if self.flushes.send(done).is_err() {
-            return true;
+        if self.flushes.send(Flush { deadline, done }).is_err() {
+            return false;
         }
-        matches!(tokio::time::timeout(limit, answered).await, Ok(Ok(())))
+        // The task answers by the deadline unless an export was under way; that one is
+        // bounded by `telemetry.otlp.timeout` too.
+        let failed_before = self.stats.failed.load(Ordering::Relaxed);
+        let answered = tokio::time::timeout(limit * 2, answered).await;
+        matches!(answered, Ok(Ok(()))) && self.stats.failed.load(Ordering::Relaxed) == failed_before
     }
 }
 
@@ -107,7 +137,7 @@ impl SpanProcessor for ExportQueue {
 struct Worker<E> {
     exporter: E,
     queue: mpsc::Receiver<SpanData>,
-    flush_requests: mpsc::UnboundedReceiver<oneshot::Sender<()>>,
+    flush_requests: mpsc::UnboundedReceiver<Flush>,
     stats: Arc<ExportStats>,
     timeout: Duration,
     every: Duration,
@@ -120,74 +150,77 @@ impl<E: SpanExporter> Worker<E> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut reported = (0, 0);
         loop {
+            // Flushes first, then the timer (so a busy queue cannot starve the loss warning),
+            // then spans.
             tokio::select! {
                 biased;
                 request = self.flush_requests.recv() => {
-                    while let Ok(span) = self.queue.try_recv() {
-                        self.push(span).await;
-                    }
-                    self.send().await;
-                    match request {
-                        Some(done) => { let _ = done.send(()); }
+                    let Some(Flush { deadline, done }) = request else {
                         // The queue was dropped: the provider is gone.
-                        None => return,
+                        return;
+                    };
+                    while let Ok(span) = self.queue.try_recv() {
+                        self.batch.push(span);
+                        if self.batch.len() >= MAX_BATCH {
+                            self.send(Some(deadline)).await;
+                        }
                     }
+                    self.send(Some(deadline)).await;
+                    let _ = done.send(());
                 }
-                span = self.queue.recv() => match span {
-                    Some(span) => self.push(span).await,
-                    None => { self.send().await; return; }
-                },
                 _ = tick.tick() => {
-                    self.send().await;
+                    self.send(None).await;
                     reported = self.report(reported);
                 }
+                span = self.queue.recv() => match span {
+                    Some(span) => {
+                        self.batch.push(span);
+                        if self.batch.len() >= MAX_BATCH {
+                            self.send(None).await;
+                        }
+                    }
+                    None => { self.send(None).await; return; }
+                },
             }
         }
     }
 
-    async fn push(&mut self, span: SpanData) {
-        self.batch.push(span);
-        if self.batch.len() >= MAX_BATCH {
-            self.send().await;
-        }
-    }
-
-    async fn send(&mut self) {
+    /// Exports the batch within `telemetry.otlp.timeout`, and before `deadline` if there is one
+    /// (past it, the batch counts as failed without being sent).
+    async fn send(&mut self, deadline: Option<tokio::time::Instant>) {
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
         let n = batch.len() as u64;
-        let outcome = tokio::time::timeout(self.timeout, self.exporter.export(batch)).await;
-        match outcome {
-            Ok(Ok(())) => {
-                self.stats.exported.fetch_add(n, Ordering::Relaxed);
+        let limit = deadline
+            .map_or(self.timeout, |d| self.timeout.min(d.saturating_duration_since(tokio::time::Instant::now())));
+        let error = if limit.is_zero() {
+            "the shutdown flush ran out of time (telemetry.otlp.timeout)".to_owned()
+        } else {
+            match tokio::time::timeout(limit, self.exporter.export(batch)).await {
+                Ok(Ok(())) => {
+                    self.stats.exported.fetch_add(n, Ordering::Relaxed);
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {}ms", limit.as_millis()),
             }
-            Ok(Err(e)) => {
-                self.stats.failed.fetch_add(n, Ordering::Relaxed);
-                tracing::debug!(spans = n, error = %e, "OTLP export failed");
-            }
-            Err(_) => {
-                self.stats.failed.fetch_add(n, Ordering::Relaxed);
-                tracing::debug!(spans = n, timeout_ms = self.timeout.as_millis() as u64, "OTLP export timed out");
-            }
-        }
+        };
+        self.stats.failed.fetch_add(n, Ordering::Relaxed);
+        tracing::debug!(spans = n, error = %error, "OTLP export failed");
+        *self.stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
     }
 
-    /// One warning per second at most, and only when something was lost since the last one.
-    fn report(&self, (dropped_before, failed_before): (u64, u64)) -> (u64, u64) {
-        let dropped = self.stats.dropped.load(Ordering::Relaxed);
-        let failed = self.stats.failed.load(Ordering::Relaxed);
-        if dropped > dropped_before || failed > failed_before {
-            tracing::warn!(
-                dropped_total = dropped,
-                failed_total = failed,
-                "spans were lost: {} dropped (export queue full, telemetry.otlp.queue_size), {} not accepted by the collector (down, or slower than telemetry.otlp.timeout); check telemetry.otlp.endpoint",
-                dropped - dropped_before,
-                failed - failed_before,
-            );
+    /// One warning per batch interval at most, and only when something was lost since the last.
+    fn report(&self, before: (u64, u64)) -> (u64, u64) {
+        let now = (self.stats.dropped.load(Ordering::Relaxed), self.stats.failed.load(Ordering::Relaxed));
+        if now != before {
+            if let Some(losses) = self.stats.losses() {
+                tracing::warn!(dropped_total = now.0, failed_total = now.1, "spans were lost so far: {losses}");
+            }
         }
-        (dropped, failed)
+        now
     }
 }
 
@@ -262,8 +295,24 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1), "on_end never waits");
         let dropped = queue.stats().dropped.load(Ordering::Relaxed);
         assert!(dropped >= 10_000 - 8 - MAX_BATCH as u64, "dropped {dropped}");
-        // The flush is bounded by the export timeout, not by the hung collector.
-        assert!(queue.flush(Duration::from_secs(5)).await);
-        assert!(queue.stats().failed.load(Ordering::Relaxed) > 0);
+        // The flush is bounded by the export timeout, not by the hung collector, and says that
+        // spans were lost.
+        let flushing = std::time::Instant::now();
+        assert!(!queue.flush(Duration::from_secs(5)).await);
+        assert!(flushing.elapsed() < Duration::from_secs(2), "{:?}", flushing.elapsed());
+        assert_eq!(queue.stats().failed.load(Ordering::Relaxed), 8);
+        assert!(queue.stats().losses().unwrap().contains("no answer within 50ms"));
+    }
+
+    #[tokio::test]
+    async fn the_flush_deadline_bounds_a_slow_export() {
+        // Each export may take 30 s; the flush has 200 ms.
+        let queue =
+            ExportQueue::start(Recorder { hang: true, ..Recorder::default() }, 64, Duration::from_secs(30), SEND_EVERY);
+        queue.on_end(span(true));
+        let flushing = std::time::Instant::now();
+        assert!(!queue.flush(Duration::from_millis(200)).await);
+        assert!(flushing.elapsed() < Duration::from_secs(2), "{:?}", flushing.elapsed());
+        assert_eq!(queue.stats().failed.load(Ordering::Relaxed), 1);
     }
 }

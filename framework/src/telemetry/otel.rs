@@ -26,6 +26,7 @@ use crate::config::{OtlpConfig, OtlpProtocol};
 struct Pipeline {
     provider: SdkTracerProvider,
     queue: std::sync::Arc<ExportQueue>,
+    /// `telemetry.otlp.timeout`: the flush at shutdown takes no longer.
     flush_limit: Duration,
 }
 
@@ -41,6 +42,13 @@ pub(super) fn layer<S>(config: &OtlpConfig) -> Result<impl Layer<S> + Send + Syn
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(TelemetryError::Otlp {
+            endpoint: config.endpoint.clone(),
+            reason: "spans are exported by a tokio task: call telemetry::init from inside the runtime (an async main)"
+                .into(),
+        });
+    }
     let exporter = exporter(config)?;
     let service_name =
         if config.service_name.trim().is_empty() { default_service_name() } else { config.service_name.clone() };
@@ -55,11 +63,11 @@ where
     ));
     let provider = SdkTracerProvider::builder()
         .with_span_processor(SharedQueue(queue.clone()))
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(config.sample_ratio))))
+        .with_sampler(sampler(config))
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("trestle");
-    let pipeline = Pipeline { provider, queue, flush_limit: config.timeout + Duration::from_secs(1) };
+    let pipeline = Pipeline { provider, queue, flush_limit: config.timeout };
     *PIPELINE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = Some(pipeline);
     let quiet = tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
     // Source location and target stay (where an app span was opened); thread ids, busy/idle
@@ -71,6 +79,16 @@ where
         .with_tracked_inactivity(false)
         .with_level(false);
     Ok(layer.with_filter(quiet))
+}
+
+/// `sample_ratio` of new traces; a caller's decision is followed when `parent_sampling` says so.
+fn sampler(config: &OtlpConfig) -> Sampler {
+    let ratio = Sampler::TraceIdRatioBased(config.sample_ratio);
+    if config.parent_sampling {
+        Sampler::ParentBased(Box::new(ratio))
+    } else {
+        ratio
+    }
 }
 
 /// The processor the provider owns, sharing the queue with [`shutdown`].
@@ -99,11 +117,12 @@ fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Tel
     let https = endpoint.starts_with("https://");
     let built = match config.protocol {
         OtlpProtocol::Grpc => {
+            // Checked when the config loaded; decoded as the HTTP exporter decodes them.
             let mut map = HeaderMap::new();
             for (name, value) in &headers {
                 let name = http::HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| bad(format!("the header name {name:?} in telemetry.otlp.headers is not valid")))?;
-                let value = http::HeaderValue::from_str(value)
+                let value = http::HeaderValue::from_str(&percent_decode(value))
                     .map_err(|_| bad(format!("the value of header {name:?} in telemetry.otlp.headers is not valid")))?;
                 map.insert(name, value);
             }
@@ -120,9 +139,8 @@ fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Tel
             builder.build()
         }
         OtlpProtocol::HttpProtobuf => {
-            // A bare collector address gets the traces path, as OTEL_EXPORTER_OTLP_ENDPOINT does.
-            let has_path = endpoint.splitn(4, '/').nth(3).is_some_and(|p| !p.is_empty());
-            let url = if has_path { endpoint.clone() } else { format!("{endpoint}/v1/traces") };
+            // A collector's base URL gets the traces path, as OTEL_EXPORTER_OTLP_ENDPOINT does.
+            let url = if endpoint.ends_with("/v1/traces") { endpoint.clone() } else { format!("{endpoint}/v1/traces") };
             let connector =
                 hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
             let client = opentelemetry_http::hyper::HyperClient::new(connector, config.timeout, None);
@@ -136,6 +154,28 @@ fn exporter(config: &OtlpConfig) -> Result<opentelemetry_otlp::SpanExporter, Tel
         }
     };
     built.map_err(|e| bad(e.to_string()))
+}
+
+/// `%XX` sequences decoded (header values are written percent-encoded, as in
+/// `OTEL_EXPORTER_OTLP_HEADERS`); anything else is kept as written.
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
 }
 
 /// The executable's file name: what an operator recognises in a trace view.
@@ -210,15 +250,24 @@ pub(crate) async fn shutdown() {
     };
     let flushed = pipeline.queue.flush(pipeline.flush_limit).await;
     let stats = pipeline.queue.stats();
-    let (exported, dropped, failed) = (
-        stats.exported.load(std::sync::atomic::Ordering::Relaxed),
-        stats.dropped.load(std::sync::atomic::Ordering::Relaxed),
-        stats.failed.load(std::sync::atomic::Ordering::Relaxed),
-    );
-    if flushed && dropped == 0 && failed == 0 {
-        tracing::info!(exported, "spans flushed");
-    } else {
-        tracing::warn!(exported, dropped, failed, "spans flushed, some were lost (see the earlier warnings)");
+    let exported = stats.exported.load(std::sync::atomic::Ordering::Relaxed);
+    match stats.losses() {
+        None if flushed => tracing::info!(exported, "spans flushed"),
+        None => tracing::warn!(exported, "the span export task had stopped; spans still queued were lost"),
+        Some(losses) => tracing::warn!(exported, "spans flushed, but some were lost: {losses}"),
     }
     let _ = pipeline.provider.shutdown();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn header_values_are_percent_decoded_like_the_otel_variables() {
+        assert_eq!(percent_decode("Basic%20YWxh%3D%3D"), "Basic YWxh==");
+        assert_eq!(percent_decode("plain-token"), "plain-token");
+        assert_eq!(percent_decode("100%"), "100%", "a lone % is kept");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 }
