@@ -10,6 +10,8 @@ async fn main() -> trestle::Result<()> {
         .config_set("server.port", port)
         .config_set("telemetry.format", "json")
         .config_set("telemetry.filter", "info")
+        // The hand-assembled side has no metrics (pair 6 measures them).
+        .config_set("telemetry.metrics.enabled", "false")
         .run()
         .await
 }

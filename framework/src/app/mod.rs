@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use tokio::net::TcpListener;
 
 use crate::config::{Config, Loaded, Loader, NoConfig, ServerConfig};
-use crate::error::{Error, ProblemJson, Renderer};
+use crate::error::{ProblemJson, Renderer};
 use crate::health::Health;
 
 /// What the state constructor gets: the loaded config and the framework's resources (the
@@ -355,13 +354,11 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         let built = self.build(loaded).await?;
         let health = built.health;
 
-        let addr = format!("{}:{}", server.host, server.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|e| {
-            Error::internal(anyhow::anyhow!(
-                "cannot listen on {addr}: {e}; set server.host / server.port (APP__SERVER__HOST, APP__SERVER__PORT) to a free address"
-            ))
-        })?;
-        let local = listener.local_addr().map_err(Error::internal)?;
+        let (listener, local) = serve::bind(
+            &format!("{}:{}", server.host, server.port),
+            "set server.host / server.port (APP__SERVER__HOST, APP__SERVER__PORT) to a free address",
+        )
+        .await?;
         tracing::info!(addr = %local, "listening on http://{local}");
 
         // Both listeners stop on the same signal.
@@ -369,13 +366,11 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         #[cfg(feature = "metrics")]
         let metrics_server = match built.metrics {
             Some((router, port)) => {
-                let addr = format!("{}:{port}", server.host);
-                let listener = TcpListener::bind(&addr).await.map_err(|e| {
-                    Error::internal(anyhow::anyhow!(
-                        "cannot listen on {addr} for metrics: {e}; set telemetry.metrics.port (APP__TELEMETRY__METRICS__PORT) to a free port, or unset it to serve metrics on the app's port"
-                    ))
-                })?;
-                let local = listener.local_addr().map_err(Error::internal)?;
+                let (listener, local) = serve::bind(
+                    &format!("{}:{port}", server.host),
+                    "set telemetry.metrics.port (APP__TELEMETRY__METRICS__PORT) to a free port, or unset it to serve metrics on the app's port",
+                )
+                .await?;
                 tracing::info!(addr = %local, "metrics on http://{local}");
                 let server = server.clone();
                 let mut stopped = stopped.clone();
@@ -489,7 +484,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
                             router.merge(metrics.router(&m.path))
                         }));
                         router = merged.map_err(|_| {
-                            Error::internal(anyhow::anyhow!(
+                            crate::Error::internal(anyhow::anyhow!(
                                 "telemetry.metrics.path {:?} is already a route of the app; set telemetry.metrics.path (APP__TELEMETRY__METRICS__PATH) to a free path, or serve metrics on their own port with telemetry.metrics.port",
                                 m.path
                             ))

@@ -24,6 +24,14 @@ use crate::config::ServerConfig;
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests for
 /// up to `server.shutdown_timeout`.
+/// Binds `addr`; the error names the address, the system's reason and `fix`.
+pub(crate) async fn bind(addr: &str, fix: &str) -> crate::Result<(TcpListener, SocketAddr)> {
+    let cannot = |e: std::io::Error| crate::Error::internal(anyhow::anyhow!("cannot listen on {addr}: {e}; {fix}"));
+    let listener = TcpListener::bind(addr).await.map_err(cannot)?;
+    let local = listener.local_addr().map_err(cannot)?;
+    Ok((listener, local))
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
