@@ -306,7 +306,9 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     }
 
     /// Loads config, builds the state and returns the finished router with the default stack:
-    /// for tests and for serving it yourself.
+    /// for tests and for serving it yourself. Telemetry is not set up here (call
+    /// [`telemetry::init`](crate::telemetry::init) first to export spans), and metrics set to a
+    /// port of their own (`telemetry.metrics.port`) are served only by [`run`](App::run).
     pub async fn into_router(self) -> crate::Result<Router> {
         let loaded = self.setup.loader.load::<C>()?;
         Ok(self.build(loaded).await?.router)
