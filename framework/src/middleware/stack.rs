@@ -22,7 +22,7 @@ use super::RequestId;
 use crate::config::ServerConfig;
 use crate::error::{Error, Problem, ProblemExtension, Renderer};
 #[cfg(feature = "otel")]
-use crate::telemetry::{continue_trace, record_status};
+use crate::telemetry::{continue_trace, record_status, start_trace};
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -182,7 +182,8 @@ where
         });
         let route = route_of(&req);
         let otel = shared.observe.otel() && shared.trace;
-        let span = if otel {
+        let trace = otel.then(|| start_trace(req.headers()));
+        let span = if let Some(trace) = &trace {
             // Exported spans follow the OpenTelemetry HTTP conventions: named "METHOD route"
             // ("HTTP" for a non-standard method, no route when none matched), kind server.
             // Attributes only the exported span needs are set on it directly (`telemetry::
@@ -202,7 +203,7 @@ where
                 "http.route" = route,
                 "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
                 request_id = id.as_ref().map(RequestId::as_str),
-                trace_id = Empty,
+                trace_id = trace.id.as_str(),
                 "user.id" = Empty,
             )
         } else if shared.trace {
@@ -220,10 +221,7 @@ where
         } else {
             tracing::Span::none()
         };
-        let trace_id = if otel { continue_trace(&span, &req, route.is_some()) } else { None };
-        if let Some(trace_id) = &trace_id {
-            span.record("trace_id", trace_id.as_str());
-        }
+        let trace_id = trace.map(|trace| continue_trace(&span, trace, &req, route.is_some()));
         // Health probes are never shed or timed out: a busy server is not a dead one.
         let probe = matches!(route, Some(crate::health::LIVE | crate::health::READY));
         let seen = Seen {
@@ -274,9 +272,20 @@ where
     }
 }
 
+/// Without the `otel` feature there is never a trace to continue (`otel` is always false).
 #[cfg(not(feature = "otel"))]
-fn continue_trace(_span: &tracing::Span, _req: &Request, _matched: bool) -> Option<String> {
-    None
+struct StartedTrace {
+    id: String,
+}
+
+#[cfg(not(feature = "otel"))]
+fn start_trace(_headers: &http::HeaderMap) -> StartedTrace {
+    StartedTrace { id: String::new() }
+}
+
+#[cfg(not(feature = "otel"))]
+fn continue_trace(_span: &tracing::Span, trace: StartedTrace, _req: &Request, _matched: bool) -> String {
+    trace.id
 }
 
 #[cfg(not(feature = "otel"))]

@@ -19,7 +19,7 @@ pub(crate) use otel::export_counts;
 #[cfg(feature = "otel")]
 pub use otel::inject_context;
 #[cfg(feature = "otel")]
-pub(crate) use otel::{active as otel_active, continue_trace, record_status};
+pub(crate) use otel::{active as otel_active, continue_trace, record_status, start_trace};
 
 use std::io::IsTerminal;
 
