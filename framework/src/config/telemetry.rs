@@ -68,7 +68,8 @@ pub struct OtlpConfig {
     #[config(default = true)]
     pub parent_sampling: bool,
     /// Headers sent with every export (API keys: kept secret). A table, or
-    /// `"name=value,name2=value2"` in an environment variable.
+    /// `"name=value,name2=value2"` in an environment variable. Values are printable ASCII and
+    /// percent-decoded (`Basic%20abc` sends `Basic abc`), as `OTEL_EXPORTER_OTLP_HEADERS`.
     #[config(default = BTreeMap::<String, String>::new(), validate = valid_headers)]
     #[serde(deserialize_with = "headers")]
     pub headers: BTreeMap<String, Secret<String>>,
