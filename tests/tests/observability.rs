@@ -405,3 +405,21 @@ fn metrics_can_be_served_on_a_port_of_their_own() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn outgoing_calls_carry_the_request_span_as_their_parent() {
+    let receiver = Receiver::start(false);
+    let mut server = start_exporting(&receiver, "http/protobuf", &[]);
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let response = get_with(server.addr, "/outgoing", &[("traceparent", &traceparent)]).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let sent = response.split("\r\n\r\n").nth(1).unwrap().trim().to_owned();
+    let parts: Vec<&str> = sent.split('-').collect();
+    assert_eq!(parts.len(), 4, "a W3C traceparent: {sent}");
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", TRACE_ID, "01"), "same trace, still sampled: {sent}");
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    let spans = receiver.spans();
+    let (_, request) = spans.iter().find(|(_, s)| s.name == "GET /outgoing").expect("the request span");
+    assert_eq!(parts[2], hex(&request.span_id), "the next service's parent is this request's span");
+}

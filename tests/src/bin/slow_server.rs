@@ -20,6 +20,13 @@ async fn item(Path(id): Path<u32>) -> trestle::Result<String> {
     Ok(format!("item {id}"))
 }
 
+/// The `traceparent` this request would send to another service.
+async fn outgoing() -> String {
+    let mut headers = trestle::axum::http::HeaderMap::new();
+    trestle::telemetry::inject_context(&mut headers);
+    headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or("none").to_owned()
+}
+
 #[trestle::main]
 async fn main() -> trestle::Result<()> {
     App::new()
@@ -27,7 +34,8 @@ async fn main() -> trestle::Result<()> {
             Router::new()
                 .route("/slow", get(slow))
                 .route("/fast", get(|| async { "fast" }))
-                .route("/items/{id}", get(item)),
+                .route("/items/{id}", get(item))
+                .route("/outgoing", get(outgoing)),
         )
         .run()
         .await
