@@ -229,7 +229,9 @@ fn without_traceparent_a_new_trace_starts_and_is_reported() {
     let receiver = Receiver::start(false);
     // A collector behind a base path: the traces path is appended to it.
     let base = format!("http://{}/collector", receiver.addr);
-    let mut server = start_exporting(&receiver, "http/protobuf", &[("APP__TELEMETRY__OTLP__ENDPOINT", &base)]);
+    // No service name configured: the executable's name.
+    let env = [("APP__TELEMETRY__OTLP__ENDPOINT", base.as_str()), ("APP__TELEMETRY__OTLP__SERVICE_NAME", "")];
+    let mut server = start_exporting(&receiver, "http/protobuf", &env);
     let response = get(server.addr, "/missing").unwrap();
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
@@ -238,7 +240,8 @@ fn without_traceparent_a_new_trace_starts_and_is_reported() {
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
     let spans = receiver.spans();
-    let (_, span) = spans.iter().find(|(_, s)| hex(&s.trace_id) == trace_id).expect("the 404's span");
+    let (service, span) = spans.iter().find(|(_, s)| hex(&s.trace_id) == trace_id).expect("the 404's span");
+    assert_eq!(service, "slow_server");
     assert!(span.parent_span_id.is_empty(), "a root span");
     assert_eq!(span.name, "GET", "no route matched: the span is named by the method alone");
     assert_eq!(attr(span, "url.path"), Some(Value::StringValue("/missing".into())));

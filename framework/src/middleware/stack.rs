@@ -57,6 +57,7 @@ impl Stack {
         Self::build(server, renderer, expose_constraint_names, Observe::default())
     }
 
+    /// The stack as `server` configures it, also recording what `observe` asks for.
     pub(crate) fn build(
         server: &ServerConfig,
         renderer: Arc<dyn Renderer>,

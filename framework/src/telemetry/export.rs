@@ -59,8 +59,9 @@ impl ExportStats {
     }
 }
 
-/// The span processor: a bounded queue in front of an exporting task.
-#[derive(Debug)]
+/// The span processor: a bounded queue in front of an exporting task. Clones are handles to the
+/// same queue.
+#[derive(Clone, Debug)]
 pub(crate) struct ExportQueue {
     spans: mpsc::Sender<SpanData>,
     flushes: mpsc::UnboundedSender<Flush>,

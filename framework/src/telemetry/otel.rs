@@ -25,7 +25,7 @@ use crate::config::{OtlpConfig, OtlpProtocol};
 /// The running pipeline: set once, when the layer is installed in the global subscriber.
 struct Pipeline {
     provider: SdkTracerProvider,
-    queue: std::sync::Arc<ExportQueue>,
+    queue: ExportQueue,
     /// `telemetry.otlp.timeout`: the flush at shutdown takes no longer.
     flush_limit: Duration,
 }
@@ -55,14 +55,10 @@ where
     let resource = Resource::builder().with_service_name(service_name).build();
     let mut exporter = exporter;
     opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
-    let queue = std::sync::Arc::new(ExportQueue::start(
-        exporter,
-        config.queue_size,
-        config.timeout,
-        super::export::send_every(),
-    ));
+    let queue = ExportQueue::start(exporter, config.queue_size, config.timeout, super::export::send_every());
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(SharedQueue(queue.clone()))
+        // The provider's handle and ours (for the flush at shutdown) share one queue.
+        .with_span_processor(queue.clone())
         .with_sampler(sampler(config))
         .with_id_generator(PresetIds::default())
         .with_resource(resource)
@@ -89,25 +85,6 @@ fn sampler(config: &OtlpConfig) -> Sampler {
         Sampler::ParentBased(Box::new(ratio))
     } else {
         ratio
-    }
-}
-
-/// The processor the provider owns, sharing the queue with [`shutdown`].
-#[derive(Debug)]
-struct SharedQueue(std::sync::Arc<ExportQueue>);
-
-impl opentelemetry_sdk::trace::SpanProcessor for SharedQueue {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.0.on_start(span, cx);
-    }
-    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
-        self.0.on_end(span);
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
     }
 }
 
