@@ -113,9 +113,9 @@ pub fn raw_stack() -> Router {
 pub async fn trestle_stack() -> Router {
     trestle::App::new()
         .routes(trestle_routes())
-        .config_set("server.health", "false")
+        .configure(|c| c.set("server.health", "false"))
         // Metrics are pair 6's subject; the hand-assembled stack has none.
-        .config_set("telemetry.metrics.enabled", "false")
+        .configure(|c| c.set("telemetry.metrics.enabled", "false"))
         .for_benchmarks()
         .into_router()
         .await
@@ -131,8 +131,7 @@ impl<S: Clone + Send + Sync + 'static> ForBenchmarks for trestle::App<trestle::c
     /// No process environment, no `.env`, no config files: the bench is the same everywhere.
     fn for_benchmarks(self) -> Self {
         let empty: [(&str, &str); 0] = [];
-        let loader = self.config_loader().clone().env_vars(empty).dotenv(None).profile("bench");
-        self.loader(loader)
+        self.configure(|loader| loader.env_vars(empty).dotenv(None).profile("bench"))
     }
 }
 
@@ -263,7 +262,7 @@ pub async fn trestle_auth(eddsa: bool) -> Router {
         ("auth.jwt.public_key_file", config.public_key_file.map(|p| p.display().to_string()).unwrap_or_default()),
     ] {
         if !value.is_empty() {
-            app = app.config_set(key, value);
+            app = app.configure(|c| c.set(key, value));
         }
     }
     app.into_router().await.expect("bench app builds")
@@ -306,8 +305,8 @@ pub async fn trestle_db() -> Router {
         trestle::App::new()
             .database_with::<sqlx::Sqlite>()
             .migrations(trestle::migrate!())
-            .config_set("database.url", "sqlite::memory:")
-            .config_set("database.max_connections", "10")
+            .configure(|c| c.set("database.url", "sqlite::memory:"))
+            .configure(|c| c.set("database.max_connections", "10"))
             .state(|ctx| ctx.clone())
             .routes(Router::new().route("/items/{id}", get(trestle_item))),
     )
@@ -320,14 +319,14 @@ pub async fn trestle_db() -> Router {
 fn bare<S: Clone + Send + Sync + 'static>(
     app: trestle::App<trestle::config::NoConfig, S>,
 ) -> trestle::App<trestle::config::NoConfig, S> {
-    app.config_set("server.request_id", "false")
-        .config_set("server.trace", "false")
-        .config_set("server.catch_panic", "false")
-        .config_set("server.security_headers", "false")
-        .config_set("server.compression", "false")
-        .config_set("server.request_timeout", "0s")
-        .config_set("server.health", "false")
-        .config_set("telemetry.metrics.enabled", "false")
+    app.configure(|c| c.set("server.request_id", "false"))
+        .configure(|c| c.set("server.trace", "false"))
+        .configure(|c| c.set("server.catch_panic", "false"))
+        .configure(|c| c.set("server.security_headers", "false"))
+        .configure(|c| c.set("server.compression", "false"))
+        .configure(|c| c.set("server.request_timeout", "0s"))
+        .configure(|c| c.set("server.health", "false"))
+        .configure(|c| c.set("telemetry.metrics.enabled", "false"))
         .for_benchmarks()
 }
 
@@ -396,7 +395,7 @@ pub fn raw_metrics() -> Router {
 /// trestle: pair 1's bare app with `telemetry.metrics` on.
 pub async fn trestle_metrics() -> Router {
     bare(trestle::App::new().routes(trestle_routes()))
-        .config_set("telemetry.metrics.enabled", "true")
+        .configure(|c| c.set("telemetry.metrics.enabled", "true"))
         .into_router()
         .await
         .expect("bench app builds")

@@ -72,7 +72,7 @@ pub fn derive_api_error(input: TokenStream) -> TokenStream {
 ///
 /// ```no_run
 /// #[trestle::main]
-/// async fn main() -> trestle::Result<()> {
+/// async fn main() -> Result<(), trestle::StartupError> {
 ///     trestle::App::new().run().await
 /// }
 /// ```

@@ -313,11 +313,11 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
         quote_spanned! {name.span()=>
             /// The scopes the route declares, checked before the handler's own extractors.
             #inner_vis struct Scopes;
-            impl ::trestle::auth::ScopeList for Scopes {
+            impl ::trestle::__private::ScopeList for Scopes {
                 const SCOPES: &'static [&'static str] = &[#(#scopes),*];
             }
             /// The handler, behind the scope check.
-            #inner_vis async fn handler(_scopes: ::trestle::auth::RequireScopes<Scopes>, #(#idents: #types),*) #output {
+            #inner_vis async fn handler(_scopes: ::trestle::__private::RequireScopes<Scopes>, #(#idents: #types),*) #output {
                 super::#name(#(#idents),*).await
             }
         }
@@ -372,7 +372,7 @@ pub(crate) fn expand_routes(input: TokenStream) -> syn::Result<TokenStream> {
     let paths = Punctuated::<syn::Path, Token![,]>::parse_terminated.parse2(input)?;
     let adds = paths.iter().map(|p| {
         quote_spanned! {p.span()=>
-            .add(#p::ROUTE, ::trestle::routing::method_router(#p::ROUTE.methods, #p::handler))
+            .add(#p::ROUTE, ::trestle::__private::method_router(#p::ROUTE.methods, #p::handler))
         }
     });
     Ok(quote! {

@@ -25,26 +25,52 @@
 //!     message: String,
 //! }
 //!
+//! /// Greets `name`.
+//! #[get("/hello/{name}")]
 //! async fn hello(State(state): State<AppState>, Path(name): Path<String>) -> Json<Message> {
 //!     Json(Message { message: format!("{}, {name}!", state.settings.greeting) })
 //! }
 //!
 //! #[trestle::main]
-//! async fn main() -> trestle::Result<()> {
+//! async fn main() -> Result<(), StartupError> {
 //!     App::new()
 //!         .config::<Settings>()
 //!         .state(|ctx| AppState { settings: ctx.config().clone() })
-//!         .routes(Router::new().route("/hello/{name}", get(hello)))
+//!         .routes(routes![hello])
 //!         .run()
 //!         .await
 //! }
 //! ```
 //!
+//! In the prelude, `get`, `post`, `put`, `patch` and `delete` are trestle's route attributes.
+//! A hand-written router uses axum's functions of the same names from [`axum::routing`]:
+//! `Router::new().route("/", axum::routing::get(handler))` is an ordinary route too, and
+//! `App::routes` takes either.
+//!
+//! ## Startup
+//!
+//! [`App::run`] starts in phases — load config → telemetry → resources (database pool, JWT
+//! keys, metrics registry) → state → routes → middleware stack → serve — and a failure in any
+//! of them is a [`StartupError`] naming the subsystem, the config key and its environment
+//! variable. [`App::load_config`] and [`App::prepare`] stop after the early phases, for commands
+//! that check config or apply migrations without serving.
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `sqlite` | yes | [`db`] with embedded SQLite (bundled), [`Db`], `migrate!()` |
+//! | `postgres` | | [`db`] with PostgreSQL |
+//! | `mysql` | | [`db`] with MySQL and MariaDB |
+//! | `otel` | | OpenTelemetry traces over OTLP (gRPC, HTTP/protobuf), W3C trace context |
+//! | `metrics` | | Prometheus `/metrics`: HTTP and pool metrics, the app's own |
+//! | `testing` | | [`testing`]: `TestApp`, `TestDatabase` — enable it in `[dev-dependencies]` |
+//!
 //! ## The map
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`app`] | [`App`]: the builder, state, serving, graceful shutdown |
+//! | [`app`] | [`App`]: the builder, startup phases, [`StartupError`], serving, graceful shutdown |
 //! | [`auth`] | JWT keys, [`auth::Auth`] extractors, token issuing, password hashing |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
 //! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
@@ -55,9 +81,10 @@
 //! | [`telemetry`] | log set-up (pretty or JSON); OTLP trace export and W3C trace context (feature `otel`) |
 //! | `metrics` | Prometheus `/metrics`: HTTP and pool metrics, the app's own (feature `metrics`) |
 //! | [`health`] | `/health/live`, `/health/ready` and readiness checks |
-//! | [`testing`] | [`testing::TestApp`]: drive the app in process |
+//! | `testing` | `TestApp`: drive the app in process (feature `testing`) |
 
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets the derive macros' `::trestle::…` paths resolve inside this crate too.
 extern crate self as trestle;
@@ -66,18 +93,22 @@ pub mod app;
 pub mod auth;
 pub mod config;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod middleware;
 pub mod routing;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use app::{App, Context};
+pub use app::{App, Context, StartupError};
 pub use config::Config;
 pub use config::Secret;
 pub use error::ApiError;
@@ -85,15 +116,18 @@ pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use middleware::RequestId;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use trestle_macros::migrate;
 pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use db::Db;
 /// sqlx, for queries: `trestle::sqlx::query(...)`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use sqlx;
 
 /// What most apps need, in one `use trestle::prelude::*;`.
@@ -102,7 +136,6 @@ pub mod prelude {
 
     pub use axum::extract::{FromRef, State};
     pub use axum::response::IntoResponse;
-    pub use axum::routing::{delete, get, patch, post, put};
     pub use axum::Router;
     pub use serde::{Deserialize, Serialize};
 
@@ -112,7 +145,7 @@ pub mod prelude {
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
     pub use crate::extract::{Json, Path, Query};
-    pub use crate::{App, Context, RequestId};
+    pub use crate::{App, Context, RequestId, StartupError};
 
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use crate::db::Db;
@@ -127,10 +160,14 @@ pub mod __private {
     pub use inventory;
     pub use tokio;
 
+    pub use crate::auth::scopes::{RequireScopes, ScopeList};
     pub use crate::config::set_app_manifest_dir;
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-    pub use crate::db::{Migration, MigrationKind, Migrations};
-    pub use crate::error::ApiErrorDowncast;
+    pub use crate::db::migrate::{Migration, MigrationKind};
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub use crate::db::Migrations;
+    pub use crate::error::api_error::ApiErrorDowncast;
+    pub use crate::routing::glue::method_router;
 
     /// A `#[config(default = ...)]` value as the TOML value it would be in a file.
     pub fn config_default<T: serde::Serialize + ?Sized>(value: &T) -> Result<toml::Value, String> {

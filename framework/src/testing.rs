@@ -36,7 +36,7 @@ use tower::ServiceExt;
 
 use crate::config::Config;
 use crate::error::Problem;
-use crate::App;
+use crate::{App, StartupError};
 
 /// An app built for tests: requests go straight into its router.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ pub struct TestApp {
 
 impl TestApp {
     /// Builds `app` (config with the `test` profile, state, routes, default stack).
-    pub async fn new<C: Config, S: Clone + Send + Sync + 'static>(app: App<C, S>) -> crate::Result<Self> {
+    pub async fn new<C: Config, S: Clone + Send + Sync + 'static>(app: App<C, S>) -> Result<Self, StartupError> {
         Ok(Self { router: app.for_tests().into_router().await? })
     }
 
@@ -201,6 +201,7 @@ impl TestResponse {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use database::TestDatabase;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -217,7 +218,7 @@ mod database {
     /// use trestle::db::Postgres;
     ///
     /// let Some(db) = TestDatabase::from_env::<Postgres>("TEST_POSTGRES_URL").await else { return };
-    /// let app = TestApp::new(trestle::App::new().database_with::<Postgres>().config_set("database.url", db.url()))
+    /// let app = TestApp::new(trestle::App::new().database_with::<Postgres>().configure(|c| c.set("database.url", db.url())))
     ///     .await
     ///     .unwrap();
     /// # let _ = app; }
@@ -245,6 +246,7 @@ mod database {
     impl TestDatabase {
         /// A private in-memory SQLite database.
         #[cfg(feature = "sqlite")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
         pub fn sqlite() -> Self {
             // sqlx gives every `sqlite::memory:` options value its own shared-cache database.
             Self { url: "sqlite::memory:".to_owned(), drop: None }

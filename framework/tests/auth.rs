@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use trestle::auth::{password, Auth, Jwt};
 use trestle::config::{JwtConfig, NoConfig, Secret};
+use trestle::axum::routing::{get, post};
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestResponse};
 use trestle::Context;
@@ -60,9 +61,9 @@ async fn login(State(ctx): State<Context<NoConfig>>) -> trestle::Result<String> 
 fn app() -> trestle::App<NoConfig, Context<NoConfig>> {
     trestle::App::new()
         .auth()
-        .config_set("auth.jwt.secret", SECRET)
-        .config_set("auth.jwt.issuer", "https://issuer.test")
-        .config_set("auth.jwt.audience", "trestle-tests")
+        .configure(|c| c.set("auth.jwt.secret", SECRET))
+        .configure(|c| c.set("auth.jwt.issuer", "https://issuer.test"))
+        .configure(|c| c.set("auth.jwt.audience", "trestle-tests"))
         .state(|ctx| ctx.clone())
         .routes(
             Router::new()
@@ -191,8 +192,8 @@ async fn algorithm_confusion_with_the_rsa_public_key_is_401() {
     let app = TestApp::new(
         trestle::App::new()
             .auth()
-            .config_set("auth.jwt.algorithm", "RS256")
-            .config_set("auth.jwt.public_key_file", keys("rsa_public.pem").display().to_string())
+            .configure(|c| c.set("auth.jwt.algorithm", "RS256"))
+            .configure(|c| c.set("auth.jwt.public_key_file", keys("rsa_public.pem").display().to_string()))
             .state(|ctx| ctx.clone())
             .routes(Router::new().route("/maybe", get(maybe))),
     )
@@ -279,7 +280,7 @@ async fn the_scheme_is_configurable() {
 }
 
 fn app_with(pairs: &[(&str, &str)]) -> trestle::App<NoConfig, Context<NoConfig>> {
-    pairs.iter().fold(app(), |app, (k, v)| app.config_set(*k, *v))
+    pairs.iter().fold(app(), |app, (k, v)| app.configure(|c| c.set(*k, *v)))
 }
 
 fn jwt_config(algorithm: &str, private: Option<&str>, public: Option<&str>) -> JwtConfig {
@@ -354,8 +355,8 @@ fn startup_rejects_bad_key_files() {
 async fn a_bad_key_file_stops_the_app_at_startup() {
     let app = trestle::App::new()
         .auth()
-        .config_set("auth.jwt.algorithm", "ES256")
-        .config_set("auth.jwt.public_key_file", keys("not_a_key.txt").display().to_string());
+        .configure(|c| c.set("auth.jwt.algorithm", "ES256"))
+        .configure(|c| c.set("auth.jwt.public_key_file", keys("not_a_key.txt").display().to_string()));
     let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
     assert!(err.contains("auth.jwt.public_key_file") && err.contains("not a PEM file"), "{err}");
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trestle::axum::response::IntoResponse;
 use trestle::error::Problem;
+use trestle::axum::routing::{get, post};
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestResponse};
 
@@ -69,8 +70,8 @@ async fn app() -> TestApp {
     TestApp::new(
         App::new()
             .routes(routes())
-            .config_set("server.request_timeout", "200ms")
-            .config_set("server.body_limit", "1KiB"),
+            .configure(|c| c.set("server.request_timeout", "200ms"))
+            .configure(|c| c.set("server.body_limit", "1KiB")),
     )
     .await
     .unwrap()
@@ -217,9 +218,9 @@ async fn layers_can_be_turned_off() {
     let app = TestApp::new(
         App::new()
             .routes(routes())
-            .config_set("server.security_headers", "false")
-            .config_set("server.request_id", "false")
-            .config_set("server.health", "false"),
+            .configure(|c| c.set("server.security_headers", "false"))
+            .configure(|c| c.set("server.request_id", "false"))
+            .configure(|c| c.set("server.health", "false")),
     )
     .await
     .unwrap();
@@ -245,7 +246,7 @@ async fn cors_is_off_by_default_and_on_when_configured() {
     assert_eq!(res.header("access-control-allow-origin"), None);
 
     let app =
-        TestApp::new(App::new().routes(routes()).config_set("server.cors.allowed_origins", "https://app.example.com"))
+        TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.cors.allowed_origins", "https://app.example.com")))
             .await
             .unwrap();
     let res = app
@@ -261,7 +262,7 @@ async fn cors_is_off_by_default_and_on_when_configured() {
 
 #[tokio::test]
 async fn concurrency_limit_sheds_load_with_503() {
-    let app = TestApp::new(App::new().routes(routes()).config_set("server.concurrency_limit", "1")).await.unwrap();
+    let app = TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.concurrency_limit", "1"))).await.unwrap();
     let first = tokio::spawn({
         let app = app.clone();
         async move { app.get("/slow").send().await }
@@ -335,7 +336,7 @@ async fn readiness_reflects_the_checks() {
 async fn a_hanging_readiness_check_times_out() {
     let app = TestApp::new(
         App::new()
-            .config_set("server.readiness_timeout", "50ms")
+            .configure(|c| c.set("server.readiness_timeout", "50ms"))
             .readiness_check("stuck", || async { std::future::pending::<Result<(), String>>().await }),
     )
     .await

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::Method;
 use trestle::metrics::prometheus_client::metrics::counter::Counter;
+use trestle::axum::routing::{get, post};
 use trestle::prelude::*;
 use trestle::testing::TestApp;
 
@@ -262,19 +263,19 @@ async fn app_metrics_registered_on_the_context_are_served() {
 
 #[tokio::test]
 async fn the_path_is_configurable_and_metrics_can_be_switched_off() {
-    let app = TestApp::new(App::new().config_set("telemetry.metrics.path", "/internal/prometheus")).await.unwrap();
+    let app = TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.path", "/internal/prometheus"))).await.unwrap();
     assert_eq!(app.get("/metrics").send().await.status(), 404);
     let response = app.get("/internal/prometheus").send().await;
     assert_eq!(response.status(), 200);
     assert!(parse(&response.text()).iter().any(|s| s.name == "http_server_active_requests"));
 
-    let off = TestApp::new(App::new().config_set("telemetry.metrics.enabled", "false")).await.unwrap();
+    let off = TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.enabled", "false"))).await.unwrap();
     assert_eq!(off.get("/metrics").send().await.status(), 404);
 }
 
 #[tokio::test]
 async fn a_path_without_a_slash_is_a_config_error() {
-    let error = TestApp::new(App::new().config_set("telemetry.metrics.path", "metrics")).await.unwrap_err();
+    let error = TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.path", "metrics"))).await.unwrap_err();
     let message = error.to_string();
     assert!(
         message.contains("telemetry.metrics.path") && message.contains("start with `/`") && message.contains("in code"),
@@ -292,9 +293,9 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
     let held = Arc::new(tokio::sync::Notify::new());
     let (h, e) = (hold.clone(), held.clone());
     let app = App::new()
-        .config_set("database.url", db.url())
-        .config_set("database.max_connections", "1")
-        .config_set("database.acquire_timeout", "100ms")
+        .configure(|c| c.set("database.url", db.url()))
+        .configure(|c| c.set("database.max_connections", "1"))
+        .configure(|c| c.set("database.acquire_timeout", "100ms"))
         .database_with::<Sqlite>()
         .state(|ctx| ctx.try_db::<Sqlite>().unwrap())
         .routes(

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use trestle::config::NoConfig;
+use trestle::axum::routing::get;
 use trestle::prelude::*;
 use trestle::routing::{AuthRequirement, Param};
 use trestle::testing::TestApp;
@@ -73,7 +74,7 @@ async fn reindex(Json(thing): Json<NewThing>) -> String {
 fn app() -> trestle::App<NoConfig, Context<NoConfig>> {
     trestle::App::new()
         .auth()
-        .config_set("auth.jwt.secret", SECRET)
+        .configure(|c| c.set("auth.jwt.secret", SECRET))
         .state(|ctx| ctx.clone())
         .routes(routes![
             list_things,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use trestle::config::NoConfig;
+use trestle::axum::routing::{get, post};
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestDatabase};
 use trestle::Context;
@@ -146,7 +147,7 @@ macro_rules! backend_tests {
                 trestle::App::new()
                     .database_with::<DB>()
                     .migrations(trestle::migrate!())
-                    .config_set("database.url", url)
+                    .configure(|c| c.set("database.url", url))
                     .state(|ctx| ctx.clone())
                     .routes(
                         Router::new()
@@ -184,7 +185,7 @@ macro_rules! backend_tests {
                 }
 
                 let open =
-                    TestApp::new(app(&url).config_set("database.expose_constraint_names", "true")).await.unwrap();
+                    TestApp::new(app(&url).configure(|c| c.set("database.expose_constraint_names", "true"))).await.unwrap();
                 let res = open.post("/items").json(&Item { id: 3, name: "pear".into() }).send().await;
                 let problem = res.problem();
                 assert_eq!(problem.status, 409);
@@ -197,8 +198,8 @@ macro_rules! backend_tests {
                 let Some(db) = database().await else { return };
                 let app = TestApp::new(
                     app(db.url())
-                        .config_set("database.max_connections", "1")
-                        .config_set("database.acquire_timeout", "300ms"),
+                        .configure(|c| c.set("database.max_connections", "1"))
+                        .configure(|c| c.set("database.acquire_timeout", "300ms")),
                 )
                 .await
                 .unwrap();
@@ -274,7 +275,7 @@ macro_rules! backend_tests {
                 let app = trestle::App::new()
                     .database_with::<DB>()
                     .migrations(trestle::migrate!("broken_migrations"))
-                    .config_set("database.url", db.url());
+                    .configure(|c| c.set("database.url", db.url()));
                 let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
                 assert!(err.contains("migration 2 (broken index) failed"), "{err}");
                 assert!(err.contains("fix the migration"), "{err}");
@@ -287,8 +288,8 @@ macro_rules! backend_tests {
                 let proxy = Proxy::start(upstream).await;
                 let app = TestApp::new(
                     app(&via(db.url(), proxy.addr))
-                        .config_set("server.readiness_timeout", "1s")
-                        .config_set("database.acquire_timeout", "1s"),
+                        .configure(|c| c.set("server.readiness_timeout", "1s"))
+                        .configure(|c| c.set("database.acquire_timeout", "1s")),
                 )
                 .await
                 .unwrap();
@@ -379,9 +380,9 @@ async fn unreachable<DB: trestle::db::Backend>(url: &str) {
     let started = Instant::now();
     let app = trestle::App::new()
         .database_with::<DB>()
-        .config_set("database.url", url)
-        .config_set("database.connect_retries", "2")
-        .config_set("database.connect_timeout", "1s");
+        .configure(|c| c.set("database.url", url))
+        .configure(|c| c.set("database.connect_retries", "2"))
+        .configure(|c| c.set("database.connect_timeout", "1s"));
     let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
     assert!(started.elapsed() >= Duration::from_millis(750), "gave up after {:?}", started.elapsed());
     assert!(err.contains("after 3 attempts"), "{err}");
@@ -408,7 +409,7 @@ async fn sqlite_unopenable_at_startup_fails_after_the_retries() {
 async fn a_url_for_another_backend_is_a_clear_error() {
     let app = trestle::App::new()
         .database_with::<trestle::db::Sqlite>()
-        .config_set("database.url", "postgres://u:hunter2@localhost/db");
+        .configure(|c| c.set("database.url", "postgres://u:hunter2@localhost/db"));
     let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
     assert!(err.contains("is not a SQLite URL") && err.contains("postgres://u:***@localhost/db"), "{err}");
 }
@@ -422,7 +423,7 @@ async fn a_missing_url_names_the_key_and_variable() {
 
 #[trestle::test]
 async fn test_databases_are_dropped_afterwards() {
-    use trestle::db::Backend;
+    use trestle::sqlx::migrate::MigrateDatabase;
     for var in ["TEST_POSTGRES_URL", "TEST_MYSQL_URL"] {
         let exists = |url: String| async move {
             if var == "TEST_POSTGRES_URL" {

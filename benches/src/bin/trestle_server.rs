@@ -3,15 +3,15 @@
 use trestle::prelude::*;
 
 #[trestle::main]
-async fn main() -> trestle::Result<()> {
+async fn main() -> Result<(), trestle::StartupError> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3202".into());
     App::new()
         .routes(trestle_benches::trestle_routes())
-        .config_set("server.port", port)
-        .config_set("telemetry.format", "json")
-        .config_set("telemetry.filter", "info")
+        .configure(|c| c.set("server.port", port))
+        .configure(|c| c.set("telemetry.format", "json"))
+        .configure(|c| c.set("telemetry.filter", "info"))
         // The hand-assembled side has no metrics (pair 6 measures them).
-        .config_set("telemetry.metrics.enabled", "false")
+        .configure(|c| c.set("telemetry.metrics.enabled", "false"))
         .run()
         .await
 }

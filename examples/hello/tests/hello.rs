@@ -16,14 +16,14 @@ async fn greets_by_name() {
 
 #[trestle::test]
 async fn greeting_comes_from_config() {
-    let app = TestApp::new(hello::app().config_set("greeting", "Howdy")).await.unwrap();
+    let app = TestApp::new(hello::app().configure(|c| c.set("greeting", "Howdy"))).await.unwrap();
     let res = app.get("/hello/partner").send().await;
     assert_eq!(res.json::<Message>().message, "Howdy, partner!");
 }
 
 #[trestle::test]
 async fn blank_greeting_is_a_startup_error() {
-    let err = TestApp::new(hello::app().config_set("greeting", "  ")).await.unwrap_err();
+    let err = TestApp::new(hello::app().configure(|c| c.set("greeting", "  "))).await.unwrap_err();
     let text = format!("{err:?}");
     assert!(text.contains("config key `greeting`"), "{text}");
     assert!(text.contains("must not be blank"), "{text}");

@@ -1,38 +1,42 @@
-//! The `App` builder: config → telemetry → state → router and default layers → bind → serve →
-//! graceful shutdown.
+//! The `App` builder and the [`Context`] its state is built from.
+//!
+//! Startup runs in phases, each a function with one job (see `startup.rs`): load config →
+//! telemetry → resources (pool, keys, metrics registry) → state → routes → stack → serve.
+//! [`App::run`] runs them all; [`App::load_config`] and [`App::prepare`] stop early, for
+//! commands that check config or migrate without serving.
 
+mod error;
 mod serve;
+mod startup;
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
+
+pub use error::StartupError;
+pub use startup::Prepared;
 
 use crate::config::{Config, Loaded, Loader, NoConfig, ServerConfig};
 use crate::error::{ProblemJson, Renderer};
 use crate::health::Health;
 
 /// What the state constructor gets: the loaded config and the framework's resources (the
-/// database pool, the JWT keys). It is also usable as the app's state itself:
-/// `.state(|ctx| ctx.clone())` makes `Db`, `Auth` and `State<Context<C>>` extractable. Cloning
-/// it (axum clones the state for every request) is one reference-count increment.
+/// database pool, the JWT keys, the metrics registry). It is also usable as the app's state
+/// itself: `.state(|ctx| ctx.clone())` makes `Db`, `Auth` and `State<Context<C>>` extractable.
+/// Cloning it (axum clones the state for every request) is one reference-count increment.
 #[derive(Debug)]
 pub struct Context<C> {
-    inner: Arc<Resources<C>>,
+    inner: Arc<Shared<C>>,
 }
 
 #[derive(Debug)]
-struct Resources<C> {
+struct Shared<C> {
     config: Arc<C>,
     server: ServerConfig,
     profile: String,
-    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-    db: Option<crate::db::Handle>,
-    jwt: Option<crate::auth::Jwt>,
-    #[cfg(feature = "metrics")]
-    metrics: crate::metrics::Metrics,
+    resources: startup::Resources,
 }
 
 impl<C> Clone for Context<C> {
@@ -56,7 +60,7 @@ impl<C> Context<C> {
 
     /// The pool of backend `DB`, if the app connected one.
     pub fn try_db<DB: crate::db::Backend>(&self) -> Option<crate::db::Db<DB>> {
-        self.inner.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
+        self.inner.resources.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
     }
 }
 
@@ -72,7 +76,7 @@ impl<C> Context<C> {
 
     /// The token issuer and verifier, if the app called `App::auth()`.
     pub fn try_jwt(&self) -> Option<&crate::auth::Jwt> {
-        self.inner.jwt.as_ref()
+        self.inner.resources.jwt.as_ref()
     }
 
     /// The app's config struct, shared (put the `Arc` in your state).
@@ -93,23 +97,15 @@ impl<C> Context<C> {
     /// The app's metric registry (feature `metrics`): register the app's own metrics here, and
     /// they are served beside the framework's. See [`crate::metrics`].
     #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.inner.metrics
+        &self.inner.resources.metrics
     }
 }
 
-/// The finished app, before serving.
-struct Built {
-    router: Router,
-    /// The metrics router, when `telemetry.metrics.port` puts it on a listener of its own.
-    #[cfg(feature = "metrics")]
-    metrics: Option<(Router, u16)>,
-    health: Health,
-    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-    db: Option<crate::db::Handle>,
-}
-
+/// Builds the app's state from the context (phase 4).
 type StateFn<C, S> = Box<dyn FnOnce(&Context<C>) -> S + Send>;
+/// Wraps the app's routes in one of its own layers (phase 5).
 type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 
 /// Builds and runs an app. See the [crate docs](crate) for the whole picture.
@@ -145,6 +141,12 @@ struct Setup {
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
     health: Health,
+    resources: WantedResources,
+}
+
+/// The resources the app asked for, opened in phase 3.
+#[derive(Default)]
+struct WantedResources {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     database: Option<(crate::db::Connector, Option<crate::db::Migrations>)>,
     auth: bool,
@@ -160,9 +162,7 @@ impl App {
                 renderer: Arc::new(ProblemJson),
                 default_renderer: true,
                 health: Health::default(),
-                #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-                database: None,
-                auth: false,
+                resources: WantedResources::default(),
             },
             state: Box::new(|_| ()),
             routes: crate::routing::Routes::new(),
@@ -248,83 +248,98 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// [`db`](crate::db)), applies the migrations given to [`migrations`](App::migrations), and
     /// adds a `database` readiness check. The pool reaches handlers as [`Db`](crate::Db).
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
     pub fn database(self) -> Self {
         self.database_with::<crate::db::DefaultBackend>()
     }
 
     /// Like [`database`](App::database), for the backend `DB` (`trestle::db::Sqlite`, …).
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
     pub fn database_with<DB: crate::db::Backend>(mut self) -> Self {
-        let migrations = self.setup.database.take().and_then(|(_, m)| m);
-        self.setup.database = Some((crate::db::connector::<DB>(), migrations));
+        let migrations = self.setup.resources.database.take().and_then(|(_, m)| m);
+        self.setup.resources.database = Some((crate::db::connector::<DB>(), migrations));
         self
     }
 
     /// The migrations to apply at startup when `database.migrate` is on: `trestle::migrate!()`.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
     pub fn migrations(mut self, migrations: crate::db::Migrations) -> Self {
         let connector =
-            self.setup.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
-        self.setup.database = Some((connector, Some(migrations)));
+            self.setup.resources.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
+        self.setup.resources.database = Some((connector, Some(migrations)));
         self
     }
 
     /// Loads the JWT keys of `[auth.jwt]` at startup (a short secret or a bad key file stops the
     /// app there) and makes [`Jwt`](crate::auth::Jwt) and [`Auth`](crate::auth::Auth) available.
     pub fn auth(mut self) -> Self {
-        self.setup.auth = true;
+        self.setup.resources.auth = true;
         self
     }
 
-    /// Reads config files from `dir` instead of `APP_CONFIG_DIR` / `./config`.
-    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.setup.loader = self.setup.loader.dir(dir);
+    /// Adjusts how config is loaded: the one way to point the app at another config folder,
+    /// profile, environment or `.env`, or to set keys in code.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), trestle::StartupError> {
+    /// let router = trestle::App::new()
+    ///     .configure(|loader| loader.profile("staging").set("server.port", "0"))
+    ///     .into_router()
+    ///     .await?;
+    /// # let _ = router; Ok(()) }
+    /// ```
+    pub fn configure(mut self, adjust: impl FnOnce(Loader) -> Loader) -> Self {
+        let loader = std::mem::take(&mut self.setup.loader);
+        self.setup.loader = adjust(loader);
         self
     }
 
-    /// Uses this profile instead of `APP_ENV`.
-    pub fn profile(mut self, profile: impl Into<String>) -> Self {
-        self.setup.loader = self.setup.loader.profile(profile);
-        self
+    /// Phase 1 of startup: loads and validates config (files, `.env`, environment, code) as
+    /// [`configure`](App::configure) set it up, without starting anything. For commands that
+    /// check or print config.
+    pub fn load_config(&self) -> Result<Loaded<C>, StartupError> {
+        startup::load_config(&self.setup.loader)
     }
 
-    /// Sets a config key above every other source (`.config_set("server.port", "0")`).
-    pub fn config_set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.setup.loader = self.setup.loader.set(key, value);
-        self
-    }
-
-    /// Replaces the config loader (to read a given environment, another `.env`, …).
-    pub fn loader(mut self, loader: Loader) -> Self {
-        self.setup.loader = loader;
-        self
-    }
-
-    /// The loader as configured so far.
-    pub fn config_loader(&self) -> &Loader {
-        &self.setup.loader
+    /// Phases 3 and 4 of startup, once config is loaded (and telemetry is up, if wanted): opens
+    /// the resources (connects the database and applies migrations, loads the JWT keys, creates
+    /// the metrics registry) and builds the state. Nothing is served: a command that only
+    /// migrates stops here.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), trestle::StartupError> {
+    /// let app = trestle::App::new().database();
+    /// let config = app.load_config()?;
+    /// let prepared = app.prepare(config).await?; // connected and migrated
+    /// prepared.close().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn prepare(self, config: Loaded<C>) -> Result<Prepared<C, S>, StartupError> {
+        startup::prepare(self, config).await
     }
 
     /// Loads config, builds the state and returns the finished router with the default stack:
     /// for tests and for serving it yourself. Telemetry is not set up here (call
     /// [`telemetry::init`](crate::telemetry::init) first to export spans), and metrics set to a
     /// port of their own (`telemetry.metrics.port`) are served only by [`run`](App::run).
-    pub async fn into_router(self) -> crate::Result<Router> {
-        let loaded = self.setup.loader.load::<C>()?;
-        Ok(self.build(loaded).await?.router)
+    pub async fn into_router(self) -> Result<Router, StartupError> {
+        let config = self.load_config()?;
+        self.prepare(config).await?.into_router().await
     }
 
     /// Starts the app: loads config, initialises logging, binds `server.host:server.port`,
     /// serves until SIGINT/SIGTERM, then drains in-flight requests.
-    pub async fn run(self) -> crate::Result<()> {
+    pub async fn run(self) -> Result<(), StartupError> {
         self.run_until(serve::shutdown_signal()).await
     }
 
     /// Like [`run`](App::run), but shuts down when `shutdown` completes (not on signals).
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
-        let loaded = self.setup.loader.load::<C>()?;
-        crate::telemetry::init(&loaded.telemetry)?;
-        let result = self.serve(loaded, shutdown).await;
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
+        let config = self.load_config()?;
+        startup::init_telemetry(&config)?;
+        let result = startup::run(self, config, shutdown).await;
         // Also when startup failed: its spans say why.
         crate::telemetry::shutdown().await;
         if result.is_ok() {
@@ -333,207 +348,9 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         result
     }
 
-    /// `run_until` once config is loaded and telemetry is up.
-    async fn serve(self, loaded: Loaded<C>, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
-        tracing::info!(profile = %loaded.profile, "starting");
-        let files: Vec<String> = loaded.files.iter().map(|p| p.display().to_string()).collect();
-        tracing::info!(files = ?files, "config loaded");
-        for warning in &loaded.warnings {
-            tracing::warn!("{warning}");
-        }
-        let server = loaded.server.clone();
-        for route in self.route_table() {
-            tracing::debug!(
-                methods = ?route.methods,
-                path = route.path,
-                auth = %route.auth,
-                scopes = ?route.scopes,
-                handler = route.handler,
-                summary = route.summary,
-                "route"
-            );
-        }
-        let built = self.build(loaded).await?;
-        let health = built.health;
-
-        let (listener, local) = serve::bind(
-            &format!("{}:{}", server.host, server.port),
-            "set server.host / server.port (APP__SERVER__HOST, APP__SERVER__PORT) to a free address",
-        )
-        .await?;
-        tracing::info!(addr = %local, "listening on http://{local}");
-
-        // Both listeners stop on the same signal.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        #[cfg(feature = "metrics")]
-        let metrics_server = match built.metrics {
-            Some((router, port)) => {
-                let (listener, local) = serve::bind(
-                    &format!("{}:{port}", server.host),
-                    "set telemetry.metrics.port (APP__TELEMETRY__METRICS__PORT) to a free port, or unset it to serve metrics on the app's port",
-                )
-                .await?;
-                tracing::info!(addr = %local, "metrics on http://{local}");
-                let server = server.clone();
-                let mut stopped = stopped.clone();
-                Some(tokio::spawn(async move {
-                    serve::serve(listener, router, &server, async move {
-                        let _ = stopped.wait_for(|s| *s).await;
-                    })
-                    .await;
-                }))
-            }
-            None => None,
-        };
-        drop(stopped);
-
-        let delay = server.shutdown_delay;
-        serve::serve(listener, built.router, &server, async move {
-            shutdown.await;
-            let _ = stop.send(true);
-            // Readiness answers 503 first; load balancers get `shutdown_delay` to notice
-            // before the listener closes.
-            health.start_draining();
-            if !delay.is_zero() {
-                tracing::info!(delay_ms = delay.as_millis() as u64, "readiness is 503; waiting server.shutdown_delay");
-                tokio::time::sleep(delay).await;
-            }
-        })
-        .await;
-        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-        if let Some(db) = built.db {
-            // A connection still held by an aborted request would make close() wait forever.
-            match tokio::time::timeout(std::time::Duration::from_secs(5), db.close()).await {
-                Ok(()) => tracing::info!("database pool closed"),
-                Err(_) => tracing::warn!("database pool did not close within 5s; exiting anyway"),
-            }
-        }
-        #[cfg(feature = "metrics")]
-        if let Some(task) = metrics_server {
-            let _ = task.await;
-        }
-        Ok(())
-    }
-
-    async fn build(self, loaded: Loaded<C>) -> crate::Result<Built> {
-        #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(unused_mut))]
-        let mut health = self.setup.health;
-        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-        let db = match self.setup.database {
-            Some((connect, migrations)) => {
-                let handle = connect(loaded.database.clone(), migrations).await?;
-                let probe = handle.clone();
-                health.add_check("database", move || {
-                    let probe = probe.clone();
-                    async move { probe.ping().await }
-                });
-                Some(handle)
-            }
-            None => None,
-        };
-        let expose_constraint_names = loaded.database.expose_constraint_names;
-        let jwt = if self.setup.auth {
-            let jwt = crate::auth::Jwt::from_config(&loaded.auth.jwt)?;
-            tracing::info!(algorithm = %loaded.auth.jwt.algorithm, "auth keys loaded");
-            Some(jwt)
-        } else {
-            None
-        };
-        #[cfg(feature = "metrics")]
-        let metrics = crate::metrics::Metrics::new();
-        #[cfg(all(feature = "metrics", any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
-        if let Some(db) = &db {
-            metrics.register_collector(crate::metrics::PoolMetrics(db.clone()));
-        }
-        let telemetry = loaded.telemetry;
-        let ctx = Context {
-            inner: Arc::new(Resources {
-                config: Arc::new(loaded.app),
-                server: loaded.server,
-                profile: loaded.profile,
-                #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-                db: db.clone(),
-                jwt,
-                #[cfg(feature = "metrics")]
-                metrics: metrics.clone(),
-            }),
-        };
-        let state = (self.state)(&ctx);
-        let mut router = self.routes.into_router()?.with_state(state);
-        for layer in self.setup.layers {
-            router = layer(router);
-        }
-        let health = health.with_timeout(ctx.server().readiness_timeout);
-        if ctx.server().health {
-            router = router.merge(health.clone().router());
-        }
-        #[allow(unused_mut)]
-        let mut observe = crate::middleware::Observe::default();
-        #[cfg(feature = "otel")]
-        {
-            observe.otel = crate::telemetry::otel_active();
-        }
-        #[cfg(feature = "metrics")]
-        let metrics = match &telemetry.metrics {
-            m if !m.enabled => None,
-            m => {
-                observe.metrics = Some(metrics.http.clone());
-                match m.port {
-                    Some(port) => Some((metrics.router(&m.path), port)),
-                    None => {
-                        // axum panics on a route that is already there; say which key to change.
-                        let merged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            router.merge(metrics.router(&m.path))
-                        }));
-                        router = merged.map_err(|_| {
-                            crate::Error::internal(anyhow::anyhow!(
-                                "telemetry.metrics.path {:?} is already a route of the app; set telemetry.metrics.path (APP__TELEMETRY__METRICS__PATH) to a free path, or serve metrics on their own port with telemetry.metrics.port",
-                                m.path
-                            ))
-                        })?;
-                        None
-                    }
-                }
-            }
-        };
-        #[cfg(not(feature = "metrics"))]
-        let _ = &telemetry;
-        let router = crate::middleware::apply(
-            router,
-            ctx.server(),
-            self.setup.renderer.clone(),
-            self.setup.default_renderer,
-            expose_constraint_names,
-            observe,
-        )?;
-        #[cfg(feature = "metrics")]
-        let metrics = match metrics {
-            // Its own listener still gets request ids and problem bodies, but is not measured.
-            Some((router, port)) => Some((
-                crate::middleware::apply(
-                    router,
-                    ctx.server(),
-                    self.setup.renderer,
-                    self.setup.default_renderer,
-                    false,
-                    crate::middleware::Observe::default(),
-                )?,
-                port,
-            )),
-            None => None,
-        };
-        Ok(Built {
-            router,
-            #[cfg(feature = "metrics")]
-            metrics,
-            health,
-            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-            db,
-        })
-    }
-
     /// For `TestApp`: the `test` profile and no process environment or `.env`, unless the app
     /// chose otherwise.
+    #[cfg(feature = "testing")]
     pub(crate) fn for_tests(mut self) -> Self {
         self.setup.loader = self.setup.loader.hermetic_for_tests();
         self

@@ -22,16 +22,15 @@ use tower::ServiceExt;
 
 use crate::config::ServerConfig;
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests for
-/// up to `server.shutdown_timeout`.
-/// Binds `addr`; the error names the address, the system's reason and `fix`.
-pub(crate) async fn bind(addr: &str, fix: &str) -> crate::Result<(TcpListener, SocketAddr)> {
-    let cannot = |e: std::io::Error| crate::Error::internal(anyhow::anyhow!("cannot listen on {addr}: {e}; {fix}"));
-    let listener = TcpListener::bind(addr).await.map_err(cannot)?;
-    let local = listener.local_addr().map_err(cannot)?;
+/// Binds `addr`, and says which address it got (port 0 picks one).
+pub(crate) async fn bind(addr: &str) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
     Ok((listener, local))
 }
 
+/// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests for
+/// up to `server.shutdown_timeout`.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,

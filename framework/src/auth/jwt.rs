@@ -23,19 +23,19 @@ const MAX_TOKEN_LEN: usize = 8 * 1024;
 #[non_exhaustive]
 pub enum AuthError {
     /// `auth.jwt.algorithm` is not one trestle supports.
-    #[error("auth.jwt.algorithm {0:?} is not supported: use HS256, HS384, HS512, RS256, RS384, RS512, PS256, ES256, ES384 or EdDSA (APP__AUTH__JWT__ALGORITHM)")]
+    #[error("auth.jwt.algorithm {0:?} is not supported: use HS256, HS384, HS512, RS256, RS384, RS512, PS256, ES256, ES384 or EdDSA")]
     UnknownAlgorithm(String),
     /// HS* without a secret.
-    #[error("auth.jwt.secret is not set, and {0} needs it: set APP__AUTH__JWT__SECRET to at least 32 random bytes")]
+    #[error("auth.jwt.secret is not set, and {0} needs it: set auth.jwt.secret to at least 32 random bytes")]
     MissingSecret(&'static str),
     /// HS* with a secret under 32 bytes.
-    #[error("auth.jwt.secret is {0} bytes long; HMAC secrets must be at least 32 bytes: generate one with `openssl rand -base64 48` and set APP__AUTH__JWT__SECRET")]
+    #[error("auth.jwt.secret is {0} bytes long; HMAC secrets must be at least 32 bytes: generate one with `openssl rand -base64 48` and set auth.jwt.secret to it")]
     ShortSecret(usize),
     /// RS*/PS*/ES*/EdDSA without a public key file.
-    #[error("auth.jwt.public_key_file is not set, and {0} needs it to verify tokens: point it at a PEM public key (APP__AUTH__JWT__PUBLIC_KEY_FILE)")]
+    #[error("auth.jwt.public_key_file is not set, and {0} needs it to verify tokens: point it at a PEM public key")]
     MissingPublicKey(&'static str),
     /// A key file is missing, unreadable, not PEM, or not a key for the algorithm.
-    #[error("{key} {path}: {problem}; fix the file or {key} ({env_var})")]
+    #[error("{key} {path}: {problem}; fix the file or {key}")]
     KeyFile {
         /// `auth.jwt.public_key_file` or `auth.jwt.private_key_file`.
         key: &'static str,
@@ -43,19 +43,31 @@ pub enum AuthError {
         path: String,
         /// What is wrong with it.
         problem: String,
-        /// The variable that sets the key.
-        env_var: &'static str,
     },
     /// Signing and verifying a token at startup failed: the key pair does not match, or the
     /// crypto backend is missing.
     #[error("auth.jwt start-up check failed: {0}")]
     SelfCheck(String),
     /// This service has only a public key.
-    #[error("this service cannot issue tokens: it has no auth.jwt.private_key_file (APP__AUTH__JWT__PRIVATE_KEY_FILE), only a public key to verify them")]
+    #[error("this service cannot issue tokens: it has no auth.jwt.private_key_file, only a public key to verify them")]
     CannotIssue,
     /// Signing failed.
     #[error("signing the token failed: {0}")]
     Signing(String),
+}
+
+impl AuthError {
+    /// The config key to change, when one is to blame (for the message's environment variable).
+    pub fn config_key(&self) -> Option<&'static str> {
+        match self {
+            AuthError::UnknownAlgorithm(_) => Some("auth.jwt.algorithm"),
+            AuthError::MissingSecret(_) | AuthError::ShortSecret(_) => Some("auth.jwt.secret"),
+            AuthError::MissingPublicKey(_) => Some("auth.jwt.public_key_file"),
+            AuthError::KeyFile { key, .. } => Some(key),
+            AuthError::CannotIssue => Some("auth.jwt.private_key_file"),
+            AuthError::SelfCheck(_) | AuthError::Signing(_) => None,
+        }
+    }
 }
 
 /// Issues and verifies tokens as `[auth.jwt]` configures; cheap to clone. Reach it from state
@@ -141,11 +153,10 @@ fn algorithm_name(alg: Algorithm) -> &'static str {
 fn read_key<K>(
     path: &Path,
     key: &'static str,
-    env_var: &'static str,
     alg: Algorithm,
     parse: impl FnOnce(&[u8]) -> jsonwebtoken::errors::Result<K>,
 ) -> Result<K, AuthError> {
-    let fail = |problem: String| AuthError::KeyFile { key, path: path.display().to_string(), problem, env_var };
+    let fail = |problem: String| AuthError::KeyFile { key, path: path.display().to_string(), problem };
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => fail("no such file".into()),
         _ => fail(format!("cannot read it ({e})")),
@@ -191,28 +202,27 @@ impl Jwt {
             _ => {
                 let public = config.public_key_file.as_deref().ok_or(AuthError::MissingPublicKey(name))?;
                 let (pub_key, priv_key) = ("auth.jwt.public_key_file", "auth.jwt.private_key_file");
-                let (pub_env, priv_env) = ("APP__AUTH__JWT__PUBLIC_KEY_FILE", "APP__AUTH__JWT__PRIVATE_KEY_FILE");
                 let (decoding, encoding) = match alg {
                     Algorithm::ES256 | Algorithm::ES384 => (
-                        read_key(public, pub_key, pub_env, alg, DecodingKey::from_ec_pem)?,
+                        read_key(public, pub_key, alg, DecodingKey::from_ec_pem)?,
                         config
                             .private_key_file
                             .as_deref()
-                            .map(|p| read_key(p, priv_key, priv_env, alg, EncodingKey::from_ec_pem)),
+                            .map(|p| read_key(p, priv_key, alg, EncodingKey::from_ec_pem)),
                     ),
                     Algorithm::EdDSA => (
-                        read_key(public, pub_key, pub_env, alg, DecodingKey::from_ed_pem)?,
+                        read_key(public, pub_key, alg, DecodingKey::from_ed_pem)?,
                         config
                             .private_key_file
                             .as_deref()
-                            .map(|p| read_key(p, priv_key, priv_env, alg, EncodingKey::from_ed_pem)),
+                            .map(|p| read_key(p, priv_key, alg, EncodingKey::from_ed_pem)),
                     ),
                     _ => (
-                        read_key(public, pub_key, pub_env, alg, DecodingKey::from_rsa_pem)?,
+                        read_key(public, pub_key, alg, DecodingKey::from_rsa_pem)?,
                         config
                             .private_key_file
                             .as_deref()
-                            .map(|p| read_key(p, priv_key, priv_env, alg, EncodingKey::from_rsa_pem)),
+                            .map(|p| read_key(p, priv_key, alg, EncodingKey::from_rsa_pem)),
                     ),
                 };
                 (encoding.transpose()?, decoding)

@@ -12,42 +12,51 @@ use crate::config::{DatabaseConfig, DatabaseUrl};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-mod sealed {
-    pub trait Sealed {}
+/// What only the framework calls: a backend's connect options, pool handle, migrations and
+/// database creation. Sealed, so apps cannot implement [`Backend`] and never see these.
+pub(crate) mod sealed {
+    use sqlx::migrate::{AppliedMigration, MigrateError, Migrator};
+    use sqlx::{Connection, Pool};
+
+    use super::{BoxFuture, Handle};
+    use crate::config::{DatabaseConfig, DatabaseUrl};
+
+    /// The framework's side of a backend.
+    pub trait Sealed: sqlx::Database {
+        /// Connect options from the URL and `[database]`.
+        fn options(
+            url: &DatabaseUrl,
+            config: &DatabaseConfig,
+        ) -> Result<<Self::Connection as Connection>::Options, sqlx::Error>;
+        /// The pool, as the context holds it.
+        fn handle(pool: Pool<Self>) -> Handle;
+        /// This backend's pool, if `handle` is one.
+        fn pool(handle: &Handle) -> Option<&Pool<Self>>;
+        /// The migrations already applied.
+        fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>>;
+        /// Applies `migrator`.
+        fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>>;
+        /// Creates the database of `url`.
+        fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+        /// Drops the database of `url`.
+        fn drop_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
+        /// Whether the database of `url` exists.
+        fn database_exists(url: &str) -> BoxFuture<'_, Result<bool, sqlx::Error>>;
+    }
 }
 
 /// A database trestle can connect to: `Sqlite`, `Postgres` or `MySql` (each behind its feature).
 /// Sealed: the framework implements it for exactly these.
-pub trait Backend: sqlx::Database + sealed::Sealed {
+pub trait Backend: sealed::Sealed {
     /// URL schemes this backend accepts.
     const SCHEMES: &'static [&'static str];
     /// An example URL, for messages.
     const EXAMPLE_URL: &'static str;
-
-    #[doc(hidden)]
-    fn options(
-        url: &DatabaseUrl,
-        config: &DatabaseConfig,
-    ) -> Result<<Self::Connection as Connection>::Options, sqlx::Error>;
-    #[doc(hidden)]
-    fn handle(pool: Pool<Self>) -> Handle;
-    #[doc(hidden)]
-    fn pool(handle: &Handle) -> Option<&Pool<Self>>;
-    #[doc(hidden)]
-    fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>>;
-    #[doc(hidden)]
-    fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>>;
-    #[doc(hidden)]
-    fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
-    #[doc(hidden)]
-    fn drop_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
-    #[doc(hidden)]
-    fn database_exists(url: &str) -> BoxFuture<'_, Result<bool, sqlx::Error>>;
 }
 
-/// A pool of whichever backend, as the app's `Context` holds it.
+/// A pool of whichever backend, as the app's `Context` holds it (public only inside this private
+/// module, for the sealed trait).
 #[derive(Clone, Debug)]
-#[doc(hidden)]
 pub enum Handle {
     #[cfg(feature = "sqlite")]
     Sqlite(Pool<sqlx::Sqlite>),
@@ -99,13 +108,13 @@ impl Handle {
 macro_rules! backend {
     ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $options:expr) => {
         #[cfg(feature = $feature)]
-        impl sealed::Sealed for $db {}
-
-        #[cfg(feature = $feature)]
         impl Backend for $db {
             const SCHEMES: &'static [&'static str] = &[$($scheme),*];
             const EXAMPLE_URL: &'static str = $example;
+        }
 
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $db {
             fn options(url: &DatabaseUrl, config: &DatabaseConfig) -> Result<<Self::Connection as Connection>::Options, sqlx::Error> {
                 let options = <<Self::Connection as Connection>::Options>::from_str(url.expose())?;
                 #[allow(clippy::redundant_closure_call)]

@@ -15,13 +15,13 @@ use crate::config::DatabaseConfig;
 #[non_exhaustive]
 pub enum DbError {
     /// No URL configured.
-    #[error("database.url is not set: set it under [database] in config/default.toml or with APP__DATABASE__URL (e.g. {example})")]
+    #[error("database.url is not set: set database.url under [database] in config/default.toml or in the environment (e.g. {example})")]
     MissingUrl {
         /// An example URL for the backend.
         example: &'static str,
     },
     /// The URL is for another backend than the app was built for.
-    #[error("database.url {url} is not a {backend} URL (expected {schemes}://…): fix database.url (APP__DATABASE__URL), or build the app with the feature for that database")]
+    #[error("database.url {url} is not a {backend} URL (expected {schemes}://…): fix database.url, or build the app with the feature for that database")]
     WrongBackend {
         /// The URL, password redacted.
         url: String,
@@ -31,7 +31,7 @@ pub enum DbError {
         schemes: String,
     },
     /// The URL does not parse, or an option in it is not valid.
-    #[error("database.url {url} is not valid: {reason}; fix database.url (APP__DATABASE__URL)")]
+    #[error("database.url {url} is not valid: {reason}; fix database.url")]
     InvalidUrl {
         /// The URL, password redacted.
         url: String,
@@ -39,7 +39,7 @@ pub enum DbError {
         reason: String,
     },
     /// Every connection attempt failed.
-    #[error("cannot connect to {backend} at {url} after {attempts} attempts: {last_error}; check that the server is running and reachable, or change database.url (APP__DATABASE__URL); database.connect_retries sets the attempts")]
+    #[error("cannot connect to {backend} at {url} after {attempts} attempts: {last_error}; check that the server is running and reachable, or change database.url; database.connect_retries sets the attempts")]
     Unreachable {
         /// The backend.
         backend: &'static str,
@@ -53,6 +53,16 @@ pub enum DbError {
     /// A migration failed, or the applied migrations do not match the embedded ones.
     #[error("{0}")]
     Migration(String),
+}
+
+impl DbError {
+    /// The config key to change, when one is to blame (for the message's environment variable).
+    pub fn config_key(&self) -> Option<&'static str> {
+        match self {
+            DbError::Migration(_) => None,
+            _ => Some("database.url"),
+        }
+    }
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -45,14 +45,10 @@ pub struct Migrations {
 }
 
 impl Migrations {
-    /// Migrations from a list (what `migrate!()` expands to).
+    /// Migrations from a list (what `migrate!()` expands to; macro glue).
+    #[doc(hidden)]
     pub const fn new(list: &'static [Migration]) -> Self {
         Self { list: Cow::Borrowed(list) }
-    }
-
-    /// The embedded migrations, in version order.
-    pub fn iter(&self) -> impl Iterator<Item = &Migration> {
-        self.list.iter()
     }
 
     fn migrator(&self) -> Migrator {

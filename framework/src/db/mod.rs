@@ -14,7 +14,7 @@
 //! }
 //!
 //! #[trestle::main]
-//! async fn main() -> trestle::Result<()> {
+//! async fn main() -> Result<(), trestle::StartupError> {
 //!     App::new()
 //!         .database() // with `.migrations(trestle::migrate!())` to apply ./migrations
 //!         .state(|ctx| ctx.clone())
@@ -39,7 +39,7 @@
 mod backend;
 mod connect;
 mod error;
-mod migrate;
+pub(crate) mod migrate;
 
 use std::ops::Deref;
 
@@ -55,7 +55,7 @@ pub(crate) use error::classify;
 #[cfg(feature = "metrics")]
 pub(crate) use error::pool_timeouts;
 pub use error::{constraint, is_unique_violation};
-pub use migrate::{Migration, MigrationKind, Migrations};
+pub use migrate::Migrations;
 
 #[cfg(feature = "mysql")]
 pub use sqlx::MySql;

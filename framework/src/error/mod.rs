@@ -16,7 +16,7 @@
 //! - The body format is pluggable: [`Renderer`] (set with `App::renderer`) writes every problem,
 //!   including the framework's own (404, 405, 413, timeouts, panics, bad JSON).
 
-mod api_error;
+pub(crate) mod api_error;
 mod problem;
 
 use std::fmt;
@@ -24,9 +24,8 @@ use std::fmt;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
+use api_error::ApiErrorDowncast;
 pub use api_error::ApiError;
-#[doc(hidden)]
-pub use api_error::ApiErrorDowncast;
 pub use problem::{FieldError, Problem, ProblemJson, Renderer};
 /// Derives [`ApiError`](trait@ApiError).
 pub use trestle_macros::ApiError;

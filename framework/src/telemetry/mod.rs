@@ -17,6 +17,7 @@ mod otel;
 #[cfg(all(feature = "otel", feature = "metrics"))]
 pub(crate) use otel::export_counts;
 #[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub use otel::inject_context;
 #[cfg(feature = "otel")]
 pub(crate) use otel::{active as otel_active, continue_trace, record_status, start_trace};
@@ -37,19 +38,30 @@ pub enum TelemetryError {
     BadFilter {
         /// The filter text.
         filter: String,
-        /// `RUST_LOG` or `telemetry.filter` (`APP__TELEMETRY__FILTER`).
+        /// `RUST_LOG` or `telemetry.filter`.
         source_name: &'static str,
         /// The parser's message.
         reason: String,
     },
     /// `[telemetry.otlp]` cannot be used as written.
-    #[error("cannot export spans to telemetry.otlp.endpoint {endpoint:?} (APP__TELEMETRY__OTLP__ENDPOINT): {reason}")]
+    #[error("cannot export spans to telemetry.otlp.endpoint {endpoint:?}: {reason}")]
     Otlp {
         /// The configured endpoint.
         endpoint: String,
         /// What is wrong and how to fix it.
         reason: String,
     },
+}
+
+impl TelemetryError {
+    /// The config key to change, when one is to blame (for the message's environment variable).
+    pub fn config_key(&self) -> Option<&'static str> {
+        match self {
+            TelemetryError::BadFilter { source_name: "RUST_LOG", .. } => None,
+            TelemetryError::BadFilter { .. } => Some("telemetry.filter"),
+            TelemetryError::Otlp { .. } => Some("telemetry.otlp.endpoint"),
+        }
+    }
 }
 
 /// Installs the global subscriber. Returns `Ok(false)` when one was already installed (a test
@@ -60,7 +72,7 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
     }
     let (filter, source_name) = match std::env::var("RUST_LOG") {
         Ok(f) if !f.trim().is_empty() => (f, "RUST_LOG"),
-        _ => (config.filter.clone(), "telemetry.filter (APP__TELEMETRY__FILTER)"),
+        _ => (config.filter.clone(), "telemetry.filter"),
     };
     let env_filter = EnvFilter::builder().parse(&filter).map_err(|e| TelemetryError::BadFilter {
         filter: filter.clone(),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use trestle::axum::routing::get;
 use trestle::prelude::*;
 
 async fn slow() -> &'static str {
@@ -28,7 +29,7 @@ async fn outgoing() -> String {
 }
 
 #[trestle::main]
-async fn main() -> trestle::Result<()> {
+async fn main() -> Result<(), trestle::StartupError> {
     App::new()
         .routes(
             Router::new()

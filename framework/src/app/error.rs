@@ -1,0 +1,139 @@
+//! `StartupError`: why an app did not start. Not a request error: it never becomes a problem
+//! document, and it keeps the subsystem's error as its `source()`.
+
+use std::fmt;
+
+use crate::auth::AuthError;
+use crate::config::ConfigError;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+use crate::db::DbError;
+use crate::routing::RouteConflict;
+use crate::telemetry::TelemetryError;
+
+/// Why the app did not start: one variant per startup phase or subsystem, each keeping the
+/// subsystem's own error as [`source`](std::error::Error::source).
+///
+/// Match on the variant to tell failures apart:
+///
+/// ```
+/// use trestle::{App, StartupError};
+///
+/// # async fn demo() {
+/// let result = App::new().configure(|c| c.set("server.port", "not-a-port")).into_router().await;
+/// assert!(matches!(result, Err(StartupError::Config(_))));
+/// # }
+/// ```
+///
+/// `Debug` prints the message and its causes (what `main` shows when it returns one), never a
+/// secret: the subsystems' messages redact them.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The config could not be loaded or is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Logging or trace export could not start.
+    #[error("{source}{}", hint(.env_var))]
+    Telemetry {
+        /// What went wrong.
+        source: TelemetryError,
+        /// The environment variable of the config key to fix, if one is to blame.
+        env_var: Option<String>,
+    },
+    /// The database could not be connected or migrated.
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
+    #[error("{source}{}", hint(.env_var))]
+    Database {
+        /// What went wrong.
+        source: DbError,
+        /// The environment variable of the config key to fix, if one is to blame.
+        env_var: Option<String>,
+    },
+    /// The JWT keys of `[auth.jwt]` could not be loaded.
+    #[error("{source}{}", hint(.env_var))]
+    Auth {
+        /// What went wrong.
+        source: AuthError,
+        /// The environment variable of the config key to fix, if one is to blame.
+        env_var: Option<String>,
+    },
+    /// Two routes claim the same method and path (macro routes, `Router`s, health, metrics).
+    #[error(transparent)]
+    Routes(#[from] RouteConflict),
+    /// A setting of the default middleware stack cannot be used (a CORS origin that is not a
+    /// header value, …).
+    #[error("config key `{key}` holds {value:?}, which {problem}; fix it in the config file or {env_var}")]
+    Middleware {
+        /// The config key.
+        key: String,
+        /// Its value (never a secret: these keys hold none).
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+        /// The environment variable that sets the key.
+        env_var: String,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}; set {keys} ({env_vars}) to a free address, or stop whatever holds it")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The config keys that choose it.
+        keys: String,
+        /// Their environment variables.
+        env_vars: String,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+}
+
+/// ` (environment variable X)`, or nothing.
+fn hint(env_var: &Option<String>) -> String {
+    env_var.as_ref().map(|v| format!(" (environment variable {v})")).unwrap_or_default()
+}
+
+impl fmt::Debug for StartupError {
+    /// The message, then each cause on its own line: what `main` prints when it returns this.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")?;
+        let mut cause = std::error::Error::source(self);
+        // `Config` and `Routes` are transparent: their source is the message already shown.
+        if matches!(self, StartupError::Config(_) | StartupError::Routes(_)) {
+            cause = cause.and_then(std::error::Error::source);
+        }
+        while let Some(e) = cause {
+            write!(f, "\n  caused by: {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_subsystem_error_as_source() {
+        let e = StartupError::Auth { source: AuthError::ShortSecret(3), env_var: Some("SHOP__AUTH__JWT__SECRET".into()) };
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<AuthError>().is_some());
+        let text = e.to_string();
+        assert!(text.contains("3 bytes") && text.contains("SHOP__AUTH__JWT__SECRET"), "{text}");
+    }
+
+    #[test]
+    fn debug_prints_the_message_and_causes() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "address in use");
+        let e = StartupError::Bind {
+            addr: "127.0.0.1:80".into(),
+            keys: "server.host / server.port".into(),
+            env_vars: "APP__SERVER__HOST, APP__SERVER__PORT".into(),
+            source: io,
+        };
+        let debug = format!("{e:?}");
+        assert!(debug.starts_with("cannot listen on 127.0.0.1:80: address in use"), "{debug}");
+        assert!(debug.contains("caused by: address in use"), "{debug}");
+    }
+}

@@ -1,0 +1,418 @@
+//! Startup in phases, each a function with one job and a typed result:
+//!
+//! 1. [`load_config`]: files, `.env`, environment → [`Loaded`];
+//! 2. [`init_telemetry`]: logs and trace export;
+//! 3. [`open_resources`]: database pool (connected, migrated), JWT keys, metrics registry;
+//! 4. [`build_state`]: the [`Context`] and the app's state built from it;
+//! 5. [`build_routes`]: the app's routes with health and metrics, checked for conflicts;
+//! 6. [`apply_stack`]: the default middleware around them;
+//! 7. [`serve`]: bind, serve, drain.
+//!
+//! `App::run` runs them in order; `App::load_config` stops after 1 and `App::prepare` after 4.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+
+use super::{App, Context, Shared, StartupError};
+use crate::config::{Config, Loaded, Loader, ServerConfig, TelemetryConfig};
+use crate::error::Renderer;
+use crate::health::Health;
+use crate::routing::{Claim, Routes};
+
+/// What phase 3 opened: the framework's handles to the world outside the process.
+#[derive(Debug, Default)]
+pub(crate) struct Resources {
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub(crate) db: Option<crate::db::Handle>,
+    pub(crate) jwt: Option<crate::auth::Jwt>,
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics: crate::metrics::Metrics,
+}
+
+/// An app after phases 1 to 4: config loaded, resources open (the database connected and
+/// migrated), state built; nothing bound or served yet. [`App::prepare`] returns it.
+#[must_use = "a prepared app serves nothing: call `into_router`, or `close` it"]
+pub struct Prepared<C, S> {
+    context: Context<C>,
+    state: S,
+    routes: Routes<S>,
+    stack: StackParts,
+    health: Health,
+    telemetry: TelemetryConfig,
+}
+
+/// What the stack phase needs from the builder and the config.
+struct StackParts {
+    layers: Vec<super::LayerFn>,
+    renderer: Arc<dyn Renderer>,
+    default_renderer: bool,
+    expose_constraint_names: bool,
+}
+
+impl<C, S> std::fmt::Debug for Prepared<C, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").field("profile", &self.context.profile()).finish_non_exhaustive()
+    }
+}
+
+/// An app after every phase but serving: its routers, and what shutdown needs.
+pub(crate) struct Ready {
+    /// The app's router with the default stack.
+    pub(crate) router: Router,
+    /// The metrics router, when `telemetry.metrics.port` puts it on a listener of its own.
+    #[cfg(feature = "metrics")]
+    metrics: Option<(Router, u16)>,
+    health: Health,
+    server: ServerConfig,
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    db: Option<crate::db::Handle>,
+}
+
+impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
+    /// The context the state was built from: config, pool, keys, metrics registry.
+    pub fn context(&self) -> &Context<C> {
+        &self.context
+    }
+
+    /// Phases 5 and 6: the app's router with health, metrics and the default stack, as
+    /// [`App::into_router`] returns it.
+    pub async fn into_router(self) -> Result<Router, StartupError> {
+        Ok(self.finish().await?.router)
+    }
+
+    /// Closes what phase 3 opened (the database pool), for a command that stops here.
+    pub async fn close(self) {
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        if let Some(db) = &self.context.inner.resources.db {
+            db.close().await;
+        }
+    }
+
+    /// Phases 5 and 6.
+    pub(crate) async fn finish(mut self) -> Result<Ready, StartupError> {
+        let layers = std::mem::take(&mut self.stack.layers);
+        let server = self.context.server().clone();
+        let health = self.health.with_timeout(server.readiness_timeout);
+        #[cfg(feature = "metrics")]
+        let metrics = &self.context.inner.resources.metrics;
+        #[cfg(feature = "metrics")]
+        let (metrics_on_app_port, metrics_port) = match &self.telemetry.metrics {
+            m if !m.enabled => (None, None),
+            m => match m.port {
+                Some(port) => (None, Some((metrics.router(&m.path), port))),
+                None => (Some((m.path.as_str(), metrics.router(&m.path))), None),
+            },
+        };
+        #[cfg(not(feature = "metrics"))]
+        let metrics_on_app_port: Option<(&str, Router)> = None;
+        let router = build_routes(
+            self.routes,
+            self.state,
+            server.health.then(|| health.clone()),
+            metrics_on_app_port,
+            layers,
+        )
+        .await?;
+        let observe = observe(&self.telemetry, &self.context);
+        let router = apply_stack(router, &server, &self.stack, observe)?;
+        #[cfg(feature = "metrics")]
+        let metrics_port = match metrics_port {
+            // Its own listener still gets request ids and problem bodies, but is not measured.
+            Some((router, port)) => {
+                let parts = StackParts { layers: Vec::new(), expose_constraint_names: false, ..self.stack };
+                Some((apply_stack(router, &server, &parts, crate::middleware::Observe::default())?, port))
+            }
+            None => None,
+        };
+        Ok(Ready {
+            router,
+            #[cfg(feature = "metrics")]
+            metrics: metrics_port,
+            health,
+            server,
+            #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+            db: self.context.inner.resources.db.clone(),
+        })
+    }
+}
+
+/// Phase 1: config from every source, validated.
+pub(super) fn load_config<C: Config>(loader: &Loader) -> Result<Loaded<C>, StartupError> {
+    Ok(loader.load::<C>()?)
+}
+
+/// Phase 2: logs (and trace export with the `otel` feature); a subscriber already installed is
+/// kept.
+pub(super) fn init_telemetry<C>(config: &Loaded<C>) -> Result<(), StartupError> {
+    crate::telemetry::init(&config.telemetry).map_err(|source| StartupError::Telemetry {
+        env_var: source.config_key().map(|key| env_var(config, key)),
+        source,
+    })?;
+    Ok(())
+}
+
+/// Phases 3 and 4, as [`App::prepare`] runs them.
+pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
+    app: App<C, S>,
+    config: Loaded<C>,
+) -> Result<Prepared<C, S>, StartupError> {
+    let setup = app.setup;
+    let mut health = setup.health;
+    let resources = open_resources(&setup.resources, &config, &mut health).await?;
+    let stack = StackParts {
+        layers: setup.layers,
+        renderer: setup.renderer,
+        default_renderer: setup.default_renderer,
+        expose_constraint_names: config.database.expose_constraint_names,
+    };
+    let telemetry = config.telemetry.clone();
+    let (context, state) = build_state(config, resources, app.state);
+    Ok(Prepared { context, state, routes: app.routes, stack, health, telemetry })
+}
+
+/// Phase 3: connects the database (and migrates), loads the JWT keys, creates the metrics
+/// registry; registers the database's readiness check.
+async fn open_resources<C>(
+    wanted: &super::WantedResources,
+    config: &Loaded<C>,
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(unused_variables))]
+    health: &mut Health,
+) -> Result<Resources, StartupError> {
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    let db = match &wanted.database {
+        Some((connect, migrations)) => {
+            let handle = connect(config.database.clone(), migrations.clone()).await.map_err(|source| {
+                StartupError::Database { env_var: source.config_key().map(|key| env_var(config, key)), source }
+            })?;
+            let probe = handle.clone();
+            health.add_check("database", move || {
+                let probe = probe.clone();
+                async move { probe.ping().await }
+            });
+            Some(handle)
+        }
+        None => None,
+    };
+    let jwt = if wanted.auth {
+        let jwt = crate::auth::Jwt::from_config(&config.auth.jwt).map_err(|source| StartupError::Auth {
+            env_var: source.config_key().map(|key| env_var(config, key)),
+            source,
+        })?;
+        tracing::info!(algorithm = %config.auth.jwt.algorithm, "auth keys loaded");
+        Some(jwt)
+    } else {
+        None
+    };
+    #[cfg(feature = "metrics")]
+    let metrics = crate::metrics::Metrics::new();
+    #[cfg(all(feature = "metrics", any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+    if let Some(db) = &db {
+        metrics.register_collector(crate::metrics::PoolMetrics(db.clone()));
+    }
+    Ok(Resources {
+        #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+        db,
+        jwt,
+        #[cfg(feature = "metrics")]
+        metrics,
+    })
+}
+
+/// Phase 4: the context, and the app's state built from it.
+fn build_state<C, S>(
+    config: Loaded<C>,
+    resources: Resources,
+    make_state: super::StateFn<C, S>,
+) -> (Context<C>, S) {
+    let context = Context {
+        inner: Arc::new(Shared {
+            config: Arc::new(config.app),
+            server: config.server,
+            profile: config.profile,
+            resources,
+        }),
+    };
+    let state = make_state(&context);
+    (context, state)
+}
+
+/// Phase 5: the app's routes (with its own layers around them), the health routes and the
+/// metrics route in one router, after one check of every route against every other.
+async fn build_routes<S: Clone + Send + Sync + 'static>(
+    routes: Routes<S>,
+    state: S,
+    health: Option<Health>,
+    metrics: Option<(&str, Router)>,
+    layers: Vec<super::LayerFn>,
+) -> Result<Router, StartupError> {
+    let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
+    if let Some(health) = health {
+        let router = health.router();
+        let [live, ready] = &crate::health::ROUTES;
+        framework.push((Claim::of(live), Router::new()));
+        framework.push((Claim::of(ready), router));
+    }
+    if let Some((path, router)) = metrics {
+        framework.push((Claim { methods: &["GET"], path, handler: "trestle's metrics (telemetry.metrics.path)" }, router));
+    }
+    let (mut router, framework) = crate::routing::check(routes, state, framework).await?;
+    // The app's layers wrap the app's routes only, not health and metrics.
+    for layer in layers {
+        router = layer(router);
+    }
+    Ok(router.merge(framework))
+}
+
+/// What the stack records beyond logs: metrics and trace context, when on.
+fn observe<C>(
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] telemetry: &TelemetryConfig,
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] context: &Context<C>,
+) -> crate::middleware::Observe {
+    #[allow(unused_mut)]
+    let mut observe = crate::middleware::Observe::default();
+    #[cfg(feature = "otel")]
+    {
+        observe.otel = crate::telemetry::otel_active();
+    }
+    #[cfg(feature = "metrics")]
+    if telemetry.metrics.enabled {
+        observe.metrics = Some(context.inner.resources.metrics.http.clone());
+    }
+    observe
+}
+
+/// Phase 6: the default middleware stack around `router`.
+fn apply_stack(
+    router: Router,
+    server: &ServerConfig,
+    parts: &StackParts,
+    observe: crate::middleware::Observe,
+) -> Result<Router, StartupError> {
+    crate::middleware::apply(
+        router,
+        server,
+        parts.renderer.clone(),
+        parts.default_renderer,
+        parts.expose_constraint_names,
+        observe,
+    )
+    .map_err(|e| StartupError::Middleware {
+        key: "server.cors".into(),
+        value: String::new(),
+        problem: "is not valid",
+        env_var: format!("{e:?}"),
+    })
+}
+
+/// Phases 3 to 7 after config and telemetry: what `App::run_until` does.
+pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
+    app: App<C, S>,
+    config: Loaded<C>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartupError> {
+    tracing::info!(profile = %config.profile, "starting");
+    let files: Vec<String> = config.files.iter().map(|p| p.display().to_string()).collect();
+    tracing::info!(files = ?files, "config loaded");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    for route in app.route_table() {
+        tracing::debug!(
+            methods = ?route.methods,
+            path = route.path,
+            auth = %route.auth,
+            scopes = ?route.scopes,
+            handler = route.handler,
+            summary = route.summary,
+            "route"
+        );
+    }
+    let names = Names {
+        address: ("server.host / server.port", format!("{}, {}", env_var(&config, "server.host"), env_var(&config, "server.port"))),
+        metrics_port: ("telemetry.metrics.port", env_var(&config, "telemetry.metrics.port")),
+    };
+    let ready = prepare(app, config).await?.finish().await?;
+    serve(ready, names, shutdown).await
+}
+
+/// The config keys that choose the listeners, and their environment variables: for bind errors.
+struct Names {
+    address: (&'static str, String),
+    metrics_port: (&'static str, String),
+}
+
+/// Phase 7: binds the listeners, serves until `shutdown`, drains, closes the pool.
+async fn serve(ready: Ready, names: Names, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
+    let server = ready.server;
+    let health = ready.health;
+    let addr = format!("{}:{}", server.host, server.port);
+    let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
+        addr: addr.clone(),
+        keys: names.address.0.to_owned(),
+        env_vars: names.address.1.clone(),
+        source,
+    })?;
+    tracing::info!(addr = %local, "listening on http://{local}");
+
+    // Both listeners stop on the same signal.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    #[cfg(feature = "metrics")]
+    let metrics_server = match ready.metrics {
+        Some((router, port)) => {
+            let addr = format!("{}:{port}", server.host);
+            let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
+                addr: addr.clone(),
+                keys: names.metrics_port.0.to_owned(),
+                env_vars: names.metrics_port.1.clone(),
+                source,
+            })?;
+            tracing::info!(addr = %local, "metrics on http://{local}");
+            let server = server.clone();
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(async move {
+                super::serve::serve(listener, router, &server, async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+            }))
+        }
+        None => None,
+    };
+    #[cfg(not(feature = "metrics"))]
+    let _ = &names.metrics_port;
+    drop(stopped);
+
+    let delay = server.shutdown_delay;
+    super::serve::serve(listener, ready.router, &server, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+        // Readiness answers 503 first; load balancers get `shutdown_delay` to notice before the
+        // listener closes.
+        health.start_draining();
+        if !delay.is_zero() {
+            tracing::info!(delay_ms = delay.as_millis() as u64, "readiness is 503; waiting server.shutdown_delay");
+            tokio::time::sleep(delay).await;
+        }
+    })
+    .await;
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    if let Some(db) = ready.db {
+        // A connection still held by an aborted request would make close() wait forever.
+        match tokio::time::timeout(std::time::Duration::from_secs(5), db.close()).await {
+            Ok(()) => tracing::info!("database pool closed"),
+            Err(_) => tracing::warn!("database pool did not close within 5s; exiting anyway"),
+        }
+    }
+    #[cfg(feature = "metrics")]
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
+    Ok(())
+}
+
+/// The environment variable that sets `key`, with the loader's prefix.
+fn env_var<C>(_config: &Loaded<C>, key: &str) -> String {
+    format!("APP__{}", key.replace('.', "__").to_uppercase()) // MERGE: the loader's names
+}
