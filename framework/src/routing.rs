@@ -258,7 +258,7 @@ pub(crate) async fn check<S: Clone + Send + Sync + 'static>(
             if let Some(template) = probe(&plain, claim.path).await {
                 if shape(&template) == shape(claim.path) {
                     return Err(RouteConflict::new(
-                        "a method",
+                        &claim.methods.join("/"),
                         claim.path,
                         claim.handler,
                         "a Router passed to App::routes",

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use trestle::auth::{password, Auth, Jwt};
-use trestle::config::{JwtConfig, NoConfig, Secret};
 use trestle::axum::routing::{get, post};
+use trestle::config::{JwtConfig, NoConfig, Secret};
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestResponse};
 use trestle::Context;
@@ -325,7 +325,7 @@ fn every_algorithm_family_round_trips() {
 fn startup_rejects_short_or_missing_secrets() {
     let mut config = jwt_config("HS256", None, None);
     let err = Jwt::from_config(&config).unwrap_err().to_string();
-    assert!(err.contains("auth.jwt.secret is not set") && err.contains("APP__AUTH__JWT__SECRET"), "{err}");
+    assert!(err.contains("auth.jwt.secret is not set"), "{err}");
     config.secret = Some(Secret::new("too-short".into()));
     let err = Jwt::from_config(&config).unwrap_err().to_string();
     assert!(err.contains("9 bytes") && err.contains("at least 32"), "{err}");
@@ -348,6 +348,19 @@ fn startup_rejects_bad_key_files() {
         let err = Jwt::from_config(&config).unwrap_err().to_string();
         assert!(err.contains(expected), "expected {expected:?} in: {err}");
         assert!(!err.contains("MII") && !err.contains("PRIVATE KEY-"), "key material leaked: {err}");
+    }
+}
+
+#[trestle::test]
+async fn a_missing_secret_stops_the_app_naming_the_env_var_of_its_prefix() {
+    let err = TestApp::new(trestle::App::new().auth()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("auth.jwt.secret is not set") && text.contains("APP__AUTH__JWT__SECRET"), "{text}");
+    match err {
+        trestle::StartupError::Auth { source, .. } => {
+            assert!(matches!(source, trestle::auth::AuthError::MissingSecret(_)))
+        }
+        other => panic!("expected an auth startup error, got {other:?}"),
     }
 }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use trestle::axum::response::IntoResponse;
-use trestle::error::Problem;
 use trestle::axum::routing::{get, post};
+use trestle::error::Problem;
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestResponse};
 
@@ -245,10 +245,11 @@ async fn cors_is_off_by_default_and_on_when_configured() {
     let res = app().await.get("/items/1").header("origin", "https://app.example.com").send().await;
     assert_eq!(res.header("access-control-allow-origin"), None);
 
-    let app =
-        TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.cors.allowed_origins", "https://app.example.com")))
-            .await
-            .unwrap();
+    let app = TestApp::new(
+        App::new().routes(routes()).configure(|c| c.set("server.cors.allowed_origins", "https://app.example.com")),
+    )
+    .await
+    .unwrap();
     let res = app
         .request(http::Method::OPTIONS, "/items")
         .header("origin", "https://app.example.com")
@@ -262,7 +263,8 @@ async fn cors_is_off_by_default_and_on_when_configured() {
 
 #[tokio::test]
 async fn concurrency_limit_sheds_load_with_503() {
-    let app = TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.concurrency_limit", "1"))).await.unwrap();
+    let app =
+        TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.concurrency_limit", "1"))).await.unwrap();
     let first = tokio::spawn({
         let app = app.clone();
         async move { app.get("/slow").send().await }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
-use trestle::metrics::prometheus_client::metrics::counter::Counter;
 use trestle::axum::routing::{get, post};
+use trestle::metrics::prometheus_client::metrics::counter::Counter;
 use trestle::prelude::*;
 use trestle::testing::TestApp;
 
@@ -263,7 +263,8 @@ async fn app_metrics_registered_on_the_context_are_served() {
 
 #[tokio::test]
 async fn the_path_is_configurable_and_metrics_can_be_switched_off() {
-    let app = TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.path", "/internal/prometheus"))).await.unwrap();
+    let app =
+        TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.path", "/internal/prometheus"))).await.unwrap();
     assert_eq!(app.get("/metrics").send().await.status(), 404);
     let response = app.get("/internal/prometheus").send().await;
     assert_eq!(response.status(), 200);
@@ -352,6 +353,14 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
 #[tokio::test]
 async fn a_metrics_path_the_app_already_uses_is_a_startup_error() {
     let routes = Router::new().route("/metrics", get(|| async { "mine" }));
-    let error = TestApp::new(App::new().routes(routes)).await.unwrap_err().to_string();
+    let error = TestApp::new(App::new().routes(routes)).await.unwrap_err();
+    assert!(matches!(error, trestle::StartupError::Routes(_)), "{error:?}");
+    let error = error.to_string();
     assert!(error.contains("telemetry.metrics.path") && error.contains("APP__TELEMETRY__METRICS__PATH"), "{error}");
+
+    // On a port of its own, the path is the app's.
+    let routes = Router::new().route("/metrics", get(|| async { "mine" }));
+    let app =
+        TestApp::new(App::new().routes(routes).configure(|c| c.set("telemetry.metrics.port", "0"))).await.unwrap();
+    assert_eq!(app.get("/metrics").send().await.text(), "mine");
 }

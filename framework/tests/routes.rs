@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use trestle::config::NoConfig;
 use trestle::axum::routing::get;
+use trestle::config::NoConfig;
 use trestle::prelude::*;
 use trestle::routing::{AuthRequirement, Param};
 use trestle::testing::TestApp;
@@ -193,4 +193,82 @@ async fn same_shape_with_other_parameter_names_is_a_startup_error_not_a_panic() 
     let err = TestApp::new(trestle::App::new().routes(routes![part, delete_part])).await.unwrap_err();
     let text = format!("{err:?}");
     assert!(text.contains("/things/{thing_id}/parts/{name}") && text.contains("same parameter names"), "{text}");
+}
+
+fn conflict(err: trestle::StartupError) -> trestle::routing::RouteConflict {
+    match err {
+        trestle::StartupError::Routes(conflict) => conflict,
+        other => panic!("expected a route conflict, got {other:?}"),
+    }
+}
+
+#[trestle::test]
+async fn a_plain_router_on_a_macro_route_path_is_a_startup_error_not_a_panic() {
+    let plain = Router::new().route("/things", get(|| async { "plain" }));
+    let err = TestApp::new(trestle::App::new().routes(routes![list_things]).routes(plain)).await.unwrap_err();
+    let conflict = conflict(err);
+    assert_eq!(conflict.path, "/things");
+    assert!(conflict.first.ends_with("routes::list_things"), "{conflict:?}");
+    assert!(conflict.second.contains("Router passed to App::routes"), "{conflict:?}");
+}
+
+#[trestle::test]
+async fn a_plain_router_with_other_parameter_names_is_a_startup_error() {
+    let plain = Router::new().route("/things/{thing}/parts/{name}", get(|| async { "plain" }));
+    let err = TestApp::new(trestle::App::new().routes(plain).routes(routes![part])).await.unwrap_err();
+    assert_eq!(conflict(err).path, "/things/{id}/parts/{part}");
+}
+
+#[trestle::test]
+async fn a_plain_router_on_a_health_path_is_a_startup_error_naming_the_key() {
+    let plain = Router::new().route("/health/live", get(|| async { "mine" }));
+    let err = TestApp::new(trestle::App::new().routes(plain)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("/health/live") && text.contains("server.health") && text.contains("APP__SERVER__HEALTH"),
+        "{text}"
+    );
+
+    // With the health routes off, the path is the app's.
+    let plain = Router::new().route("/health/live", get(|| async { "mine" }));
+    let app =
+        TestApp::new(trestle::App::new().routes(plain).configure(|c| c.set("server.health", "false"))).await.unwrap();
+    assert_eq!(app.get("/health/live").send().await.text(), "mine");
+}
+
+#[get("/health/ready")]
+async fn my_ready() -> &'static str {
+    "ready"
+}
+
+#[trestle::test]
+async fn a_macro_route_on_a_health_path_is_a_startup_error() {
+    let err = TestApp::new(trestle::App::new().routes(routes![my_ready])).await.unwrap_err();
+    let conflict = conflict(err);
+    assert_eq!((conflict.method.as_str(), conflict.path.as_str()), ("GET", "/health/ready"));
+}
+
+#[trestle::test]
+async fn plain_routers_beside_macro_routes_on_other_paths_are_served_without_running_handlers_at_startup() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let plain = Router::new()
+        // Same prefix, a static segment beside the macro route's parameter: axum holds both.
+        .route("/things/{id}/parts/all", get(|| async { "all parts" }))
+        .route(
+            "/counted",
+            get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { "counted" }
+            }),
+        );
+    let app = TestApp::new(trestle::App::new().routes(routes![list_things, part]).routes(plain)).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the startup check ran a handler");
+    assert_eq!(app.get("/things").send().await.text(), "all things");
+    assert_eq!(app.get("/things/7/parts/all").send().await.text(), "all parts");
+    assert_eq!(app.get("/counted").send().await.text(), "counted");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use trestle::config::NoConfig;
 use trestle::axum::routing::{get, post};
+use trestle::config::NoConfig;
 use trestle::prelude::*;
 use trestle::testing::{TestApp, TestDatabase};
 use trestle::Context;
@@ -184,8 +184,9 @@ macro_rules! backend_tests {
                     assert!(!body.contains(leak), "{leak:?} leaked into {body}");
                 }
 
-                let open =
-                    TestApp::new(app(&url).configure(|c| c.set("database.expose_constraint_names", "true"))).await.unwrap();
+                let open = TestApp::new(app(&url).configure(|c| c.set("database.expose_constraint_names", "true")))
+                    .await
+                    .unwrap();
                 let res = open.post("/items").json(&Item { id: 3, name: "pear".into() }).send().await;
                 let problem = res.problem();
                 assert_eq!(problem.status, 409);

@@ -16,7 +16,8 @@ async fn conduit() -> Option<Conduit> {
     } else {
         TestDatabase::from_env::<conduit::Database>("TEST_POSTGRES_URL").await?
     };
-    let app = TestApp::new(conduit::app().configure(|c| c.set("database.url", db.url()))).await.expect("conduit starts");
+    let app =
+        TestApp::new(conduit::app().configure(|c| c.set("database.url", db.url()))).await.expect("conduit starts");
     Some(Conduit { app, _db: db })
 }
 

@@ -116,7 +116,8 @@ mod tests {
 
     #[test]
     fn keeps_the_subsystem_error_as_source() {
-        let e = StartupError::Auth { source: AuthError::ShortSecret(3), env_var: Some("SHOP__AUTH__JWT__SECRET".into()) };
+        let e =
+            StartupError::Auth { source: AuthError::ShortSecret(3), env_var: Some("SHOP__AUTH__JWT__SECRET".into()) };
         let source = std::error::Error::source(&e).expect("a source");
         assert!(source.downcast_ref::<AuthError>().is_some());
         let text = e.to_string();

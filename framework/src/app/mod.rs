@@ -266,8 +266,12 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
     pub fn migrations(mut self, migrations: crate::db::Migrations) -> Self {
-        let connector =
-            self.setup.resources.database.take().map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
+        let connector = self
+            .setup
+            .resources
+            .database
+            .take()
+            .map_or(crate::db::connector::<crate::db::DefaultBackend>(), |(c, _)| c);
         self.setup.resources.database = Some((connector, Some(migrations)));
         self
     }

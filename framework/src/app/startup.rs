@@ -41,6 +41,13 @@ pub struct Prepared<C, S> {
     stack: StackParts,
     health: Health,
     telemetry: TelemetryConfig,
+    labels: Labels,
+}
+
+/// How route conflicts name the framework's own routes: with the key that moves them.
+struct Labels {
+    health: String,
+    metrics: String,
 }
 
 /// What the stack phase needs from the builder and the config.
@@ -113,6 +120,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
             server.health.then(|| health.clone()),
             metrics_on_app_port,
             layers,
+            &self.labels,
         )
         .await?;
         let observe = observe(&self.telemetry, &self.context);
@@ -168,8 +176,18 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         expose_constraint_names: config.database.expose_constraint_names,
     };
     let telemetry = config.telemetry.clone();
+    let labels = Labels {
+        health: format!(
+            "trestle's health checks (turned off by server.health = false, {})",
+            env_var(&config, "server.health")
+        ),
+        metrics: format!(
+            "trestle's metrics (moved by telemetry.metrics.path, {})",
+            env_var(&config, "telemetry.metrics.path")
+        ),
+    };
     let (context, state) = build_state(config, resources, app.state);
-    Ok(Prepared { context, state, routes: app.routes, stack, health, telemetry })
+    Ok(Prepared { context, state, routes: app.routes, stack, health, telemetry, labels })
 }
 
 /// Phase 3: connects the database (and migrates), loads the JWT keys, creates the metrics
@@ -221,11 +239,7 @@ async fn open_resources<C>(
 }
 
 /// Phase 4: the context, and the app's state built from it.
-fn build_state<C, S>(
-    config: Loaded<C>,
-    resources: Resources,
-    make_state: super::StateFn<C, S>,
-) -> (Context<C>, S) {
+fn build_state<C, S>(config: Loaded<C>, resources: Resources, make_state: super::StateFn<C, S>) -> (Context<C>, S) {
     let context = Context {
         inner: Arc::new(Shared {
             config: Arc::new(config.app),
@@ -246,16 +260,17 @@ async fn build_routes<S: Clone + Send + Sync + 'static>(
     health: Option<Health>,
     metrics: Option<(&str, Router)>,
     layers: Vec<super::LayerFn>,
+    labels: &Labels,
 ) -> Result<Router, StartupError> {
     let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
     if let Some(health) = health {
-        let router = health.router();
         let [live, ready] = &crate::health::ROUTES;
-        framework.push((Claim::of(live), Router::new()));
-        framework.push((Claim::of(ready), router));
+        let handler = labels.health.as_str();
+        framework.push((Claim { handler, ..Claim::of(live) }, Router::new()));
+        framework.push((Claim { handler, ..Claim::of(ready) }, health.router()));
     }
     if let Some((path, router)) = metrics {
-        framework.push((Claim { methods: &["GET"], path, handler: "trestle's metrics (telemetry.metrics.path)" }, router));
+        framework.push((Claim { methods: &["GET"], path, handler: labels.metrics.as_str() }, router));
     }
     let (mut router, framework) = crate::routing::check(routes, state, framework).await?;
     // The app's layers wrap the app's routes only, not health and metrics.
@@ -330,7 +345,10 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
         );
     }
     let names = Names {
-        address: ("server.host / server.port", format!("{}, {}", env_var(&config, "server.host"), env_var(&config, "server.port"))),
+        address: (
+            "server.host / server.port",
+            format!("{}, {}", env_var(&config, "server.host"), env_var(&config, "server.port")),
+        ),
         metrics_port: ("telemetry.metrics.port", env_var(&config, "telemetry.metrics.port")),
     };
     let ready = prepare(app, config).await?.finish().await?;

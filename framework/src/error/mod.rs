@@ -24,8 +24,8 @@ use std::fmt;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
-use api_error::ApiErrorDowncast;
 pub use api_error::ApiError;
+use api_error::ApiErrorDowncast;
 pub use problem::{FieldError, Problem, ProblemJson, Renderer};
 /// Derives [`ApiError`](trait@ApiError).
 pub use trestle_macros::ApiError;
@@ -208,7 +208,12 @@ impl<E: Into<anyhow::Error>> From<E> for Error {
         }
         for entry in inventory::iter::<ApiErrorDowncast> {
             if let Some(api) = (entry.0)(&error) {
-                return Self::from_api_error(api);
+                let mut e = Self::from_api_error(api);
+                if e.status().is_server_error() {
+                    // The log gets the whole chain, not just the variant's message.
+                    e.inner.source = Some(error);
+                }
+                return e;
             }
         }
         Self::internal(error)
@@ -261,6 +266,23 @@ mod tests {
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.problem().detail.as_deref().unwrap_or("").contains("disk"));
         assert!(format!("{e:?}").contains("disk on fire"), "the cause stays for the log");
+    }
+
+    #[derive(Debug, thiserror::Error, crate::ApiError)]
+    enum StoreError {
+        #[error("the store is unreachable")]
+        #[api(status = 503)]
+        Down(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn server_error_api_errors_keep_their_cause_chain_for_the_log() {
+        let cause = std::io::Error::other("connection refused by 10.0.0.7");
+        let e = Error::from(anyhow::Error::new(StoreError::Down(cause)).context("loading the cart"));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let logged = format!("{e:?}");
+        assert!(logged.contains("loading the cart") && logged.contains("connection refused by 10.0.0.7"), "{logged}");
+        assert!(!e.problem().detail.as_deref().unwrap_or("").contains("10.0.0.7"), "the cause reached the client");
     }
 
     #[test]
