@@ -305,8 +305,7 @@ pub async fn trestle_db() -> Router {
         trestle::App::new()
             .database_with::<sqlx::Sqlite>()
             .migrations(trestle::migrate!())
-            .configure(|c| c.set("database.url", "sqlite::memory:"))
-            .configure(|c| c.set("database.max_connections", "10"))
+            .configure(|c| c.set("database.url", "sqlite::memory:").set("database.max_connections", "10"))
             .state(|ctx| ctx.clone())
             .routes(Router::new().route("/items/{id}", get(trestle_item))),
     )
@@ -319,15 +318,17 @@ pub async fn trestle_db() -> Router {
 fn bare<S: Clone + Send + Sync + 'static>(
     app: trestle::App<trestle::config::NoConfig, S>,
 ) -> trestle::App<trestle::config::NoConfig, S> {
-    app.configure(|c| c.set("server.request_id", "false"))
-        .configure(|c| c.set("server.trace", "false"))
-        .configure(|c| c.set("server.catch_panic", "false"))
-        .configure(|c| c.set("server.security_headers", "false"))
-        .configure(|c| c.set("server.compression", "false"))
-        .configure(|c| c.set("server.request_timeout", "0s"))
-        .configure(|c| c.set("server.health", "false"))
-        .configure(|c| c.set("telemetry.metrics.enabled", "false"))
-        .for_benchmarks()
+    app.configure(|c| {
+        c.set("server.request_id", "false")
+            .set("server.trace", "false")
+            .set("server.catch_panic", "false")
+            .set("server.security_headers", "false")
+            .set("server.compression", "false")
+            .set("server.request_timeout", "0s")
+            .set("server.health", "false")
+            .set("telemetry.metrics.enabled", "false")
+    })
+    .for_benchmarks()
 }
 
 // ---- Pair 6: Prometheus metrics on every request. ----

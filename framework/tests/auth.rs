@@ -61,9 +61,11 @@ async fn login(State(ctx): State<Context<NoConfig>>) -> trestle::Result<String> 
 fn app() -> trestle::App<NoConfig, Context<NoConfig>> {
     trestle::App::new()
         .auth()
-        .configure(|c| c.set("auth.jwt.secret", SECRET))
-        .configure(|c| c.set("auth.jwt.issuer", "https://issuer.test"))
-        .configure(|c| c.set("auth.jwt.audience", "trestle-tests"))
+        .configure(|c| {
+            c.set("auth.jwt.secret", SECRET)
+                .set("auth.jwt.issuer", "https://issuer.test")
+                .set("auth.jwt.audience", "trestle-tests")
+        })
         .state(|ctx| ctx.clone())
         .routes(
             Router::new()
@@ -192,8 +194,10 @@ async fn algorithm_confusion_with_the_rsa_public_key_is_401() {
     let app = TestApp::new(
         trestle::App::new()
             .auth()
-            .configure(|c| c.set("auth.jwt.algorithm", "RS256"))
-            .configure(|c| c.set("auth.jwt.public_key_file", keys("rsa_public.pem").display().to_string()))
+            .configure(|c| {
+                c.set("auth.jwt.algorithm", "RS256")
+                    .set("auth.jwt.public_key_file", keys("rsa_public.pem").display().to_string())
+            })
             .state(|ctx| ctx.clone())
             .routes(Router::new().route("/maybe", get(maybe))),
     )
@@ -366,10 +370,10 @@ async fn a_missing_secret_stops_the_app_naming_the_env_var_of_its_prefix() {
 
 #[trestle::test]
 async fn a_bad_key_file_stops_the_app_at_startup() {
-    let app = trestle::App::new()
-        .auth()
-        .configure(|c| c.set("auth.jwt.algorithm", "ES256"))
-        .configure(|c| c.set("auth.jwt.public_key_file", keys("not_a_key.txt").display().to_string()));
+    let app = trestle::App::new().auth().configure(|c| {
+        c.set("auth.jwt.algorithm", "ES256")
+            .set("auth.jwt.public_key_file", keys("not_a_key.txt").display().to_string())
+    });
     let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
     assert!(err.contains("auth.jwt.public_key_file") && err.contains("not a PEM file"), "{err}");
 }

@@ -70,8 +70,7 @@ async fn app() -> TestApp {
     TestApp::new(
         App::new()
             .routes(routes())
-            .configure(|c| c.set("server.request_timeout", "200ms"))
-            .configure(|c| c.set("server.body_limit", "1KiB")),
+            .configure(|c| c.set("server.request_timeout", "200ms").set("server.body_limit", "1KiB")),
     )
     .await
     .unwrap()
@@ -215,13 +214,9 @@ async fn security_headers_are_set() {
 
 #[tokio::test]
 async fn layers_can_be_turned_off() {
-    let app = TestApp::new(
-        App::new()
-            .routes(routes())
-            .configure(|c| c.set("server.security_headers", "false"))
-            .configure(|c| c.set("server.request_id", "false"))
-            .configure(|c| c.set("server.health", "false")),
-    )
+    let app = TestApp::new(App::new().routes(routes()).configure(|c| {
+        c.set("server.security_headers", "false").set("server.request_id", "false").set("server.health", "false")
+    }))
     .await
     .unwrap();
     let res = app.get("/items/1").send().await;

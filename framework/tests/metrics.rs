@@ -294,9 +294,11 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
     let held = Arc::new(tokio::sync::Notify::new());
     let (h, e) = (hold.clone(), held.clone());
     let app = App::new()
-        .configure(|c| c.set("database.url", db.url()))
-        .configure(|c| c.set("database.max_connections", "1"))
-        .configure(|c| c.set("database.acquire_timeout", "100ms"))
+        .configure(|c| {
+            c.set("database.url", db.url())
+                .set("database.max_connections", "1")
+                .set("database.acquire_timeout", "100ms")
+        })
         .database_with::<Sqlite>()
         .state(|ctx| ctx.try_db::<Sqlite>().unwrap())
         .routes(

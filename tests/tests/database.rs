@@ -197,13 +197,12 @@ macro_rules! backend_tests {
             #[trestle::test]
             async fn pool_exhaustion_is_503_within_the_acquire_timeout() {
                 let Some(db) = database().await else { return };
-                let app = TestApp::new(
-                    app(db.url())
-                        .configure(|c| c.set("database.max_connections", "1"))
-                        .configure(|c| c.set("database.acquire_timeout", "300ms")),
-                )
-                .await
-                .unwrap();
+                let app =
+                    TestApp::new(app(db.url()).configure(|c| {
+                        c.set("database.max_connections", "1").set("database.acquire_timeout", "300ms")
+                    }))
+                    .await
+                    .unwrap();
                 let holder = tokio::spawn({
                     let app = app.clone();
                     async move { app.get("/hold").send().await }
@@ -264,6 +263,21 @@ macro_rules! backend_tests {
                 assert_eq!(second.get("/applied").send().await.text(), "2");
             }
 
+            #[trestle::test]
+            async fn prepare_connects_and_migrates_without_serving() {
+                let Some(db) = database().await else { return };
+                let (_file, url) = persistent(&db);
+                let app = app(&url);
+                let config = app.load_config().expect("config loads without touching the database");
+                let prepared = app.prepare(config).await.expect("connects and migrates");
+                let pool = prepared.context().try_db::<DB>().expect("the pool is open after prepare");
+                let (n,): (i64,) =
+                    trestle::sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&*pool).await.unwrap();
+                assert_eq!(n, 2, "both migrations applied by prepare alone");
+                drop(pool);
+                prepared.close().await;
+            }
+
             async fn applied(db: trestle::Db<DB>) -> trestle::Result<String> {
                 let (n,): (i64,) =
                     trestle::sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&*db).await?;
@@ -277,7 +291,12 @@ macro_rules! backend_tests {
                     .database_with::<DB>()
                     .migrations(trestle::migrate!("broken_migrations"))
                     .configure(|c| c.set("database.url", db.url()));
-                let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
+                let err = TestApp::new(app).await.unwrap_err();
+                assert!(
+                    matches!(&err, trestle::StartupError::Database { source: trestle::db::DbError::Migration(_), .. }),
+                    "{err:?}"
+                );
+                let err = err.to_string();
                 assert!(err.contains("migration 2 (broken index) failed"), "{err}");
                 assert!(err.contains("fix the migration"), "{err}");
             }
@@ -289,8 +308,7 @@ macro_rules! backend_tests {
                 let proxy = Proxy::start(upstream).await;
                 let app = TestApp::new(
                     app(&via(db.url(), proxy.addr))
-                        .configure(|c| c.set("server.readiness_timeout", "1s"))
-                        .configure(|c| c.set("database.acquire_timeout", "1s")),
+                        .configure(|c| c.set("server.readiness_timeout", "1s").set("database.acquire_timeout", "1s")),
                 )
                 .await
                 .unwrap();
@@ -379,13 +397,18 @@ backend_tests!(
 
 async fn unreachable<DB: trestle::db::Backend>(url: &str) {
     let started = Instant::now();
-    let app = trestle::App::new()
-        .database_with::<DB>()
-        .configure(|c| c.set("database.url", url))
-        .configure(|c| c.set("database.connect_retries", "2"))
-        .configure(|c| c.set("database.connect_timeout", "1s"));
-    let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
+    let app = trestle::App::new().database_with::<DB>().configure(|c| {
+        c.set("database.url", url).set("database.connect_retries", "2").set("database.connect_timeout", "1s")
+    });
+    let err = TestApp::new(app).await.unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(750), "gave up after {:?}", started.elapsed());
+    match &err {
+        trestle::StartupError::Database { source: trestle::db::DbError::Unreachable { attempts, .. }, env_var } => {
+            assert_eq!((*attempts, env_var.as_deref()), (3, Some("APP__DATABASE__URL")));
+        }
+        other => panic!("expected an unreachable database, got {other:?}"),
+    }
+    let err = format!("{err:?}");
     assert!(err.contains("after 3 attempts"), "{err}");
     assert!(err.contains("APP__DATABASE__URL"), "{err}");
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
@@ -411,14 +434,17 @@ async fn a_url_for_another_backend_is_a_clear_error() {
     let app = trestle::App::new()
         .database_with::<trestle::db::Sqlite>()
         .configure(|c| c.set("database.url", "postgres://u:hunter2@localhost/db"));
-    let err = format!("{:?}", TestApp::new(app).await.unwrap_err());
+    let err = TestApp::new(app).await.unwrap_err();
+    assert!(matches!(&err, trestle::StartupError::Database { source: trestle::db::DbError::WrongBackend { .. }, .. }));
+    let err = format!("{err:?}");
     assert!(err.contains("is not a SQLite URL") && err.contains("postgres://u:***@localhost/db"), "{err}");
 }
 
 #[trestle::test]
 async fn a_missing_url_names_the_key_and_variable() {
-    let err =
-        format!("{:?}", TestApp::new(trestle::App::new().database_with::<trestle::db::Sqlite>()).await.unwrap_err());
+    let err = TestApp::new(trestle::App::new().database_with::<trestle::db::Sqlite>()).await.unwrap_err();
+    assert!(matches!(&err, trestle::StartupError::Database { source: trestle::db::DbError::MissingUrl { .. }, .. }));
+    let err = err.to_string();
     assert!(err.contains("database.url is not set") && err.contains("APP__DATABASE__URL"), "{err}");
 }
 

@@ -7,9 +7,7 @@ async fn main() -> Result<(), trestle::StartupError> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "3202".into());
     App::new()
         .routes(trestle_benches::trestle_routes())
-        .configure(|c| c.set("server.port", port))
-        .configure(|c| c.set("telemetry.format", "json"))
-        .configure(|c| c.set("telemetry.filter", "info"))
+        .configure(|c| c.set("server.port", port).set("telemetry.format", "json").set("telemetry.filter", "info"))
         // The hand-assembled side has no metrics (pair 6 measures them).
         .configure(|c| c.set("telemetry.metrics.enabled", "false"))
         .run()

@@ -30,8 +30,12 @@ use crate::telemetry::TelemetryError;
 #[non_exhaustive]
 pub enum StartupError {
     /// The config could not be loaded or is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Config(
+        #[from]
+        #[source]
+        ConfigError,
+    ),
     /// Logging or trace export could not start.
     #[error("{source}{}", hint(.env_var))]
     Telemetry {
@@ -59,8 +63,12 @@ pub enum StartupError {
         env_var: Option<String>,
     },
     /// Two routes claim the same method and path (macro routes, `Router`s, health, metrics).
-    #[error(transparent)]
-    Routes(#[from] RouteConflict),
+    #[error("{0}")]
+    Routes(
+        #[from]
+        #[source]
+        RouteConflict,
+    ),
     /// A setting of the default middleware stack cannot be used (a CORS origin that is not a
     /// header value, …).
     #[error("config key `{key}` holds {value:?}, which {problem}; fix it in the config file or {env_var}")]
@@ -96,14 +104,16 @@ fn hint(env_var: &Option<String>) -> String {
 impl fmt::Debug for StartupError {
     /// The message, then each cause on its own line: what `main` prints when it returns this.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self}")?;
+        let mut shown = self.to_string();
+        f.write_str(&shown)?;
         let mut cause = std::error::Error::source(self);
-        // `Config` and `Routes` are transparent: their source is the message already shown.
-        if matches!(self, StartupError::Config(_) | StartupError::Routes(_)) {
-            cause = cause.and_then(std::error::Error::source);
-        }
         while let Some(e) = cause {
-            write!(f, "\n  caused by: {e}")?;
+            let text = e.to_string();
+            // A cause whose message is already part of the one shown adds nothing.
+            if !shown.contains(&text) {
+                write!(f, "\n  caused by: {text}")?;
+                shown = text;
+            }
             cause = e.source();
         }
         Ok(())
@@ -135,6 +145,7 @@ mod tests {
         };
         let debug = format!("{e:?}");
         assert!(debug.starts_with("cannot listen on 127.0.0.1:80: address in use"), "{debug}");
-        assert!(debug.contains("caused by: address in use"), "{debug}");
+        assert!(!debug.contains("caused by"), "the cause is already in the message: {debug}");
+        assert!(std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()));
     }
 }
