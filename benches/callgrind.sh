@@ -20,7 +20,8 @@ per_request() { local a b; a=$(count "$1" $N); b=$(count "$1" $((N + M))); echo 
 printf '%-8s %14s %14s %8s\n' pair "axum (instr)" "trestle" ratio
 for pair in plain:plain-axum:plain-trestle stack:stack-axum:stack-trestle echo:echo-axum:echo-trestle \
             auth:auth-axum:auth-trestle db:db-axum:db-trestle route:route-hand:route-macro \
-            metrics:metrics-axum:metrics-trestle otel:otel-off:otel-on; do
+            metrics:metrics-axum:metrics-trestle otel:otel-off:otel-on ok:ok-axum:ok-trestle \
+            error:error-axum:error-trestle; do
   IFS=: read -r name a b <<<"$pair"
   case "$name" in ${1:-*}*) ;; *) continue ;; esac
   x=$(per_request "$a"); y=$(per_request "$b")

@@ -423,3 +423,70 @@ pub async fn json_logs(export: bool) {
     }
     trestle::telemetry::init(&telemetry).expect("telemetry starts");
 }
+
+// ---- The error path: `?` on an app error, hand-written `IntoResponse` against `ApiError`. ----
+
+/// The raw side's error: what an axum developer writes by hand, a problem document per variant.
+#[derive(Debug)]
+pub enum RawError {
+    /// No such item.
+    NotFound(u32),
+}
+
+impl axum::response::IntoResponse for RawError {
+    fn into_response(self) -> axum::response::Response {
+        let RawError::NotFound(id) = self;
+        let body = serde_json::json!({
+            "type": "about:blank", "title": "Not Found", "status": 404, "detail": format!("no item {id}"),
+        });
+        (http::StatusCode::NOT_FOUND, [(http::header::CONTENT_TYPE, "application/problem+json")], axum::Json(body))
+            .into_response()
+    }
+}
+
+/// The trestle side's error: the derive gives status and title.
+#[derive(Debug, thiserror::Error, trestle::ApiError)]
+pub enum ItemError {
+    /// No such item.
+    #[error("no item {0}")]
+    #[api(status = 404)]
+    NotFound(u32),
+}
+
+fn find_raw(id: u32) -> Result<&'static str, RawError> {
+    if id == 1 {
+        Ok("found")
+    } else {
+        Err(RawError::NotFound(id))
+    }
+}
+
+fn find(id: u32) -> Result<&'static str, ItemError> {
+    if id == 1 {
+        Ok("found")
+    } else {
+        Err(ItemError::NotFound(id))
+    }
+}
+
+async fn raw_lookup(axum::extract::Path(id): axum::extract::Path<u32>) -> Result<&'static str, RawError> {
+    let found = find_raw(std::hint::black_box(id))?;
+    Ok(found)
+}
+
+async fn trestle_lookup(trestle::Path(id): trestle::Path<u32>) -> trestle::Result<&'static str> {
+    let found = find(std::hint::black_box(id))?;
+    Ok(found)
+}
+
+/// Raw axum: `GET /items/{id}`, `?` on a hand-written error type (no middleware).
+pub fn raw_errors() -> Router {
+    Router::new().route("/items/{id}", get(raw_lookup))
+}
+
+/// trestle: the same route, `?` converting a derived `ApiError` into `trestle::Error` (every
+/// optional layer off, as in pair 1).
+pub async fn trestle_errors() -> Router {
+    let routes = Router::new().route("/items/{id}", get(trestle_lookup));
+    bare(trestle::App::new().routes(routes)).into_router().await.expect("bench app builds")
+}

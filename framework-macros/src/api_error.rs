@@ -140,13 +140,18 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         }
 
         const _: () = {
-            fn downcast(
+            fn concrete(
+                error: &dyn ::std::any::Any,
+            ) -> ::std::option::Option<&dyn ::trestle::error::ApiError> {
+                error.downcast_ref::<#ident>().map(|e| e as &dyn ::trestle::error::ApiError)
+            }
+            fn wrapped(
                 error: &::trestle::__private::anyhow::Error,
             ) -> ::std::option::Option<&dyn ::trestle::error::ApiError> {
                 error.downcast_ref::<#ident>().map(|e| e as &dyn ::trestle::error::ApiError)
             }
             ::trestle::__private::inventory::submit! {
-                ::trestle::__private::ApiErrorDowncast(downcast)
+                ::trestle::__private::ApiErrorDowncast { concrete, wrapped }
             }
         };
     })

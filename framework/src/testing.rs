@@ -4,12 +4,13 @@
 //! use trestle::prelude::*;
 //! use trestle::testing::TestApp;
 //!
+//! #[get("/hello")]
 //! async fn hello() -> Json<serde_json::Value> {
 //!     Json(serde_json::json!({ "message": "hi" }))
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! let app = TestApp::new(App::new().routes(Router::new().route("/hello", get(hello)))).await.unwrap();
+//! let app = TestApp::new(App::new().routes(routes![hello])).await.unwrap();
 //! let res = app.get("/hello").send().await;
 //! assert_eq!(res.status(), 200);
 //! assert_eq!(res.json::<serde_json::Value>()["message"], "hi");
@@ -21,7 +22,7 @@
 //!
 //! `TestApp` loads config with the `test` profile and ignores the process environment and
 //! `.env`, so tests running in parallel do not see each other's settings; set keys with
-//! `App::config_set`.
+//! `App::configure(|loader| loader.set("key", "value"))`.
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;

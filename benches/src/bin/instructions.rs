@@ -26,6 +26,10 @@ const CASES: &[&str] = &[
     "metrics-trestle",
     "otel-off",
     "otel-on",
+    "ok-axum",
+    "ok-trestle",
+    "error-axum",
+    "error-trestle",
 ];
 
 fn request(case: &str, bearer: &str) -> Request<Body> {
@@ -37,6 +41,8 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .unwrap(),
         "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
         "db" => get("/items/2"),
+        "ok" => get("/items/1"),
+        "error" => get("/items/2"),
         "stack" | "metrics" | "otel" => get("/json"),
         _ => get("/plain"),
     }
@@ -57,6 +63,8 @@ async fn router(case: &str) -> Router {
         "metrics-axum" => trestle_benches::raw_metrics(),
         "metrics-trestle" => trestle_benches::trestle_metrics().await,
         "otel-off" | "otel-on" => trestle_benches::trestle_stack().await,
+        "ok-axum" | "error-axum" => trestle_benches::raw_errors(),
+        "ok-trestle" | "error-trestle" => trestle_benches::trestle_errors().await,
         other => panic!("unknown case {other}; one of {CASES:?}"),
     }
 }
@@ -77,7 +85,8 @@ fn main() {
         let bearer = format!("Bearer {}", trestle_benches::token(false));
         for _ in 0..n {
             let res = router.clone().oneshot(request(&case, &bearer)).await.unwrap();
-            assert!(res.status().is_success(), "{case}: {}", res.status());
+            let expected = if case.starts_with("error") { 404 } else { 200 };
+            assert_eq!(res.status().as_u16(), expected, "{case}");
             std::hint::black_box(axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap());
         }
         trestle::telemetry::shutdown().await;

@@ -117,14 +117,17 @@ type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 /// ```
 /// use trestle::prelude::*;
 ///
+/// /// Says hello.
+/// #[get("/")]
 /// async fn hello() -> &'static str { "hello" }
 ///
 /// # async fn demo() -> trestle::Result<()> {
 /// let router = App::new()
-///     .routes(Router::new().route("/", get(hello)))
+///     .routes(routes![hello])
 ///     .into_router()
 ///     .await?;
 /// # let _ = router; Ok(()) }
+/// # fn main() {}
 /// ```
 #[must_use = "an App does nothing until `.run().await` or `.into_router().await`"]
 pub struct App<C = NoConfig, S = ()> {

@@ -132,6 +132,7 @@ impl Loader {
     }
 
     /// `test` profile, no process environment, no `.env` — unless already chosen.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn hermetic_for_tests(mut self) -> Self {
         self.profile.get_or_insert_with(|| "test".to_owned());
         if self.env.is_none() {

@@ -8,6 +8,8 @@
 //! ```no_run
 //! use trestle::prelude::*;
 //!
+//! /// Counts the items.
+//! #[get("/count")]
 //! async fn count(db: Db) -> trestle::Result<String> {
 //!     let (n,): (i64,) = trestle::sqlx::query_as("SELECT COUNT(*) FROM items").fetch_one(&*db).await?;
 //!     Ok(n.to_string())
@@ -18,7 +20,7 @@
 //!     App::new()
 //!         .database() // with `.migrations(trestle::migrate!())` to apply ./migrations
 //!         .state(|ctx| ctx.clone())
-//!         .routes(Router::new().route("/count", get(count)))
+//!         .routes(routes![count])
 //!         .run()
 //!         .await
 //! }

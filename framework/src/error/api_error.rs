@@ -43,8 +43,12 @@ pub trait ApiError: Display + Debug + Send + Sync + 'static {
 }
 
 /// Registered by `#[derive(ApiError)]`, so `From<E> for Error` can find the status of any
-/// derived type behind an `anyhow::Error`.
-#[doc(hidden)]
-pub struct ApiErrorDowncast(pub fn(&anyhow::Error) -> Option<&dyn ApiError>);
+/// derived type: given as itself, or behind an `anyhow::Error`.
+pub struct ApiErrorDowncast {
+    /// The value, when its concrete type is the derived type.
+    pub concrete: fn(&dyn std::any::Any) -> Option<&dyn ApiError>,
+    /// The derived type inside an `anyhow::Error` (under any context).
+    pub wrapped: fn(&anyhow::Error) -> Option<&dyn ApiError>,
+}
 
 inventory::collect!(ApiErrorDowncast);
