@@ -52,6 +52,8 @@
 
 mod auth;
 mod database;
+mod de;
+mod env;
 mod error;
 // Config loads once, at startup: a large error type costs nothing there, and keeping every
 // detail (key, origin, env var) in the variant keeps the messages precise.
@@ -62,19 +64,21 @@ mod secret;
 mod sections;
 mod suggest;
 mod telemetry;
+mod template;
 mod units;
 
 pub use auth::{AuthConfig, JwtConfig};
 pub use database::{DatabaseConfig, DatabaseUrl};
+pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
-pub use schema::{template, Config, Field, NoConfig, ValidationErrors};
+pub use schema::{Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
 pub use sections::{Cors, ServerConfig};
 pub use telemetry::{LogFormat, MetricsConfig, OtlpConfig, OtlpProtocol, TelemetryConfig};
+pub use template::{template, template_with};
 /// Derives [`Config`](trait@Config); see the module docs for its attributes.
 pub use trestle_macros::Config;
 pub use units::{byte_size, duration};
 
 pub use loader::set_app_manifest_dir;
-pub(crate) use sections::FrameworkConfig;
