@@ -4,7 +4,8 @@
 //!
 //! 1. struct defaults (`#[config(default = ...)]`),
 //! 2. `config/default.toml`,
-//! 3. `config/{profile}.toml` (profile from `APP_ENV`: `development` unless set),
+//! 3. `config/{profile}.toml` (profile from `APP_ENV`, in the environment or `.env`:
+//!    `development` unless set),
 //! 4. a `.env` file in the working directory (it never overrides the real environment),
 //! 5. environment variables `APP__SECTION__KEY` (`APP__SERVER__PORT=8080` sets `server.port`).
 //!
@@ -49,6 +50,16 @@
 //! - `#[config(nested)]`: the field is a section whose type also derives `Config`.
 //! - `#[config(validate = path::to::fn)]`: `fn(&FieldType) -> Result<(), impl Display>`, run
 //!   after loading; `#[config(validate = ...)]` on the struct takes `fn(&Self)`.
+//!
+//! Of serde's attributes the derive reads a field's `rename = "key"` and `default`; those that
+//! would make the keys differ from serde's (`rename_all`, `flatten`, `alias`, `skip`,
+//! `deny_unknown_fields`, …) are compile errors.
+//!
+//! # Environment variables
+//!
+//! Variables give text; a field that needs a number, a boolean, a duration or a list reads it
+//! from the text (`APP__SERVER__CORS__ALLOWED_ORIGINS=https://a.com,https://b.com`). The
+//! prefix names all the variables at once ([`EnvNames`], [`Loader::env_prefix`]).
 
 mod auth;
 mod database;
