@@ -222,9 +222,9 @@ impl Loader {
         let mut vars: HashMap<String, (String, Origin)> =
             real.into_iter().map(|(k, v)| (k.clone(), (v, Origin::Env { var: k }))).collect();
         for (k, v) in self.read_dotenv()? {
-            if !vars.contains_key(&k) {
-                let origin = Origin::DotEnv { path: self.dotenv.clone().unwrap_or_default(), var: k.clone() };
-                vars.insert(k, (v, origin));
+            if let std::collections::hash_map::Entry::Vacant(slot) = vars.entry(k) {
+                let origin = Origin::DotEnv { path: self.dotenv.clone().unwrap_or_default(), var: slot.key().clone() };
+                slot.insert((v, origin));
             }
         }
         Ok(vars)
