@@ -77,7 +77,71 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     })
 }
 
+/// Struct-level serde attributes the schema cannot follow, each with what to do instead.
+const UNSUPPORTED_SERDE_CONTAINER: &[(&str, &str)] = &[
+    ("rename_all", "config keys are the field names: rename a field with `#[serde(rename = \"key\")]`"),
+    ("rename_all_fields", "config keys are the field names: rename a field with `#[serde(rename = \"key\")]`"),
+    (
+        "deny_unknown_fields",
+        "the app's struct shares its tree with the framework's sections, so it would reject them; the loader already reports unknown keys (warnings, errors in production)",
+    ),
+    ("default", "give each field `#[config(default = ...)]` (or `#[serde(default)]` on the field) so the schema knows it is not required"),
+    ("tag", "a config struct is a table of keys: remove it"),
+    ("content", "a config struct is a table of keys: remove it"),
+    ("untagged", "a config struct is a table of keys: remove it"),
+    ("transparent", "a config struct is a table of keys: make the field a key of its own struct"),
+    ("from", "the schema describes this struct's fields: derive `Config` on the type it converts from"),
+    ("try_from", "the schema describes this struct's fields: derive `Config` on the type it converts from, and check with `#[config(validate = ...)]`"),
+    ("remote", "derive `Config` on a struct of your own"),
+];
+
+/// Field-level serde attributes the schema cannot follow, each with what to do instead.
+const UNSUPPORTED_SERDE_FIELD: &[(&str, &str)] = &[
+    ("flatten", "mark a section `#[config(nested)]`: its keys then sit in their own table"),
+    ("alias", "the schema knows one key per field, so an alias would be reported as unknown: use `#[serde(rename = \"key\")]`"),
+    ("skip", "every field of a config struct is a key: move this field out of the config struct"),
+    ("skip_deserializing", "every field of a config struct is a key: move this field out of the config struct"),
+];
+
+/// Reports each serde attribute in `unsupported` and shows the rest to `read`, which gets the
+/// attribute's name and returns whether it consumed the value (an error is reported).
+fn check_serde_attrs(
+    attrs: &[syn::Attribute],
+    unsupported: &[(&str, &str)],
+    errors: &mut Errors,
+    mut read: impl FnMut(&str, &syn::meta::ParseNestedMeta) -> syn::Result<bool>,
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        // Malformed serde attributes are serde's to report: only our own findings are kept.
+        let _ = attr.parse_nested_meta(|meta| {
+            let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            if let Some((_, fix)) = unsupported.iter().find(|(n, _)| *n == name) {
+                errors.push(meta.error(format!("`#[derive(Config)]` does not support `#[serde({name})]`: {fix}")));
+            } else {
+                match read(&name, &meta) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => {}
+                    Err(e) => errors.push(e),
+                }
+            }
+            skip_value(&meta)
+        });
+    }
+}
+
+/// Consumes `= value` or `(...)` after a serde attribute's name.
+fn skip_value(meta: &syn::meta::ParseNestedMeta) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
 fn parse_struct_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> Option<syn::Path> {
+    check_serde_attrs(attrs, UNSUPPORTED_SERDE_CONTAINER, errors, |_, _| Ok(false));
     let mut validate = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("config")) {
         let result = attr.parse_nested_meta(|meta| {
@@ -111,28 +175,24 @@ fn parse_field(field: &syn::Field, errors: &mut Errors) -> Option<Field> {
         nested: false,
         validate: None,
     };
-    for attr in &field.attrs {
-        if attr.path().is_ident("serde") {
+    check_serde_attrs(&field.attrs, UNSUPPORTED_SERDE_FIELD, errors, |name, meta| {
+        match name {
+            "default" => {
+                out.serde_default = true;
+                Ok(false)
+            }
             // Keys follow serde's `rename`, so the schema names what the file must contain.
-            let _ = attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("default") {
-                    out.serde_default = true;
-                    if let Ok(value) = meta.value() {
-                        let _ = value.parse::<syn::Expr>();
-                    }
-                } else if meta.path.is_ident("rename") {
-                    if let Ok(value) = meta.value() {
-                        if let Ok(s) = value.parse::<syn::LitStr>() {
-                            key = s.value();
-                        }
-                    }
-                } else if let Ok(value) = meta.value() {
-                    let _ = value.parse::<syn::Expr>();
-                }
-                Ok(())
-            });
-            continue;
+            "rename" if meta.input.peek(syn::Token![=]) => {
+                key = meta.value()?.parse::<syn::LitStr>()?.value();
+                Ok(true)
+            }
+            "rename" => Err(meta.error(
+                "`#[derive(Config)]` reads one key per field: write `#[serde(rename = \"key\")]`, not `rename(...)`",
+            )),
+            _ => Ok(false),
         }
+    });
+    for attr in &field.attrs {
         if !attr.path().is_ident("config") {
             continue;
         }

@@ -24,6 +24,10 @@ use proc_macro::TokenStream;
 /// `#[config(validate = path)]` (`fn(&FieldType) -> Result<(), impl Display>`); on the struct,
 /// `#[config(validate = path)]` takes `fn(&Self)`. Doc comments become the template's comments.
 ///
+/// Of serde's attributes, a field's `rename = "key"` and `default` are read; those that would
+/// make the config keys differ from serde's (`rename_all`, `flatten`, `alias`, `skip`,
+/// `deny_unknown_fields`, …) are compile errors that say what to write instead.
+///
 /// ```
 /// use trestle::config::{Config, Secret};
 ///

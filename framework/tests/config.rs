@@ -358,3 +358,165 @@ fn a_section_check_names_the_section() {
     let text = loader.load::<Settings>().unwrap_err().to_string();
     assert!(text.contains("config key `server.cors`"), "{text}");
 }
+
+#[derive(Debug, Config, Deserialize)]
+struct NeedsDb {
+    #[config(nested)]
+    database: Db,
+}
+
+#[derive(Debug, Config, Deserialize)]
+struct Db {
+    /// Where the data lives.
+    #[allow(dead_code)]
+    url: String,
+}
+
+#[test]
+fn custom_prefix_renames_every_variable_read() {
+    let files = [("config/staging.toml", "[server]\nport = 8082\n")];
+    let (_d, loader) = setup(
+        &files,
+        &[("SHOP_ENV", "staging"), ("SHOP__DATABASE__URL", "sqlite::memory:"), ("APP__SERVER__HOST", "0.0.0.0")],
+    );
+    let l = loader.env_prefix("SHOP").load::<NeedsDb>().unwrap();
+    assert_eq!(l.profile, "staging", "SHOP_ENV chooses the profile");
+    assert_eq!(l.server.port, 8082);
+    assert_eq!(l.server.host, "127.0.0.1", "APP__ variables are not read under another prefix");
+    assert_eq!(l.env.var("server.port"), "SHOP__SERVER__PORT");
+
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("default.toml"), "[server]\nport = 8083\n").unwrap();
+    let l = Loader::new()
+        .env_prefix("SHOP")
+        .dotenv(None)
+        .env_vars([("SHOP_CONFIG_DIR", dir.path().to_str().unwrap()), ("SHOP__DATABASE__URL", "x")])
+        .load::<NeedsDb>()
+        .unwrap();
+    assert_eq!(l.server.port, 8083, "SHOP_CONFIG_DIR names the folder");
+}
+
+#[test]
+fn custom_prefix_names_its_variables_in_messages() {
+    let (_d, loader) = setup(&[], &[("APP__DATABASE__URL", "ignored")]);
+    let text = loader.env_prefix("SHOP").load::<NeedsDb>().unwrap_err().to_string();
+    assert!(text.contains("`database.url`") && text.contains("SHOP__DATABASE__URL"), "{text}");
+    assert!(!text.contains("APP__"), "{text}");
+
+    let (_d, loader) = setup(&[], &[("SHOP_ENV", "../etc")]);
+    let text = loader.env_prefix("SHOP").load::<NeedsDb>().unwrap_err().to_string();
+    assert!(text.contains("SHOP_ENV=\"../etc\""), "{text}");
+
+    let loader = Loader::new().env_prefix("SHOP").dotenv(None).env_vars([("SHOP_CONFIG_DIR", "/no/such/dir")]);
+    let text = loader.load::<NeedsDb>().unwrap_err().to_string();
+    assert!(text.contains("SHOP_CONFIG_DIR is /no/such/dir") && text.contains("unset SHOP_CONFIG_DIR"), "{text}");
+
+    let (_d, loader) = setup(&[], &[("SHOP__DATABASE__URL", "x"), ("SHOP__SERVER__PORT", "eighty")]);
+    let text = loader.env_prefix("SHOP").load::<NeedsDb>().unwrap_err().to_string();
+    assert!(text.contains("environment variable SHOP__SERVER__PORT"), "{text}");
+
+    let files = [("config/default.toml", "[server]\nport = \"eighty\"\n")];
+    let (_d, loader) = setup(&files, &[("SHOP__DATABASE__URL", "x")]);
+    let text = loader.env_prefix("SHOP").load::<NeedsDb>().unwrap_err().to_string();
+    assert!(text.contains("override it with SHOP__SERVER__PORT"), "{text}");
+}
+
+#[test]
+fn profile_from_dotenv_is_honoured_everywhere() {
+    let files = [("config/staging.toml", "page_size = 25\n"), (".env", "APP_ENV=staging\n")];
+    let (_d, loader) = setup(&files, &[KEY]);
+    assert_eq!(loader.resolved_profile().unwrap(), "staging");
+    let l = loader.load::<Settings>().unwrap();
+    assert_eq!((l.profile.as_str(), l.app.page_size), ("staging", 25));
+
+    let (_d, loader) = setup(&files, &[KEY, ("APP_ENV", "production")]);
+    assert_eq!(loader.resolved_profile().unwrap(), "production", "the real environment wins over .env");
+}
+
+#[test]
+fn section_defaults_are_the_documented_values() {
+    use std::time::Duration;
+    let server = trestle::config::ServerConfig::default();
+    assert_eq!((server.host.as_str(), server.port), ("127.0.0.1", 3000));
+    assert_eq!(server.request_timeout, Duration::from_secs(30));
+    assert_eq!(server.body_limit, 2 << 20);
+    assert_eq!(server.max_connections, 10000);
+    assert_eq!(server.cors.allowed_methods, ["GET", "POST", "PUT", "PATCH", "DELETE"]);
+    assert!(server.cors.allowed_origins.is_empty());
+    let db = trestle::config::DatabaseConfig::default();
+    assert!(db.url.is_none());
+    assert_eq!((db.max_connections, db.journal_mode.as_str()), (10, "wal"));
+    assert_eq!(db.idle_timeout, Duration::from_secs(600));
+    let telemetry = trestle::config::TelemetryConfig::default();
+    assert_eq!(telemetry.format, trestle::config::LogFormat::Auto);
+    assert_eq!(telemetry.filter, "info");
+    assert_eq!(telemetry.otlp.protocol, trestle::config::OtlpProtocol::Grpc);
+    assert_eq!(telemetry.otlp.sample_ratio, 1.0);
+    let jwt = trestle::config::JwtConfig::default();
+    assert_eq!((jwt.algorithm.as_str(), jwt.ttl), ("HS256", Duration::from_secs(3600)));
+}
+
+#[test]
+fn bad_cors_entries_are_config_errors_naming_key_and_origin() {
+    let files = [(
+        "config/default.toml",
+        "[server.cors]\nallowed_origins = [\"https://a.com\", \"https://b.com\\u0001\"]\nallowed_methods = [\"get\", \"GE T\"]\n",
+    )];
+    let (d, loader) = setup(&files, &[KEY, ("APP__SERVER__CORS__ALLOWED_HEADERS", "content-type,x bad")]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    let file = d.path().join("config/default.toml").display().to_string();
+    assert!(
+        text.contains(&format!(
+            "config key `server.cors.allowed_origins` from {file} line 2: entry 2 is not a valid origin"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("`server.cors.allowed_methods`") && text.contains("entry 2 is not an HTTP method"), "{text}");
+    assert!(
+        text.contains("`server.cors.allowed_headers` from environment variable APP__SERVER__CORS__ALLOWED_HEADERS"),
+        "{text}"
+    );
+    assert!(!text.contains("x bad") && !text.contains("GE T"), "values are not echoed: {text}");
+}
+
+#[test]
+fn wrong_type_of_a_secret_never_prints_it() {
+    #[derive(Debug, Config, Deserialize)]
+    struct Numeric {
+        #[allow(dead_code)]
+        pin: Secret<u32>,
+    }
+    let files = [("config/default.toml", "pin = \"hunter2\"\n")];
+    let (_d, loader) = setup(&files, &[]);
+    let err = loader.load::<Numeric>().unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ConfigError::WrongType { .. }), "{text}");
+    assert!(text.contains("`pin`") && text.contains("default.toml line 1") && text.contains("APP__PIN"), "{text}");
+    assert!(text.contains("found a string") && !text.contains("hunter2"), "{text}");
+
+    let (_d, loader) = setup(&[], &[("APP__PIN", "99999999999")]);
+    let text = loader.load::<Numeric>().unwrap_err().to_string();
+    assert!(text.contains("environment variable APP__PIN") && !text.contains("99999999999"), "{text}");
+}
+
+#[test]
+fn text_from_the_environment_reads_as_any_type() {
+    let (_d, loader) = setup(
+        &[],
+        &[
+            KEY,
+            ("APP__SERVER__COMPRESSION", "false"),
+            ("APP__TELEMETRY__OTLP__SAMPLE_RATIO", "0.25"),
+            ("APP__SERVER__SHUTDOWN_TIMEOUT", "1m30s"),
+            ("APP__SERVER__CORS__ALLOWED_ORIGINS", "https://a.com, https://b.com"),
+            ("APP__TELEMETRY__METRICS__PORT", "9100"),
+        ],
+    );
+    let l = loader.load::<Settings>().unwrap();
+    assert!(!l.server.compression);
+    assert_eq!(l.telemetry.otlp.sample_ratio, 0.25);
+    assert_eq!(l.server.shutdown_timeout, std::time::Duration::from_secs(90));
+    assert_eq!(l.server.cors.allowed_origins, ["https://a.com", "https://b.com"]);
+    assert_eq!(l.telemetry.metrics.port, Some(9100));
+}

@@ -52,6 +52,6 @@ pub struct JwtConfig {
 impl Default for JwtConfig {
     /// The defaults, as documented on each field (no secret, no keys).
     fn default() -> Self {
-        super::loader::defaults::<super::FrameworkConfig>().auth.jwt
+        super::schema::defaults()
     }
 }

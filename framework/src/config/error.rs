@@ -44,11 +44,6 @@ impl fmt::Display for Origin {
     }
 }
 
-/// The environment variable that sets `key` (`server.port` → `APP__SERVER__PORT`).
-pub(crate) fn env_var(prefix: &str, key: &str) -> String {
-    format!("{prefix}__{}", key.replace('.', "__").to_uppercase())
-}
-
 /// What to do about a bad value, given where it came from.
 fn fix(origin: &Origin, env_var: &str) -> String {
     match origin {
@@ -91,19 +86,23 @@ pub enum ConfigError {
         /// 1-based line.
         line: usize,
     },
-    /// `APP_CONFIG_DIR` names a folder that does not exist.
-    #[error("APP_CONFIG_DIR is {}, which is not a folder: create it or unset APP_CONFIG_DIR", path.display())]
+    /// `APP_CONFIG_DIR` (named after the loader's prefix) names a folder that does not exist.
+    #[error("{var} is {}, which is not a folder: create it or unset {var}", path.display())]
     MissingDir {
         /// The folder.
         path: PathBuf,
+        /// The variable that named it (`APP_CONFIG_DIR`).
+        var: String,
     },
-    /// `APP_ENV` is not a usable profile name.
+    /// The profile (`APP_ENV`, named after the loader's prefix) is not a usable name.
     #[error(
-        "APP_ENV={profile:?} is not a profile name: use letters, digits, '-' or '_' (development, test, production)"
+        "{var}={profile:?} is not a profile name: use letters, digits, '-' or '_' (development, test, production)"
     )]
     BadProfile {
-        /// The value of `APP_ENV`.
+        /// The profile asked for.
         profile: String,
+        /// The variable that chooses it (`APP_ENV`).
+        var: String,
     },
     /// A required key is set nowhere.
     #[error("missing required config key `{key}` ({ty}): set `{name} = ...` under {section} in {file}, or the environment variable {env_var}")]

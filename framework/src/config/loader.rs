@@ -1,15 +1,28 @@
-//! Reads the layers (defaults, files, `.env`, environment, code), merges them with the `config`
-//! crate, and turns every failure into a [`ConfigError`] that names key, origin and fix.
+//! Loading in one pipeline of named stages:
+//!
+//! 1. [`resolve_sources`](Loader::resolve_sources): the variables (environment, then `.env`),
+//!    the profile and the config folder, each decided once;
+//! 2. [`read_layers`]: every source as a layer of leaf keys, each with its value and origin
+//!    (a file is parsed once, for its values and its lines together);
+//! 3. [`Tree::merge`]: the layers merged into one tree, remembering the origin of every leaf;
+//! 4. [`check_keys`]: required keys that are missing, unknown keys with a suggestion;
+//! 5. [`deserialize`]: the framework's sections and the app's struct from the tree, a failure
+//!    located by its key path, never by reading an error's text;
+//! 6. [`validate`]: the structs' validation hooks.
+//!
+//! Every failure becomes a [`ConfigError`] that names the key, its origin and the fix.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use super::error::{env_var, ConfigError, Origin};
-use super::schema::{join, leaves, Config, Field};
+use super::de;
+use super::env::EnvNames;
+use super::error::{ConfigError, Origin};
+use super::schema::{defaults_tree, join, leaves, Config, Field};
 use super::sections::{FrameworkConfig, ServerConfig};
 use super::suggest::closest;
-use super::TelemetryConfig;
+use super::{AuthConfig, DatabaseConfig, TelemetryConfig};
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 
@@ -30,15 +43,17 @@ pub struct Loaded<C> {
     /// `[telemetry]`.
     pub telemetry: TelemetryConfig,
     /// `[database]`.
-    pub database: super::DatabaseConfig,
+    pub database: DatabaseConfig,
     /// `[auth]`.
-    pub auth: super::AuthConfig,
+    pub auth: AuthConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
     pub files: Vec<PathBuf>,
     /// Problems that did not stop loading (unknown keys outside production), to be logged.
     pub warnings: Vec<String>,
+    /// The environment variable names in use, for messages that name the variable to set.
+    pub env: EnvNames,
 }
 
 /// Loads configuration from the layered sources; see the [module docs](super).
@@ -49,7 +64,7 @@ pub struct Loaded<C> {
 pub struct Loader {
     dir: Option<PathBuf>,
     profile: Option<String>,
-    prefix: String,
+    env_names: EnvNames,
     env: Option<Vec<(String, String)>>,
     dotenv: Option<PathBuf>,
     overrides: Vec<(String, String)>,
@@ -62,7 +77,7 @@ impl std::fmt::Debug for Loader {
         f.debug_struct("Loader")
             .field("dir", &self.dir)
             .field("profile", &self.profile)
-            .field("prefix", &self.prefix)
+            .field("prefix", &self.env_names.prefix())
             .field("env", &self.env.as_ref().map(|vars| vars.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()))
             .field("dotenv", &self.dotenv)
             .field("overrides", &self.overrides.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
@@ -76,10 +91,19 @@ impl Default for Loader {
     }
 }
 
-/// Everything read from one layer, with the line or variable each key came from.
-struct Layers {
-    env: BTreeMap<String, (String, Origin)>,
-    files: Vec<(PathBuf, String, BTreeMap<String, usize>)>,
+/// Stage 1's result: where config comes from, decided once.
+struct Sources {
+    profile: String,
+    dir: Option<PathBuf>,
+    /// Every variable, the real environment's winning over `.env`'s, with its origin.
+    vars: HashMap<String, (String, Origin)>,
+}
+
+/// One source's leaf keys (dotted), each with its value and where it came from.
+struct Layer {
+    leaves: Vec<(String, toml::Value, Origin)>,
+    /// Whether its keys are checked against the schema (not for defaults and code).
+    checked: bool,
 }
 
 impl Loader {
@@ -88,7 +112,7 @@ impl Loader {
         Self {
             dir: None,
             profile: None,
-            prefix: "APP".to_owned(),
+            env_names: EnvNames::default(),
             env: None,
             dotenv: Some(PathBuf::from(".env")),
             overrides: Vec::new(),
@@ -107,9 +131,11 @@ impl Loader {
         self
     }
 
-    /// The environment variable prefix (`APP` by default: `APP__SERVER__PORT`).
+    /// The environment variable prefix, `APP` by default. It names all three kinds of
+    /// variable ([`EnvNames`]): `SHOP` reads `SHOP__SERVER__PORT`, `SHOP_ENV` and
+    /// `SHOP_CONFIG_DIR`, and messages name those.
     pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
+        self.env_names = EnvNames::new(prefix);
         self
     }
 
@@ -142,125 +168,113 @@ impl Loader {
         self
     }
 
-    /// The profile this loader will use, from its settings and the environment.
-    pub fn resolved_profile(&self) -> String {
-        self.profile.clone().or_else(|| self.read_env().remove("APP_ENV")).unwrap_or_else(|| "development".to_owned())
+    /// The environment variable names this loader reads.
+    pub fn env_names(&self) -> &EnvNames {
+        &self.env_names
     }
 
-    fn read_env(&self) -> HashMap<String, String> {
-        match &self.env {
-            Some(vars) => vars.iter().cloned().collect(),
-            None => {
-                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
-            }
-        }
+    /// The profile this loader will use: its own setting, else `APP_ENV` from the environment
+    /// or the `.env` file, else `development` — exactly as [`load`](Loader::load) decides it.
+    pub fn resolved_profile(&self) -> Result<String, ConfigError> {
+        self.profile_from(&self.read_vars()?)
     }
 
     /// Loads and validates the framework's sections and the app's struct `C`.
     pub fn load<C: Config>(&self) -> Result<Loaded<C>, ConfigError> {
-        let mut vars = self.read_env();
-        let dotenv = self.read_dotenv(&vars)?;
-        for (k, (v, _)) in &dotenv {
-            vars.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-
-        let profile =
-            self.profile.clone().or_else(|| vars.get("APP_ENV").cloned()).unwrap_or_else(|| "development".into());
-        if profile.is_empty() || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return Err(ConfigError::BadProfile { profile });
-        }
-        let dir = self.config_dir(&vars)?;
-        let layers = self.read_layers(&vars, &dotenv, dir.as_deref(), &profile)?;
-
+        let sources = self.resolve_sources()?;
         let mut schema = C::fields();
         schema.extend(FrameworkConfig::fields());
-        let mut known = Vec::new();
-        leaves("", &schema, &mut known);
-
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(&defaults_toml(&schema)?, config::FileFormat::Toml));
-        for (_, text, _) in &layers.files {
-            builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
-        }
-        let set_keys =
-            layers.env.iter().map(|(k, (v, _))| (k.clone(), v.clone())).chain(self.overrides.iter().cloned());
-        for (key, value) in set_keys {
-            builder = builder.set_override(key.as_str(), value).map_err(|e| ConfigError::Invalid {
-                key: key.clone(),
-                origin: layers.origin(&key, &self.overrides),
-                message: e.to_string(),
-                env_var: env_var(&self.prefix, &key),
-            })?;
-        }
-        let merged = builder.build().map_err(|e| ConfigError::Invalid {
-            key: String::new(),
-            origin: Origin::Default,
-            message: e.to_string(),
-            env_var: format!("{}__...", self.prefix),
-        })?;
-
-        let mut problems = Vec::new();
-        for (key, field) in known.iter().filter(|(_, f)| f.required()) {
-            if !layers.has(key) && !self.overrides.iter().any(|(k, _)| k == key) {
-                problems.push(self.missing(key, field, dir.as_deref()));
-            }
-        }
-        let mut warnings = Vec::new();
-        for (key, origin) in layers.all_keys() {
-            let is_known = known.iter().any(|(k, _)| key == *k || key.starts_with(&format!("{k}.")));
-            if !is_known {
-                let suggestion = closest(&key, known.iter().map(|(k, _)| k.as_str())).map(str::to_owned);
-                let error = ConfigError::Unknown { key, origin, suggestion };
-                if profile == "production" {
-                    problems.push(error);
-                } else {
-                    warnings.push(error.to_string());
-                }
-            }
-        }
-        if let Some(error) = ConfigError::from_list(problems) {
-            return Err(error);
-        }
-
-        let framework: FrameworkConfig = self.deserialize(&merged, &layers, &known)?;
-        let app: C = self.deserialize(&merged, &layers, &known)?;
-
-        let mut problems = Vec::new();
-        for result in [framework.validate(), app.validate()] {
-            if let Err(errors) = result {
-                for (key, message) in errors.iter() {
-                    problems.push(ConfigError::Invalid {
-                        key: key.to_owned(),
-                        origin: layers.origin(key, &self.overrides),
-                        message: message.to_owned(),
-                        env_var: env_var(&self.prefix, key),
-                    });
-                }
-            }
-        }
-        if let Some(error) = ConfigError::from_list(problems) {
-            return Err(error);
-        }
-
+        let (layers, files) = self.read_layers(&sources, &schema)?;
+        let tree = Tree::merge(&layers);
+        let warnings = self.check_keys(&schema, &layers, &tree, &sources)?;
+        let framework: FrameworkConfig = self.deserialize(&tree, &schema)?;
+        let app: C = self.deserialize(&tree, &schema)?;
+        self.validate(&tree, [framework.validate(), app.validate()])?;
         Ok(Loaded {
             app,
             server: framework.server,
             telemetry: framework.telemetry,
             database: framework.database,
             auth: framework.auth,
-            profile,
-            files: layers.files.into_iter().map(|(p, _, _)| p).collect(),
+            profile: sources.profile,
+            files,
             warnings,
+            env: self.env_names.clone(),
         })
     }
 
-    fn config_dir(&self, vars: &HashMap<String, String>) -> Result<Option<PathBuf>, ConfigError> {
+    /// Stage 1: the variables, the profile and the config folder.
+    fn resolve_sources(&self) -> Result<Sources, ConfigError> {
+        let vars = self.read_vars()?;
+        let profile = self.profile_from(&vars)?;
+        let dir = self.config_dir(&vars)?;
+        Ok(Sources { profile, dir, vars })
+    }
+
+    /// The environment (or the variables given), completed by `.env` where the environment does
+    /// not set a variable.
+    fn read_vars(&self) -> Result<HashMap<String, (String, Origin)>, ConfigError> {
+        let real: Vec<(String, String)> = match &self.env {
+            Some(vars) => vars.clone(),
+            None => {
+                std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+            }
+        };
+        let mut vars: HashMap<String, (String, Origin)> =
+            real.into_iter().map(|(k, v)| (k.clone(), (v, Origin::Env { var: k }))).collect();
+        for (k, v) in self.read_dotenv()? {
+            if let std::collections::hash_map::Entry::Vacant(slot) = vars.entry(k) {
+                let origin = Origin::DotEnv { path: self.dotenv.clone().unwrap_or_default(), var: slot.key().clone() };
+                slot.insert((v, origin));
+            }
+        }
+        Ok(vars)
+    }
+
+    fn read_dotenv(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        let Some(path) = &self.dotenv else { return Ok(Vec::new()) };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(ConfigError::Read { path: path.clone(), source }),
+        };
+        let mut out = Vec::new();
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok(pair) => out.push(pair),
+                Err(dotenvy::Error::LineParse(bad, _)) => {
+                    // dotenvy's message quotes the whole line, which may hold a secret: report
+                    // the line number only.
+                    let line = text.lines().position(|l| l.contains(bad.trim())).map_or(0, |i| i + 1);
+                    return Err(ConfigError::DotEnv { path: path.clone(), line });
+                }
+                Err(_) => return Err(ConfigError::DotEnv { path: path.clone(), line: 0 }),
+            }
+        }
+        Ok(out)
+    }
+
+    fn profile_from(&self, vars: &HashMap<String, (String, Origin)>) -> Result<String, ConfigError> {
+        let var = self.env_names.profile_var();
+        let profile = self
+            .profile
+            .clone()
+            .or_else(|| vars.get(&var).map(|(v, _)| v.clone()))
+            .unwrap_or_else(|| "development".into());
+        if profile.is_empty() || !profile.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(ConfigError::BadProfile { profile, var });
+        }
+        Ok(profile)
+    }
+
+    fn config_dir(&self, vars: &HashMap<String, (String, Origin)>) -> Result<Option<PathBuf>, ConfigError> {
         if let Some(dir) = &self.dir {
             return Ok(Some(dir.clone()));
         }
-        if let Some(dir) = vars.get("APP_CONFIG_DIR") {
+        let var = self.env_names.dir_var();
+        if let Some((dir, _)) = vars.get(&var) {
             let path = PathBuf::from(dir);
-            return if path.is_dir() { Ok(Some(path)) } else { Err(ConfigError::MissingDir { path }) };
+            return if path.is_dir() { Ok(Some(path)) } else { Err(ConfigError::MissingDir { path, var }) };
         }
         let local = PathBuf::from("config");
         if local.is_dir() {
@@ -277,66 +291,83 @@ impl Loader {
         Ok(None)
     }
 
-    fn read_dotenv(&self, real: &HashMap<String, String>) -> Result<BTreeMap<String, (String, Origin)>, ConfigError> {
-        let mut out = BTreeMap::new();
-        let Some(path) = &self.dotenv else { return Ok(out) };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(source) => return Err(ConfigError::Read { path: path.clone(), source }),
-        };
-        for item in dotenvy::from_read_iter(text.as_bytes()) {
-            match item {
-                Ok((k, v)) => {
-                    if !real.contains_key(&k) {
-                        let origin = Origin::DotEnv { path: path.clone(), var: k.clone() };
-                        out.insert(k, (v, origin));
-                    }
-                }
-                Err(dotenvy::Error::LineParse(bad, _)) => {
-                    // dotenvy's message quotes the whole line, which may hold a secret: report
-                    // the line number only.
-                    let line = text.lines().position(|l| l.contains(bad.trim())).map_or(0, |i| i + 1);
-                    return Err(ConfigError::DotEnv { path: path.clone(), line });
-                }
-                Err(_) => return Err(ConfigError::DotEnv { path: path.clone(), line: 0 }),
-            }
-        }
-        Ok(out)
-    }
+    /// Stage 2: defaults, `default.toml`, `{profile}.toml`, the variables, code — lowest first —
+    /// and the files that were read.
+    fn read_layers(&self, sources: &Sources, schema: &[Field]) -> Result<(Vec<Layer>, Vec<PathBuf>), ConfigError> {
+        let defaults = defaults_tree(schema).map_err(|(key, message)| ConfigError::Invalid {
+            env_var: self.env_names.var(&key),
+            key,
+            origin: Origin::Default,
+            message: format!("the default cannot be written as a config value ({message})"),
+        })?;
+        let mut leaves = Vec::new();
+        flatten("", defaults, &mut |key, value| leaves.push((key, value, Origin::Default)));
+        let mut layers = vec![Layer { leaves, checked: false }];
 
-    fn read_layers(
-        &self,
-        vars: &HashMap<String, String>,
-        dotenv: &BTreeMap<String, (String, Origin)>,
-        dir: Option<&Path>,
-        profile: &str,
-    ) -> Result<Layers, ConfigError> {
         let mut files = Vec::new();
-        if let Some(dir) = dir {
-            for name in ["default".to_owned(), profile.to_owned()] {
+        if let Some(dir) = &sources.dir {
+            for name in ["default", sources.profile.as_str()] {
                 let path = dir.join(format!("{name}.toml"));
                 let text = match std::fs::read_to_string(&path) {
                     Ok(text) => text,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                     Err(source) => return Err(ConfigError::Read { path, source }),
                 };
-                let keys = toml_keys(&path, &text)?;
-                files.push((path, text, keys));
+                layers.push(Layer { leaves: read_file(&path, &text)?, checked: true });
+                files.push(path);
             }
         }
-        let marker = format!("{}__", self.prefix);
-        let mut env = BTreeMap::new();
-        for (var, value) in vars {
-            let Some(rest) = var.strip_prefix(&marker) else { continue };
-            let key = rest.split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".");
-            let origin = match dotenv.get(var) {
-                Some((_, origin)) => origin.clone(),
-                None => Origin::Env { var: var.clone() },
-            };
-            env.insert(key, (value.clone(), origin));
+
+        let mut leaves: Vec<_> = sources
+            .vars
+            .iter()
+            .filter_map(|(var, (value, origin))| {
+                Some((self.env_names.key(var)?, toml::Value::String(value.clone()), origin.clone()))
+            })
+            .collect();
+        // Variables come in no particular order; sorting keeps warnings stable.
+        leaves.sort_by(|a, b| a.0.cmp(&b.0));
+        layers.push(Layer { leaves, checked: true });
+
+        let leaves = self.overrides.iter().map(|(k, v)| (k.clone(), toml::Value::String(v.clone()), Origin::Code));
+        layers.push(Layer { leaves: leaves.collect(), checked: false });
+        Ok((layers, files))
+    }
+
+    /// Stage 4: every required key set somewhere, no unknown keys (in production; elsewhere
+    /// they are returned as warnings).
+    fn check_keys(
+        &self,
+        schema: &[Field],
+        layers: &[Layer],
+        tree: &Tree,
+        sources: &Sources,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut known = Vec::new();
+        leaves("", schema, &mut known);
+        let mut problems = Vec::new();
+        for (key, field) in known.iter().filter(|(_, f)| f.required()) {
+            if !tree.has(key) {
+                problems.push(self.missing(key, field, sources.dir.as_deref()));
+            }
         }
-        Ok(Layers { env, files })
+        let mut warnings = Vec::new();
+        for (key, _, origin) in layers.iter().filter(|l| l.checked).flat_map(|l| &l.leaves) {
+            let is_known = known.iter().any(|(k, _)| key == k || key.starts_with(&format!("{k}.")));
+            if !is_known {
+                let suggestion = closest(key, known.iter().map(|(k, _)| k.as_str())).map(str::to_owned);
+                let error = ConfigError::Unknown { key: key.clone(), origin: origin.clone(), suggestion };
+                if sources.profile == "production" {
+                    problems.push(error);
+                } else {
+                    warnings.push(error.to_string());
+                }
+            }
+        }
+        match ConfigError::from_list(problems) {
+            Some(error) => Err(error),
+            None => Ok(warnings),
+        }
     }
 
     fn missing(&self, key: &str, field: &Field, dir: Option<&Path>) -> ConfigError {
@@ -351,176 +382,216 @@ impl Loader {
             section,
             file: dir
                 .map_or_else(|| "config/default.toml".to_owned(), |d| d.join("default.toml").display().to_string()),
-            env_var: env_var(&self.prefix, key),
+            env_var: self.env_names.var(key),
         }
     }
 
-    fn deserialize<T: Config>(
-        &self,
-        merged: &config::Config,
-        layers: &Layers,
-        known: &[(String, Field)],
-    ) -> Result<T, ConfigError> {
-        merged.clone().try_deserialize::<T>().map_err(|e| {
-            let (key, error) = split_key(e);
-            let origin = layers.origin(&key, &self.overrides);
-            let env_var = env_var(&self.prefix, &key);
-            let secret = known.iter().find(|(k, f)| *k == key && f.secret).map(|(_, f)| f.doc);
+    /// Stage 5: `T` from the merged tree.
+    fn deserialize<T: Config>(&self, tree: &Tree, schema: &[Field]) -> Result<T, ConfigError> {
+        de::from_tree(tree.root.clone()).map_err(|de::Located { key, error }| {
+            let origin = tree.origin(&key);
+            let env_var = self.env_names.var(&key);
             match error {
-                config::ConfigError::Type { unexpected, expected, .. } => ConfigError::WrongType {
-                    found: kind_of(&unexpected),
-                    expected: expected.to_owned(),
-                    key,
-                    origin,
-                    env_var,
-                },
-                other => ConfigError::Invalid {
-                    // A secret's parse error may quote the value: say only that it is invalid.
-                    // The key's own doc says what a valid value looks like.
-                    message: match secret {
-                        Some(doc) => format!("the value is not valid for this secret ({})", doc.trim()),
-                        None => other.to_string(),
-                    },
-                    key,
-                    origin,
-                    env_var,
-                },
+                de::Error::WrongType { found, expected } => {
+                    ConfigError::WrongType { key, origin, expected, found, env_var }
+                }
+                de::Error::Invalid(message) => {
+                    let mut known = Vec::new();
+                    leaves("", schema, &mut known);
+                    let secret = known.iter().find(|(k, f)| *k == key && f.secret).map(|(_, f)| f.doc);
+                    ConfigError::Invalid {
+                        // A secret's parse error may quote the value: say only that it is
+                        // invalid. The key's own doc says what a valid value looks like.
+                        message: match secret {
+                            Some(doc) => format!("the value is not valid for this secret ({})", doc.trim()),
+                            None => message,
+                        },
+                        key,
+                        origin,
+                        env_var,
+                    }
+                }
             }
         })
     }
-}
 
-impl Layers {
-    /// Whether any layer sets `key` itself, or keys under it (a map-valued field).
-    fn has(&self, key: &str) -> bool {
-        let under = format!("{key}.");
-        let matches = |k: &String| k == key || k.starts_with(&under);
-        self.env.keys().any(matches) || self.files.iter().any(|(_, _, keys)| keys.keys().any(matches))
-    }
-
-    /// Where the value of `key` that won came from.
-    fn origin(&self, key: &str, overrides: &[(String, String)]) -> Origin {
-        if overrides.iter().any(|(k, _)| k == key) {
-            return Origin::Code;
-        }
-        if let Some((_, origin)) = self.env.get(key) {
-            return origin.clone();
-        }
-        for (path, _, keys) in self.files.iter().rev() {
-            if let Some(line) = keys.get(key) {
-                return Origin::File { path: path.clone(), line: *line };
+    /// Stage 6: every failure of the validation hooks, at once.
+    fn validate<const N: usize>(
+        &self,
+        tree: &Tree,
+        results: [Result<(), super::ValidationErrors>; N],
+    ) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        for errors in results.into_iter().filter_map(Result::err) {
+            for (key, message) in errors.iter() {
+                problems.push(ConfigError::Invalid {
+                    key: key.to_owned(),
+                    origin: tree.origin(key),
+                    message: message.to_owned(),
+                    env_var: self.env_names.var(key),
+                });
             }
         }
-        Origin::Default
-    }
-
-    fn all_keys(&self) -> Vec<(String, Origin)> {
-        let mut out: Vec<(String, Origin)> = Vec::new();
-        for (path, _, keys) in &self.files {
-            out.extend(keys.iter().map(|(k, line)| (k.clone(), Origin::File { path: path.clone(), line: *line })));
-        }
-        out.extend(self.env.iter().map(|(k, (_, origin))| (k.clone(), origin.clone())));
-        out
+        ConfigError::from_list(problems).map_or(Ok(()), Err)
     }
 }
 
-/// The dotted key of a `config` error, and the error underneath its location wrapper.
-fn split_key(e: config::ConfigError) -> (String, config::ConfigError) {
-    match e {
-        config::ConfigError::At { error, key, .. } => {
-            let (inner_key, inner) = split_key(*error);
-            (key.filter(|k| !k.is_empty()).unwrap_or(inner_key), inner)
-        }
-        config::ConfigError::Type { origin, unexpected, expected, key } => {
-            (key.clone().unwrap_or_default(), config::ConfigError::Type { origin, unexpected, expected, key })
-        }
-        config::ConfigError::NotFound(key) => (key.clone(), config::ConfigError::NotFound(key)),
-        other => (String::new(), other),
-    }
-}
-
-/// What kind of value `config` found, without the value: it may be a secret.
-fn kind_of(unexpected: &impl std::fmt::Display) -> String {
-    let text = unexpected.to_string();
-    let kind = text.split(" `").next().unwrap_or(&text);
-    let kind = kind.split(" \"").next().unwrap_or(kind);
-    if kind.starts_with("string") {
-        "a string".to_owned()
-    } else {
-        format!("a {kind}")
-    }
-}
-
-/// Every key a TOML file sets (tables flattened to dotted keys), with its 1-based line.
-fn toml_keys(path: &Path, text: &str) -> Result<BTreeMap<String, usize>, ConfigError> {
+/// A file's leaf keys with their values and lines, from one parse.
+fn read_file(path: &Path, text: &str) -> Result<Vec<(String, toml::Value, Origin)>, ConfigError> {
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let table = toml::de::DeTable::parse(text).map_err(|e| {
+    // The parser's message, never the line's text, which may hold a secret.
+    let parse_error = |e: toml::de::Error| {
         let offset = e.span().map_or(0, |s| s.start);
-        let line = line_of(offset);
         let line_start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
         ConfigError::Parse {
             path: path.to_owned(),
-            line,
+            line: line_of(offset),
             column: offset - line_start + 1,
             message: e.message().trim().to_owned(),
         }
-    })?;
-    let mut out = BTreeMap::new();
-    collect_keys("", table.get_ref(), &line_of, &mut out);
+    };
+    let table = toml::de::DeTable::parse(text).map_err(parse_error)?;
+    let mut out = Vec::new();
+    let mut pending = vec![(String::new(), table.into_inner())];
+    while let Some((prefix, table)) = pending.pop() {
+        for (key, value) in table {
+            let dotted = join(&prefix, key.get_ref());
+            match value.get_ref() {
+                toml::de::DeValue::Table(inner) if !inner.is_empty() => pending.push((dotted, inner.clone())),
+                _ => {
+                    let origin = Origin::File { path: path.to_owned(), line: line_of(key.span().start) };
+                    let value = serde::Deserialize::deserialize(toml::de::ValueDeserializer::from(value))
+                        .map_err(parse_error)?;
+                    out.push((dotted, value, origin));
+                }
+            }
+        }
+    }
     Ok(out)
 }
 
-fn collect_keys(
-    prefix: &str,
-    table: &toml::de::DeTable<'_>,
-    line_of: &dyn Fn(usize) -> usize,
-    out: &mut BTreeMap<String, usize>,
-) {
-    for (key, value) in table {
-        let dotted = join(prefix, key.get_ref());
-        match value.get_ref() {
-            toml::de::DeValue::Table(inner) => collect_keys(&dotted, inner, line_of, out),
-            _ => {
-                out.insert(dotted, line_of(key.span().start));
+/// Every leaf of `table` with its dotted key; an empty table is a leaf.
+fn flatten(prefix: &str, table: toml::Table, out: &mut impl FnMut(String, toml::Value)) {
+    for (name, value) in table {
+        let key = join(prefix, &name);
+        match value {
+            // An empty table is a value of its own (an empty map).
+            toml::Value::Table(inner) if !inner.is_empty() => flatten(&key, inner, out),
+            leaf => out(key, leaf),
+        }
+    }
+}
+
+/// Stage 3's result: one tree of every layer, the higher overriding the lower, and the origin
+/// of every leaf.
+struct Tree {
+    root: toml::Table,
+    origins: BTreeMap<String, Origin>,
+}
+
+impl Tree {
+    fn merge(layers: &[Layer]) -> Tree {
+        let mut tree = Tree { root: toml::Table::new(), origins: BTreeMap::new() };
+        for (key, value, origin) in layers.iter().flat_map(|l| &l.leaves) {
+            tree.insert(key, value.clone(), origin.clone());
+        }
+        tree
+    }
+
+    fn insert(&mut self, key: &str, value: toml::Value, origin: Origin) {
+        let mut table = &mut self.root;
+        let mut segments = key.split('.').peekable();
+        let mut walked = String::new();
+        while let Some(segment) = segments.next() {
+            walked = join(&walked, segment);
+            if segments.peek().is_none() {
+                table.insert(segment.to_owned(), value);
+                // What was under the key before (a table's leaves) is gone.
+                let under = format!("{walked}.");
+                self.origins.retain(|k, _| !k.starts_with(&under));
+                self.origins.insert(walked, origin);
+                return;
+            }
+            let slot = table.entry(segment).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !slot.is_table() {
+                // A leaf replaced by a table (a variable setting a key under it).
+                *slot = toml::Value::Table(toml::Table::new());
+                self.origins.remove(&walked);
+            }
+            let toml::Value::Table(inner) = slot else { unreachable!("made a table just above") };
+            table = inner;
+        }
+    }
+
+    /// Whether a source other than the defaults sets `key`, or keys under it (a map-valued
+    /// field).
+    fn has(&self, key: &str) -> bool {
+        let under = format!("{key}.");
+        self.origins.iter().any(|(k, o)| (k == key || k.starts_with(&under)) && *o != Origin::Default)
+    }
+
+    /// Where the value of `key` that won came from: its own origin, else the origin of the
+    /// value it lies in, else the defaults (a section).
+    fn origin(&self, key: &str) -> Origin {
+        let mut key = key;
+        loop {
+            if let Some(origin) = self.origins.get(key) {
+                return origin.clone();
+            }
+            match key.rsplit_once('.') {
+                Some((parent, _)) => key = parent,
+                None => return Origin::Default,
             }
         }
     }
 }
 
-/// The schema's defaults as a TOML document: the lowest layer.
-fn defaults_toml(schema: &[Field]) -> Result<String, ConfigError> {
-    fn fill(prefix: &str, fields: &[Field], table: &mut toml::Table) -> Result<(), ConfigError> {
-        for f in fields {
-            let key = join(prefix, f.name);
-            if let Some(nested) = f.nested {
-                let mut inner = toml::Table::new();
-                fill(&key, &nested(), &mut inner)?;
-                table.insert(f.name.to_owned(), toml::Value::Table(inner));
-            } else if let Some(default) = f.default {
-                let value = default().map_err(|message| ConfigError::Invalid {
-                    key: key.clone(),
-                    origin: Origin::Default,
-                    message: format!("the default cannot be written as a config value ({message})"),
-                    env_var: String::new(),
-                })?;
-                table.insert(f.name.to_owned(), value);
-            }
-        }
-        Ok(())
-    }
-    let mut table = toml::Table::new();
-    fill("", schema, &mut table)?;
-    Ok(toml::to_string(&table).expect("a TOML table always serializes"))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The struct built from its defaults alone (no files, no environment).
-///
-/// Panics when a required field has no default: only for structs whose fields all have one.
-pub(crate) fn defaults<C: Config>() -> C {
-    let text = defaults_toml(&C::fields()).expect("framework defaults are valid");
-    config::Config::builder()
-        .add_source(config::File::from_str(&text, config::FileFormat::Toml))
-        .build()
-        .and_then(config::Config::try_deserialize)
-        .expect("framework defaults deserialize")
+    fn layer(leaves: &[(&str, toml::Value, Origin)]) -> Layer {
+        Layer {
+            leaves: leaves.iter().map(|(k, v, o)| ((*k).to_owned(), v.clone(), o.clone())).collect(),
+            checked: true,
+        }
+    }
+
+    #[test]
+    fn higher_layers_win_and_keep_their_origin() {
+        let env = Origin::Env { var: "APP__SERVER__PORT".into() };
+        let tree = Tree::merge(&[
+            layer(&[("server.port", 3000.into(), Origin::Default), ("server.host", "a".into(), Origin::Default)]),
+            layer(&[("server.port", "80".into(), env.clone())]),
+        ]);
+        assert_eq!(tree.root["server"]["port"].as_str(), Some("80"));
+        assert_eq!(tree.root["server"]["host"].as_str(), Some("a"));
+        assert_eq!(tree.origin("server.port"), env);
+        assert_eq!(tree.origin("server.host"), Origin::Default);
+        assert!(tree.has("server.port") && !tree.has("server.host"));
+    }
+
+    #[test]
+    fn a_leaf_replacing_a_table_drops_the_table_origins() {
+        let code = Origin::Code;
+        let tree = Tree::merge(&[
+            layer(&[("flags.beta", true.into(), Origin::Env { var: "X".into() })]),
+            layer(&[("flags", "beta".into(), code.clone())]),
+        ]);
+        assert_eq!(tree.origin("flags.beta"), code, "the value under a leaf comes from the leaf");
+        assert_eq!(tree.origins.len(), 1);
+    }
+
+    #[test]
+    fn file_leaves_carry_their_lines() {
+        let leaves = read_file(Path::new("c.toml"), "a = 1\n\n[s]\nb = \"x\"\nc = [1, 2]\n").unwrap();
+        let lines: BTreeMap<_, _> = leaves
+            .iter()
+            .map(|(k, _, o)| match o {
+                Origin::File { line, .. } => (k.as_str(), *line),
+                _ => panic!("{o:?}"),
+            })
+            .collect();
+        assert_eq!(lines, BTreeMap::from([("a", 1), ("s.b", 4), ("s.c", 5)]));
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! 1. struct defaults (`#[config(default = ...)]`),
 //! 2. `config/default.toml`,
-//! 3. `config/{profile}.toml` (profile from `APP_ENV`: `development` unless set),
+//! 3. `config/{profile}.toml` (profile from `APP_ENV`, in the environment or `.env`:
+//!    `development` unless set),
 //! 4. a `.env` file in the working directory (it never overrides the real environment),
 //! 5. environment variables `APP__SECTION__KEY` (`APP__SERVER__PORT=8080` sets `server.port`).
 //!
@@ -49,9 +50,21 @@
 //! - `#[config(nested)]`: the field is a section whose type also derives `Config`.
 //! - `#[config(validate = path::to::fn)]`: `fn(&FieldType) -> Result<(), impl Display>`, run
 //!   after loading; `#[config(validate = ...)]` on the struct takes `fn(&Self)`.
+//!
+//! Of serde's attributes the derive reads a field's `rename = "key"` and `default`; those that
+//! would make the keys differ from serde's (`rename_all`, `flatten`, `alias`, `skip`,
+//! `deny_unknown_fields`, …) are compile errors.
+//!
+//! # Environment variables
+//!
+//! Variables give text; a field that needs a number, a boolean, a duration or a list reads it
+//! from the text (`APP__SERVER__CORS__ALLOWED_ORIGINS=https://a.com,https://b.com`). The
+//! prefix names all the variables at once ([`EnvNames`], [`Loader::env_prefix`]).
 
 mod auth;
 mod database;
+mod de;
+mod env;
 mod error;
 // Config loads once, at startup: a large error type costs nothing there, and keeping every
 // detail (key, origin, env var) in the variant keeps the messages precise.
@@ -62,19 +75,21 @@ mod secret;
 mod sections;
 mod suggest;
 mod telemetry;
+mod template;
 mod units;
 
 pub use auth::{AuthConfig, JwtConfig};
 pub use database::{DatabaseConfig, DatabaseUrl};
+pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
-pub use schema::{template, Config, Field, NoConfig, ValidationErrors};
+pub use schema::{Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
 pub use sections::{Cors, ServerConfig};
 pub use telemetry::{LogFormat, MetricsConfig, OtlpConfig, OtlpProtocol, TelemetryConfig};
+pub use template::{template, template_with};
 /// Derives [`Config`](trait@Config); see the module docs for its attributes.
 pub use trestle_macros::Config;
 pub use units::{byte_size, duration};
 
 pub use loader::set_app_manifest_dir;
-pub(crate) use sections::FrameworkConfig;

@@ -1,6 +1,7 @@
-//! The `Config` trait, its field descriptors, validation errors and the commented template.
+//! The `Config` trait, its field descriptors, validation errors, and the defaults the schema
+//! describes.
 
-use std::fmt::{self, Display, Write as _};
+use std::fmt::{self, Display};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -134,57 +135,34 @@ impl Display for ValidationErrors {
     }
 }
 
-/// A commented TOML template of every key the app reads: the framework's sections and the app's
-/// own struct `C`, each key with its doc comment, default and environment variable.
+/// The schema's defaults as a tree (sections as tables): the lowest layer of every load.
 ///
-/// ```
-/// let text = trestle::config::template::<trestle::config::NoConfig>("APP");
-/// assert!(text.contains("[server]"));
-/// assert!(text.contains("# env: APP__SERVER__PORT"));
-/// assert!(text.contains("port = 3000"));
-/// ```
-pub fn template<C: Config>(env_prefix: &str) -> String {
-    let mut out = String::from(
-        "# Every config key, its default and the environment variable that overrides it.\n\
-         # Files: config/default.toml, then config/{APP_ENV}.toml; then .env; then the environment.\n",
-    );
-    let mut fields = C::fields();
-    fields.extend(super::FrameworkConfig::fields());
-    render_section(&mut out, env_prefix, "", &fields);
-    out
+/// Fails with the key and the reason when a default cannot be written as a config value.
+pub(crate) fn defaults_tree(fields: &[Field]) -> Result<toml::Table, (String, String)> {
+    fn fill(prefix: &str, fields: &[Field], table: &mut toml::Table) -> Result<(), (String, String)> {
+        for f in fields {
+            let key = join(prefix, f.name);
+            if let Some(nested) = f.nested {
+                let mut inner = toml::Table::new();
+                fill(&key, &nested(), &mut inner)?;
+                table.insert(f.name.to_owned(), toml::Value::Table(inner));
+            } else if let Some(default) = f.default {
+                table.insert(f.name.to_owned(), default().map_err(|message| (key, message))?);
+            }
+        }
+        Ok(())
+    }
+    let mut table = toml::Table::new();
+    fill("", fields, &mut table)?;
+    Ok(table)
 }
 
-fn render_section(out: &mut String, env_prefix: &str, prefix: &str, fields: &[Field]) {
-    for f in fields.iter().filter(|f| f.nested.is_none()) {
-        let key = join(prefix, f.name);
-        out.push('\n');
-        if !f.doc.is_empty() {
-            let _ = writeln!(out, "# {}", f.doc);
-        }
-        let _ = writeln!(out, "# env: {}", super::error::env_var(env_prefix, &key));
-        match (f.default, f.secret) {
-            (_, true) => {
-                let _ = writeln!(out, "# {} = \"...\"  (secret, {}; set it in the environment)", f.name, f.ty);
-            }
-            (Some(default), false) => match default() {
-                Ok(v) => {
-                    let _ = writeln!(out, "{} = {}", f.name, v);
-                }
-                Err(e) => {
-                    let _ = writeln!(out, "# {} = ?  (default cannot be shown: {e})", f.name);
-                }
-            },
-            (None, false) => {
-                let need = if f.optional { "optional" } else { "required" };
-                let _ = writeln!(out, "# {} =   ({}, {need})", f.name, f.ty);
-            }
-        }
-    }
-    for f in fields {
-        if let Some(nested) = f.nested {
-            let key = join(prefix, f.name);
-            let _ = writeln!(out, "\n[{key}]");
-            render_section(out, env_prefix, &key, &nested());
-        }
-    }
+/// The struct built from its defaults alone: no files, no environment, no loader.
+///
+/// Panics when a required field has no default: only for structs whose fields all have one
+/// (the framework's sections).
+pub(crate) fn defaults<C: Config>() -> C {
+    let tree =
+        defaults_tree(&C::fields()).unwrap_or_else(|(key, e)| panic!("the default of {key} is not a value: {e}"));
+    super::de::from_tree(tree).unwrap_or_else(|e| panic!("the defaults do not deserialize at `{}`: {}", e.key, e.error))
 }

@@ -75,15 +75,15 @@ pub struct ServerConfig {
 #[config(validate = Cors::check)]
 pub struct Cors {
     /// Origins allowed to call the API (`["https://app.example.com"]`, or `["*"]`); empty: CORS off.
-    #[config(default = [] as [&str; 0])]
+    #[config(default = [] as [&str; 0], validate = origins)]
     #[serde(deserialize_with = "list")]
     pub allowed_origins: Vec<String>,
     /// Methods allowed in cross-origin requests.
-    #[config(default = ["GET", "POST", "PUT", "PATCH", "DELETE"])]
+    #[config(default = ["GET", "POST", "PUT", "PATCH", "DELETE"], validate = methods)]
     #[serde(deserialize_with = "list")]
     pub allowed_methods: Vec<String>,
     /// Request headers allowed in cross-origin requests.
-    #[config(default = ["authorization", "content-type"])]
+    #[config(default = ["authorization", "content-type"], validate = header_names)]
     #[serde(deserialize_with = "list")]
     pub allowed_headers: Vec<String>,
     /// Allow cookies and credentials (not with the origin `*`).
@@ -101,6 +101,34 @@ impl Cors {
             return Err("allow_credentials cannot be used with the origin \"*\": list the origins instead");
         }
         Ok(())
+    }
+}
+
+// The entries are checked at load time, so the middleware builds CORS from a valid section
+// without failing. Entries are named by position, not quoted: messages never echo config values.
+
+fn bad_entry(n: usize, what: &str) -> String {
+    format!("entry {} is not {what}", n + 1)
+}
+
+fn origins(origins: &[String]) -> Result<(), String> {
+    match origins.iter().position(|o| http::HeaderValue::from_str(o).is_err()) {
+        Some(n) => Err(bad_entry(n, "a valid origin (visible ASCII, like https://app.example.com)")),
+        None => Ok(()),
+    }
+}
+
+fn methods(methods: &[String]) -> Result<(), String> {
+    match methods.iter().position(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err()) {
+        Some(n) => Err(bad_entry(n, "an HTTP method (like GET or POST)")),
+        None => Ok(()),
+    }
+}
+
+fn header_names(headers: &[String]) -> Result<(), String> {
+    match headers.iter().position(|h| h.parse::<http::HeaderName>().is_err()) {
+        Some(n) => Err(bad_entry(n, "an HTTP header name (letters, digits and `-`)")),
+        None => Ok(()),
     }
 }
 
@@ -135,20 +163,20 @@ pub(crate) struct FrameworkConfig {
 impl Default for ServerConfig {
     /// The defaults, as documented on each field.
     fn default() -> Self {
-        super::loader::defaults::<FrameworkConfig>().server
+        super::schema::defaults()
     }
 }
 
 impl Default for super::DatabaseConfig {
     /// The defaults, as documented on each field (no URL).
     fn default() -> Self {
-        super::loader::defaults::<FrameworkConfig>().database
+        super::schema::defaults()
     }
 }
 
 impl Default for super::TelemetryConfig {
     /// The defaults, as documented on each field.
     fn default() -> Self {
-        super::loader::defaults::<FrameworkConfig>().telemetry
+        super::schema::defaults()
     }
 }
