@@ -431,6 +431,6 @@ async fn serve(ready: Ready, names: Names, shutdown: impl Future<Output = ()> + 
 }
 
 /// The environment variable that sets `key`, with the loader's prefix.
-fn env_var<C>(_config: &Loaded<C>, key: &str) -> String {
-    format!("APP__{}", key.replace('.', "__").to_uppercase()) // MERGE: the loader's names
+fn env_var<C>(config: &Loaded<C>, key: &str) -> String {
+    config.env.var(key)
 }
