@@ -103,6 +103,28 @@ impl<C> Context<C> {
     }
 }
 
+// The framework's resources are extractable from a `Context` state. They live here, not in
+// `auth` and `db`, so those modules do not import `app`.
+impl<C> axum::extract::FromRef<Context<C>> for crate::auth::Jwt {
+    fn from_ref(ctx: &Context<C>) -> Self {
+        ctx.try_jwt()
+            .cloned()
+            .unwrap_or_else(|| panic!("a handler takes Auth, but the app has no JWT keys: call App::auth()"))
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl<C, DB: crate::db::Backend> axum::extract::FromRef<Context<C>> for crate::db::Db<DB> {
+    fn from_ref(ctx: &Context<C>) -> Self {
+        ctx.try_db::<DB>().unwrap_or_else(|| {
+            panic!(
+                "a handler takes Db<{}>, but the app has no such database: call App::database() (or database_with)",
+                <DB as sqlx::Database>::NAME
+            )
+        })
+    }
+}
+
 /// Builds the app's state from the context (phase 4).
 type StateFn<C, S> = Box<dyn FnOnce(&Context<C>) -> S + Send>;
 /// Wraps the app's routes in one of its own layers (phase 5).

@@ -115,14 +115,6 @@ where
     }
 }
 
-impl<C> FromRef<crate::Context<C>> for Jwt {
-    fn from_ref(ctx: &crate::Context<C>) -> Self {
-        ctx.try_jwt()
-            .cloned()
-            .unwrap_or_else(|| panic!("a handler takes Auth, but the app has no JWT keys: call App::auth()"))
-    }
-}
-
 /// Macro glue for declared scopes, reached through `trestle::__private`.
 pub(crate) mod scopes {
     use axum::extract::{FromRef, FromRequestParts};

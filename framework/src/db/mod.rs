@@ -40,7 +40,6 @@
 
 mod backend;
 mod connect;
-mod error;
 pub(crate) mod migrate;
 
 use std::ops::Deref;
@@ -53,10 +52,7 @@ pub use backend::Backend;
 pub(crate) use backend::Handle;
 pub use connect::DbError;
 pub(crate) use connect::{connector, Connector};
-pub(crate) use error::classify;
-#[cfg(feature = "metrics")]
-pub(crate) use error::pool_timeouts;
-pub use error::{constraint, is_unique_violation};
+pub use crate::error::database::{constraint, is_unique_violation};
 pub use migrate::Migrations;
 
 #[cfg(feature = "mysql")]
@@ -129,13 +125,3 @@ where
     }
 }
 
-impl<C, DB: Backend> FromRef<crate::Context<C>> for Db<DB> {
-    fn from_ref(ctx: &crate::Context<C>) -> Self {
-        ctx.try_db::<DB>().unwrap_or_else(|| {
-            panic!(
-                "a handler takes Db<{}>, but the app has no such database: call App::database() (or database_with)",
-                <DB as sqlx::Database>::NAME
-            )
-        })
-    }
-}

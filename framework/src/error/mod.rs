@@ -17,6 +17,8 @@
 //!   including the framework's own (404, 405, 413, timeouts, panics, bad JSON).
 
 pub(crate) mod api_error;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+pub(crate) mod database;
 mod problem;
 
 use std::fmt;
@@ -254,8 +256,8 @@ impl<E: Into<anyhow::Error> + Send + Sync + 'static> From<E> for Error {
         #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
         if let Some(db) = error.downcast_ref::<sqlx::Error>() {
             // Under context: the whole anyhow chain is the cause.
-            let constraint = crate::db::constraint(db);
-            return crate::db::classify(db).with_source(error).with_constraint(constraint.as_deref());
+            let constraint = database::constraint(db);
+            return database::classify(db).with_source(error).with_constraint(constraint.as_deref());
         }
         for entry in inventory::iter::<ApiErrorDowncast> {
             if let Some(api) = (entry.wrapped)(&error) {
@@ -274,8 +276,8 @@ impl Error {
     /// The problem for a database error, keeping it as the logged cause.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     fn from_sqlx(db: Box<sqlx::Error>) -> Self {
-        let constraint = crate::db::constraint(&db);
-        let mut e = crate::db::classify(&db).with_constraint(constraint.as_deref());
+        let constraint = database::constraint(&db);
+        let mut e = database::classify(&db).with_constraint(constraint.as_deref());
         e.inner.source = Some(Cause::Plain(db));
         e
     }

@@ -37,7 +37,7 @@ impl Collector for PoolMetrics {
                 None,
                 MetricType::Counter,
             )?
-            .encode_counter::<NoLabelSet, _, u64>(&crate::db::pool_timeouts(), None)?;
+            .encode_counter::<NoLabelSet, _, u64>(&crate::error::database::pool_timeouts(), None)?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::{header, HeaderValue, StatusCode};
 use sqlx::error::ErrorKind;
 
-use crate::error::Error;
+use super::Error;
 
 /// Pool acquire timeouts turned into 503s, process-wide (sqlx does not count them).
 static POOL_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
