@@ -89,6 +89,9 @@
 // Lets the derive macros' `::trestle::…` paths resolve inside this crate too.
 extern crate self as trestle;
 
+// Startup runs once: a large error type (config errors keep key, origin and variable in the
+// variant for precise messages) costs nothing there.
+#[allow(clippy::result_large_err)]
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -178,7 +178,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     /// The axum router; an error names both handlers when two macro routes claim the same
     /// method and path. `App` checks more at startup: these routes together with its health and
-    /// metrics routes and every plain `Router` (see [`check`]).
+    /// metrics routes and every plain `Router`.
     pub fn into_router(self) -> Result<Router<S>, RouteConflict> {
         let claims: Vec<Claim<'_>> = self.routes.iter().map(|(info, _)| Claim::of(info)).collect();
         check_claims(&claims)?;

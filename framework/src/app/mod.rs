@@ -46,6 +46,7 @@ impl<C> Clone for Context<C> {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 impl<C> Context<C> {
     /// The database pool of `App::database()`.
     ///
