@@ -74,6 +74,7 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod routing;
+mod semconv;
 pub mod telemetry;
 pub mod testing;
 

@@ -144,6 +144,7 @@ struct Setup {
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
+    request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
     health: Health,
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     database: Option<(crate::db::Connector, Option<crate::db::Migrations>)>,
@@ -159,6 +160,7 @@ impl App {
                 layers: Vec::new(),
                 renderer: Arc::new(ProblemJson),
                 default_renderer: true,
+                request_id: None,
                 health: Health::default(),
                 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
                 database: None,
@@ -230,6 +232,14 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         self.setup.renderer = Arc::new(renderer);
         self.setup.default_renderer = false;
+        self
+    }
+
+    /// Replaces how new request ids are made (by default [`RandomRequestId`](crate::middleware::RandomRequestId),
+    /// 128 random bits as hex); a well-formed id the client sends in `server.request_id_header`
+    /// is still kept. See [`MakeRequestId`](crate::middleware::MakeRequestId) for an example.
+    pub fn request_id(mut self, make: impl crate::middleware::MakeRequestId) -> Self {
+        self.setup.request_id = Some(Arc::new(make));
         self
     }
 
@@ -498,26 +508,19 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         };
         #[cfg(not(feature = "metrics"))]
         let _ = &telemetry;
-        let router = crate::middleware::apply(
-            router,
-            ctx.server(),
-            self.setup.renderer.clone(),
-            self.setup.default_renderer,
+        let settings = crate::middleware::Settings {
+            renderer: self.setup.renderer,
+            default_renderer: self.setup.default_renderer,
             expose_constraint_names,
+            make_request_id: self.setup.request_id,
             observe,
-        )?;
+        };
+        let router = crate::middleware::apply(router, ctx.server(), &settings)?;
         #[cfg(feature = "metrics")]
         let metrics = match metrics {
             // Its own listener still gets request ids and problem bodies, but is not measured.
             Some((router, port)) => Some((
-                crate::middleware::apply(
-                    router,
-                    ctx.server(),
-                    self.setup.renderer,
-                    self.setup.default_renderer,
-                    false,
-                    crate::middleware::Observe::default(),
-                )?,
+                crate::middleware::apply(router, ctx.server(), &settings.unobserved())?,
                 port,
             )),
             None => None,

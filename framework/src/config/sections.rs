@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Keep or set `x-request-id` and record it on the span and in problem bodies.
     #[config(default = true)]
     pub request_id: bool,
+    /// The header the request id is read from and echoed in (`server.request_id`).
+    #[config(default = "x-request-id")]
+    pub request_id_header: String,
     /// Open a span per request (method, route, request id, status, latency) and log its outcome.
     #[config(default = true)]
     pub trace: bool,

@@ -54,7 +54,7 @@ use axum::Router;
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-pub(crate) use self::http::HttpMetrics;
+pub(crate) use self::http::{HttpMetrics, InFlight};
 pub use self::http::UNMATCHED_ROUTE;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use pool::PoolMetrics;
