@@ -221,7 +221,7 @@ async fn request_id_header_is_configurable() {
 #[tokio::test]
 async fn an_invalid_request_id_header_name_fails_at_startup_naming_the_key() {
     let built = TestApp::new(App::new().routes(routes()).config_set("server.request_id_header", "bad header")).await;
-    let err = built.err().expect("an invalid header name is refused");
+    let Err(err) = built else { panic!("an invalid header name is refused") };
     assert!(format!("{err:?}").contains("server.request_id_header"), "{err:?}");
 }
 

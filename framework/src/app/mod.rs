@@ -519,10 +519,9 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         #[cfg(feature = "metrics")]
         let metrics = match metrics {
             // Its own listener still gets request ids and problem bodies, but is not measured.
-            Some((router, port)) => Some((
-                crate::middleware::apply(router, ctx.server(), &settings.unobserved())?,
-                port,
-            )),
+            Some((router, port)) => {
+                Some((crate::middleware::apply(router, ctx.server(), &settings.unobserved())?, port))
+            }
             None => None,
         };
         Ok(Built {

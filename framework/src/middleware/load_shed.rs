@@ -18,13 +18,16 @@ impl LoadShed {
         (limit > 0).then(|| LoadShed(Arc::new(Semaphore::new(limit))))
     }
 
-    /// A place for one more request, held until dropped; or the 503 to answer with.
-    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Response> {
-        self.0.clone().try_acquire_owned().map_err(|_| overloaded())
+    /// A place for one more request, held until dropped; `None` when there is none (answer
+    /// with [`overloaded`]).
+    #[inline]
+    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
     }
 }
 
-fn overloaded() -> Response {
+/// The answer to a request beyond the limit.
+pub(crate) fn overloaded() -> Response {
     Error::unavailable("the server is at its concurrency limit; retry shortly")
         .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
         .into_response()
@@ -43,10 +46,15 @@ mod tests {
     fn requests_beyond_the_limit_get_503_until_one_finishes() {
         let shed = LoadShed::new(1).unwrap();
         let first = shed.admit().unwrap();
-        let refused = shed.admit().unwrap_err();
+        assert!(shed.admit().is_none());
+        drop(first);
+        assert!(shed.admit().is_some());
+    }
+
+    #[test]
+    fn overload_is_503_with_retry_after() {
+        let refused = overloaded();
         assert_eq!(refused.status(), 503);
         assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
-        drop(first);
-        assert!(shed.admit().is_ok());
     }
 }

@@ -70,6 +70,7 @@ pub(crate) struct Settings {
 impl Settings {
     /// The same stack without metrics or trace export, for the metrics listener: it still
     /// gets request ids and problem bodies, but is not measured.
+    #[cfg(feature = "metrics")]
     pub(crate) fn unobserved(&self) -> Self {
         Self { expose_constraint_names: false, observe: Observe::default(), ..self.clone() }
     }

@@ -83,10 +83,12 @@ pub(crate) enum Off {}
 impl Observer for Off {
     type Pending<'a> = ();
 
+    #[inline]
     fn on_request<'a>(&'a self, _request: &Request) -> Self::Pending<'a> {
         match *self {}
     }
 
+    #[inline]
     fn on_response(&self, _pending: (), _status: StatusCode, _latency: Duration) {
         match *self {}
     }
@@ -99,8 +101,10 @@ pub(crate) struct LogLine;
 impl Observer for LogLine {
     type Pending<'a> = ();
 
+    #[inline]
     fn on_request<'a>(&'a self, _request: &Request) -> Self::Pending<'a> {}
 
+    #[inline]
     fn on_response(&self, _pending: (), status: StatusCode, latency: Duration) {
         let status = status.as_u16();
         let latency_ms = latency.as_secs_f64() * 1000.0;
@@ -117,11 +121,13 @@ impl Observer for LogLine {
 impl Observer for crate::metrics::HttpMetrics {
     type Pending<'a> = (crate::metrics::InFlight<'a>, usize, Option<axum::extract::MatchedPath>);
 
+    #[inline]
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
         (self.start(), crate::semconv::method_index(request.method()), route)
     }
 
+    #[inline]
     fn on_response(&self, (_in_flight, method, route): Self::Pending<'_>, status: StatusCode, latency: Duration) {
         self.record(method, route.as_ref().map(axum::extract::MatchedPath::as_str), status.as_u16(), latency);
     }
@@ -137,8 +143,10 @@ pub(crate) struct OtelStatus;
 impl Observer for OtelStatus {
     type Pending<'a> = ();
 
+    #[inline]
     fn on_request<'a>(&'a self, _request: &Request) -> Self::Pending<'a> {}
 
+    #[inline]
     fn on_response(&self, _pending: (), status: StatusCode, _latency: Duration) {
         crate::telemetry::record_status(&tracing::Span::current(), status.as_u16());
     }
@@ -150,10 +158,12 @@ impl<O: Observer> Observer for Option<O> {
     where
         Self: 'a;
 
+    #[inline]
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         self.as_ref().map(|o| o.on_request(request))
     }
 
+    #[inline]
     fn on_response(&self, pending: Self::Pending<'_>, status: StatusCode, latency: Duration) {
         if let (Some(o), Some(pending)) = (self, pending) {
             o.on_response(pending, status, latency);
@@ -167,10 +177,12 @@ impl<O: Observer> Observer for std::sync::Arc<O> {
     where
         Self: 'a;
 
+    #[inline]
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         (**self).on_request(request)
     }
 
+    #[inline]
     fn on_response(&self, pending: Self::Pending<'_>, status: StatusCode, latency: Duration) {
         (**self).on_response(pending, status, latency);
     }
@@ -182,10 +194,12 @@ impl<A: Observer, B: Observer, C: Observer> Observer for (A, B, C) {
     where
         Self: 'a;
 
+    #[inline]
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         (self.0.on_request(request), self.1.on_request(request), self.2.on_request(request))
     }
 
+    #[inline]
     fn on_response(&self, (a, b, c): Self::Pending<'_>, status: StatusCode, latency: Duration) {
         self.0.on_response(a, status, latency);
         self.1.on_response(b, status, latency);

@@ -40,10 +40,8 @@ impl Problems {
             }
             None => {
                 // Short text is kept as the detail.
-                let is_text = parts
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .is_some_and(|ct| ct.as_bytes().starts_with(b"text/plain"));
+                let is_text =
+                    parts.headers.get(header::CONTENT_TYPE).is_some_and(|ct| ct.as_bytes().starts_with(b"text/plain"));
                 let is_empty = http_body::Body::size_hint(&body).exact() == Some(0);
                 if !is_text && !is_empty {
                     return Response::from_parts(parts, body);

@@ -144,6 +144,7 @@ impl RequestIds {
 
     /// The request's id — the client's if well-formed, else a new one — stored in its
     /// extensions for the [`RequestId`] extractor.
+    #[inline]
     pub(crate) fn assign(&self, request: &mut Request) -> Option<RequestId> {
         let id = match request.headers().get(&self.header).and_then(RequestId::accept) {
             Some(id) => id,
@@ -219,7 +220,7 @@ mod tests {
 
     #[test]
     fn an_invalid_header_name_is_a_config_error_naming_the_key() {
-        let err = RequestIds::new("bad header", None).err().unwrap();
+        let Err(err) = RequestIds::new("bad header", None) else { panic!("an invalid header name is refused") };
         assert!(format!("{err:?}").contains("server.request_id_header"), "{err:?}");
     }
 }

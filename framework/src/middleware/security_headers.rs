@@ -4,6 +4,7 @@ use http::{header, HeaderMap, HeaderValue};
 
 /// Adds `x-content-type-options: nosniff`, `x-frame-options: DENY` and
 /// `referrer-policy: no-referrer` where the response does not set them.
+#[inline]
 pub(crate) fn add(headers: &mut HeaderMap) {
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));

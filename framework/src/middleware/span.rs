@@ -30,7 +30,13 @@ impl SpanKind {
     }
 
     /// The span for `req` (`route` is its matched template) and, when exported, its trace id.
-    pub(crate) fn span(self, req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tracing::Span, Option<String>) {
+    #[inline]
+    pub(crate) fn span(
+        self,
+        req: &Request,
+        route: Option<&str>,
+        id: Option<&RequestId>,
+    ) -> (tracing::Span, Option<String>) {
         match self {
             SpanKind::None => (tracing::Span::none(), None),
             // Every field costs formatting in every subscriber: the raw path only where no route
