@@ -1,6 +1,6 @@
 //! The fused default middleware: every concern of the [module docs](super) in one service, so
-//! a request pays for one layer (one boxed future, one `Arc` clone) instead of eight nested
-//! ones. The concerns themselves live in their own modules; this one only puts them in order.
+//! a request pays for one layer (one boxed future, one `Arc` clone) instead of one per
+//! concern. The concerns themselves live in their own modules; this one only puts them in order.
 
 use std::convert::Infallible;
 use std::future::Future;
