@@ -43,7 +43,7 @@ mod tests {
     }
 
     #[test]
-    fn requests_beyond_the_limit_get_503_until_one_finishes() {
+    fn requests_beyond_the_limit_are_refused_until_one_finishes() {
         let shed = LoadShed::new(1).unwrap();
         let first = shed.admit().unwrap();
         assert!(shed.admit().is_none());
