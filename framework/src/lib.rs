@@ -106,6 +106,7 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod routing;
+mod semconv;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

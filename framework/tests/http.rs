@@ -205,6 +205,59 @@ async fn garbage_or_huge_request_ids_are_replaced() {
 }
 
 #[tokio::test]
+async fn request_id_header_is_configurable() {
+    let app =
+        TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.request_id_header", "x-correlation-id")))
+            .await
+            .unwrap();
+    let res = app.get("/nowhere").header("x-correlation-id", "corr-7").header("x-request-id", "other-1").send().await;
+    assert_eq!(res.header("x-correlation-id"), Some("corr-7"));
+    assert_eq!(res.header("x-request-id"), None);
+    assert_eq!(res.problem().request_id.as_deref(), Some("corr-7"));
+
+    let res = app.get("/items/1").header("x-request-id", "ignored-1").send().await;
+    assert_eq!(res.header("x-correlation-id").map(str::len), Some(32), "x-request-id is not read");
+}
+
+#[tokio::test]
+async fn an_invalid_request_id_header_name_fails_at_startup_naming_the_key() {
+    let built = TestApp::new(
+        App::new().routes(routes()).configure(|c| c.env_vars([("APP__SERVER__REQUEST_ID_HEADER", "bad header")])),
+    )
+    .await;
+    let Err(err) = built else { panic!("an invalid header name is refused") };
+    assert!(matches!(err, trestle::StartupError::Config(_)), "refused when config loads: {err:?}");
+    let text = err.to_string();
+    assert!(text.contains("server.request_id_header") && text.contains("APP__SERVER__REQUEST_ID_HEADER"), "{text}");
+}
+
+#[tokio::test]
+async fn a_custom_make_request_id_makes_the_ids_the_client_did_not_send() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use trestle::axum::extract::Request;
+    use trestle::axum::http::HeaderValue;
+    use trestle::middleware::MakeRequestId;
+
+    #[derive(Default)]
+    struct Sequential(AtomicU64);
+
+    impl MakeRequestId for Sequential {
+        fn make_request_id(&self, request: &Request) -> Option<RequestId> {
+            let n = self.0.fetch_add(1, Ordering::Relaxed);
+            Some(RequestId::new(HeaderValue::from_str(&format!("seq-{n}{}", request.uri().path().len())).unwrap()))
+        }
+    }
+
+    let app = TestApp::new(App::new().routes(routes()).request_id(Sequential::default())).await.unwrap();
+    assert_eq!(app.get("/items/1").send().await.header("x-request-id"), Some("seq-08"));
+    let res = app.get("/nowhere").send().await;
+    assert_eq!(res.header("x-request-id"), Some("seq-18"));
+    assert_eq!(res.problem().request_id.as_deref(), Some("seq-18"));
+    let kept = app.get("/items/1").header("x-request-id", "client-1").send().await;
+    assert_eq!(kept.header("x-request-id"), Some("client-1"), "a client's well-formed id is still kept");
+}
+
+#[tokio::test]
 async fn security_headers_are_set() {
     let res = app().await.get("/items/1").send().await;
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));

@@ -166,6 +166,7 @@ struct Setup {
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
+    request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
     health: Health,
     resources: WantedResources,
 }
@@ -187,6 +188,7 @@ impl App {
                 layers: Vec::new(),
                 renderer: Arc::new(ProblemJson),
                 default_renderer: true,
+                request_id: None,
                 health: Health::default(),
                 resources: WantedResources::default(),
             },
@@ -256,6 +258,15 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         self.setup.renderer = Arc::new(renderer);
         self.setup.default_renderer = false;
+        self
+    }
+
+    /// Replaces how new request ids are made (by default
+    /// [`RandomRequestId`](crate::middleware::RandomRequestId), 128 random bits as hex); a
+    /// well-formed id the client sends in `server.request_id_header` is still kept. See
+    /// [`MakeRequestId`](crate::middleware::MakeRequestId) for an example.
+    pub fn request_id(mut self, make: impl crate::middleware::MakeRequestId) -> Self {
+        self.setup.request_id = Some(Arc::new(make));
         self
     }
 

@@ -48,13 +48,15 @@ pub struct Prepared<C, S> {
 struct Labels {
     health: String,
     metrics: String,
+    env: crate::config::EnvNames,
 }
 
-/// What the stack phase needs from the builder and the config.
+/// What the routes and stack phases need from the builder and the config.
 struct StackParts {
     layers: Vec<super::LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
+    make_request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
     expose_constraint_names: bool,
 }
 
@@ -123,15 +125,18 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
             &self.labels,
         )
         .await?;
-        let observe = observe(&self.telemetry, &self.context);
-        let router = apply_stack(router, &server, &self.stack, observe)?;
+        let settings = crate::middleware::Settings {
+            renderer: self.stack.renderer.clone(),
+            default_renderer: self.stack.default_renderer,
+            expose_constraint_names: self.stack.expose_constraint_names,
+            make_request_id: self.stack.make_request_id.clone(),
+            observe: observe(&self.telemetry, &self.context),
+        };
+        let router = apply_stack(router, &server, &settings, &self.labels)?;
         #[cfg(feature = "metrics")]
         let metrics_port = match metrics_port {
             // Its own listener still gets request ids and problem bodies, but is not measured.
-            Some((router, port)) => {
-                let parts = StackParts { layers: Vec::new(), expose_constraint_names: false, ..self.stack };
-                Some((apply_stack(router, &server, &parts, crate::middleware::Observe::default())?, port))
-            }
+            Some((router, port)) => Some((apply_stack(router, &server, &settings.unobserved(), &self.labels)?, port)),
             None => None,
         };
         Ok(Ready {
@@ -173,6 +178,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         layers: setup.layers,
         renderer: setup.renderer,
         default_renderer: setup.default_renderer,
+        make_request_id: setup.request_id,
         expose_constraint_names: config.database.expose_constraint_names,
     };
     let telemetry = config.telemetry.clone();
@@ -185,6 +191,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
             "trestle's metrics (moved by telemetry.metrics.path, {})",
             env_var(&config, "telemetry.metrics.path")
         ),
+        env: config.env.clone(),
     };
     let (context, state) = build_state(config, resources, app.state);
     Ok(Prepared { context, state, routes: app.routes, stack, health, telemetry, labels })
@@ -302,22 +309,14 @@ fn observe<C>(
 fn apply_stack(
     router: Router,
     server: &ServerConfig,
-    parts: &StackParts,
-    observe: crate::middleware::Observe,
+    settings: &crate::middleware::Settings,
+    labels: &Labels,
 ) -> Result<Router, StartupError> {
-    crate::middleware::apply(
-        router,
-        server,
-        parts.renderer.clone(),
-        parts.default_renderer,
-        parts.expose_constraint_names,
-        observe,
-    )
-    .map_err(|e| StartupError::Middleware {
-        key: "server.cors".into(),
-        value: String::new(),
-        problem: "is not valid",
-        env_var: format!("{e:?}"),
+    crate::middleware::apply(router, server, settings).map_err(|e| StartupError::Middleware {
+        env_var: labels.env.var(e.key),
+        key: e.key.to_owned(),
+        value: e.value,
+        problem: e.problem,
     })
 }
 

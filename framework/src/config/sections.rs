@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// Keep or set `x-request-id` and record it on the span and in problem bodies.
     #[config(default = true)]
     pub request_id: bool,
+    /// The header the request id is read from and echoed in (`server.request_id`).
+    #[config(default = "x-request-id", validate = header_name)]
+    pub request_id_header: String,
     /// Open a span per request (method, route, request id, status, latency) and log its outcome.
     #[config(default = true)]
     pub trace: bool,
@@ -109,6 +112,13 @@ impl Cors {
 
 fn bad_entry(n: usize, what: &str) -> String {
     format!("entry {} is not {what}", n + 1)
+}
+
+fn header_name(name: &String) -> Result<(), &'static str> {
+    match name.parse::<http::HeaderName>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err("must be an HTTP header name (letters, digits and `-`, like x-request-id)"),
+    }
 }
 
 fn origins(origins: &[String]) -> Result<(), String> {

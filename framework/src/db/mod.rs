@@ -48,11 +48,11 @@ use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
 use sqlx::Pool;
 
+pub use crate::error::database::{constraint, is_unique_violation};
 pub use backend::Backend;
 pub(crate) use backend::Handle;
 pub use connect::DbError;
 pub(crate) use connect::{connector, Connector};
-pub use crate::error::database::{constraint, is_unique_violation};
 pub use migrate::Migrations;
 
 #[cfg(feature = "mysql")]
@@ -124,4 +124,3 @@ where
         Ok(Db::from_ref(state))
     }
 }
-

@@ -15,7 +15,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Unit;
 
-use crate::middleware::METHODS;
+use crate::semconv::{LABEL_METHOD, LABEL_ROUTE, LABEL_STATUS_CLASS, METHODS};
 
 /// The `http_route` value of requests no route matched.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -136,9 +136,9 @@ impl Collector for HttpMetrics {
             for (i, cell) in cells.0.iter().enumerate() {
                 let Some(histogram) = cell.get() else { continue };
                 let labels = [
-                    ("http_request_method", METHODS[i / CLASSES.len()]),
-                    ("http_route", route),
-                    ("http_response_status_class", CLASSES[i % CLASSES.len()]),
+                    (LABEL_METHOD, METHODS[i / CLASSES.len()]),
+                    (LABEL_ROUTE, route),
+                    (LABEL_STATUS_CLASS, CLASSES[i % CLASSES.len()]),
                 ];
                 let (sum, count, buckets) = histogram.snapshot();
                 family.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn unknown_methods_and_odd_statuses_fold_into_fixed_labels() {
         let brew = http::Method::from_bytes(b"BREW").unwrap();
-        assert_eq!(METHODS[crate::middleware::method_index(&brew)], "_OTHER");
+        assert_eq!(crate::semconv::method_name(&brew), "_OTHER");
         let m = HttpMetrics::default();
         m.record(9, None, 999, Duration::from_millis(1));
         m.record(0, Some("/a"), 42, Duration::from_millis(1));

@@ -21,6 +21,7 @@ use tracing_subscriber::Layer;
 use super::export::ExportQueue;
 use super::TelemetryError;
 use crate::config::{OtlpConfig, OtlpProtocol};
+use crate::semconv;
 
 /// The running pipeline: set once, when the layer is installed in the global subscriber.
 struct Pipeline {
@@ -237,11 +238,11 @@ pub(crate) fn continue_trace(
     }
     if matched {
         // Unmatched requests have `url.path` as a span field already (the logs show it too).
-        span.set_attribute("url.path", req.uri().path().to_owned());
+        span.set_attribute(semconv::URL_PATH, req.uri().path().to_owned());
     }
-    span.set_attribute("url.scheme", "http");
-    if crate::middleware::METHODS[crate::middleware::method_index(req.method())] == "_OTHER" {
-        span.set_attribute("http.request.method_original", req.method().as_str().to_owned());
+    span.set_attribute(semconv::URL_SCHEME, "http");
+    if semconv::method_name(req.method()) == semconv::OTHER_METHOD {
+        span.set_attribute(semconv::HTTP_REQUEST_METHOD_ORIGINAL, req.method().as_str().to_owned());
     }
     // Building the span takes the preset id; whatever is left must not leak into another trace.
     let cx = span.context();
@@ -259,7 +260,7 @@ pub(crate) fn continue_trace(
 /// Sets the response status on the exported span: `http.response.status_code`, and an error
 /// status for 5xx (a 4xx is the client's mistake, not the server's).
 pub(crate) fn record_status(span: &tracing::Span, status: u16) {
-    span.set_attribute("http.response.status_code", i64::from(status));
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
     if status >= 500 {
         span.set_status(opentelemetry::trace::Status::error(""));
     }
