@@ -16,8 +16,7 @@ use std::sync::Arc;
 use axum::Router;
 
 use super::{App, Context, Shared, StartupError};
-use crate::config::{Config, Loaded, Loader, ServerConfig, TelemetryConfig};
-use crate::error::Renderer;
+use crate::config::{Config, EnvNames, Loaded, Loader, MetricsConfig, ServerConfig};
 use crate::health::Health;
 use crate::routing::{Claim, Routes};
 
@@ -38,26 +37,12 @@ pub struct Prepared<C, S> {
     context: Context<C>,
     state: S,
     routes: Routes<S>,
-    stack: StackParts,
-    health: Health,
-    telemetry: TelemetryConfig,
-    labels: Labels,
-}
-
-/// How route conflicts name the framework's own routes: with the key that moves them.
-struct Labels {
-    health: String,
-    metrics: String,
-    env: crate::config::EnvNames,
-}
-
-/// What the routes and stack phases need from the builder and the config.
-struct StackParts {
     layers: Vec<super::LayerFn>,
-    renderer: Arc<dyn Renderer>,
-    default_renderer: bool,
-    make_request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
-    expose_constraint_names: bool,
+    stack: crate::middleware::Settings,
+    health: Health,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    metrics: MetricsConfig,
+    env: EnvNames,
 }
 
 impl<C, S> std::fmt::Debug for Prepared<C, S> {
@@ -75,6 +60,7 @@ pub(crate) struct Ready {
     metrics: Option<(Router, u16)>,
     health: Health,
     server: ServerConfig,
+    env: EnvNames,
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     db: Option<crate::db::Handle>,
 }
@@ -100,43 +86,39 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
     }
 
     /// Phases 5 and 6.
-    pub(crate) async fn finish(mut self) -> Result<Ready, StartupError> {
-        let layers = std::mem::take(&mut self.stack.layers);
+    pub(crate) async fn finish(self) -> Result<Ready, StartupError> {
         let server = self.context.server().clone();
         let health = self.health.with_timeout(server.readiness_timeout);
+        let names = FrameworkRoutes {
+            health: format!(
+                "trestle's health checks (turned off by server.health = false, {})",
+                self.env.var("server.health")
+            ),
+            metrics: format!(
+                "trestle's metrics (moved by telemetry.metrics.path, {})",
+                self.env.var("telemetry.metrics.path")
+            ),
+        };
         #[cfg(feature = "metrics")]
-        let metrics = &self.context.inner.resources.metrics;
+        let registry = &self.context.inner.resources.metrics;
         #[cfg(feature = "metrics")]
-        let (metrics_on_app_port, metrics_port) = match &self.telemetry.metrics {
+        let (metrics_on_app_port, metrics_port) = match &self.metrics {
             m if !m.enabled => (None, None),
             m => match m.port {
-                Some(port) => (None, Some((metrics.router(&m.path), port))),
-                None => (Some((m.path.as_str(), metrics.router(&m.path))), None),
+                Some(port) => (None, Some((registry.router(&m.path), port))),
+                None => (Some((m.path.as_str(), registry.router(&m.path))), None),
             },
         };
         #[cfg(not(feature = "metrics"))]
         let metrics_on_app_port: Option<(&str, Router)> = None;
-        let router = build_routes(
-            self.routes,
-            self.state,
-            server.health.then(|| health.clone()),
-            metrics_on_app_port,
-            layers,
-            &self.labels,
-        )
-        .await?;
-        let settings = crate::middleware::Settings {
-            renderer: self.stack.renderer.clone(),
-            default_renderer: self.stack.default_renderer,
-            expose_constraint_names: self.stack.expose_constraint_names,
-            make_request_id: self.stack.make_request_id.clone(),
-            observe: observe(&self.telemetry, &self.context),
-        };
-        let router = apply_stack(router, &server, &settings, &self.labels)?;
+        let health_routes = server.health.then(|| health.clone());
+        let router =
+            build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names).await?;
+        let router = apply_stack(router, &server, &self.stack, &self.env)?;
         #[cfg(feature = "metrics")]
         let metrics_port = match metrics_port {
             // Its own listener still gets request ids and problem bodies, but is not measured.
-            Some((router, port)) => Some((apply_stack(router, &server, &settings.unobserved(), &self.labels)?, port)),
+            Some((router, port)) => Some((apply_stack(router, &server, &self.stack.unobserved(), &self.env)?, port)),
             None => None,
         };
         Ok(Ready {
@@ -145,10 +127,17 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
             metrics: metrics_port,
             health,
             server,
+            env: self.env,
             #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
             db: self.context.inner.resources.db.clone(),
         })
     }
+}
+
+/// How a route conflict names the framework's own routes: with the key that moves them.
+struct FrameworkRoutes {
+    health: String,
+    metrics: String,
 }
 
 /// Phase 1: config from every source, validated.
@@ -174,27 +163,18 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     let setup = app.setup;
     let mut health = setup.health;
     let resources = open_resources(&setup.resources, &config, &mut health).await?;
-    let stack = StackParts {
-        layers: setup.layers,
+    let expose_constraint_names = config.database.expose_constraint_names;
+    let metrics = config.telemetry.metrics.clone();
+    let env = config.env.clone();
+    let (context, state) = build_state(config, resources, app.state);
+    let stack = crate::middleware::Settings {
         renderer: setup.renderer,
         default_renderer: setup.default_renderer,
+        expose_constraint_names,
         make_request_id: setup.request_id,
-        expose_constraint_names: config.database.expose_constraint_names,
+        observe: observe(&metrics, &context),
     };
-    let telemetry = config.telemetry.clone();
-    let labels = Labels {
-        health: format!(
-            "trestle's health checks (turned off by server.health = false, {})",
-            env_var(&config, "server.health")
-        ),
-        metrics: format!(
-            "trestle's metrics (moved by telemetry.metrics.path, {})",
-            env_var(&config, "telemetry.metrics.path")
-        ),
-        env: config.env.clone(),
-    };
-    let (context, state) = build_state(config, resources, app.state);
-    Ok(Prepared { context, state, routes: app.routes, stack, health, telemetry, labels })
+    Ok(Prepared { context, state, routes: app.routes, layers: setup.layers, stack, health, metrics, env })
 }
 
 /// Phase 3: connects the database (and migrates), loads the JWT keys, creates the metrics
@@ -267,17 +247,17 @@ async fn build_routes<S: Clone + Send + Sync + 'static>(
     health: Option<Health>,
     metrics: Option<(&str, Router)>,
     layers: Vec<super::LayerFn>,
-    labels: &Labels,
+    names: &FrameworkRoutes,
 ) -> Result<Router, StartupError> {
     let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
     if let Some(health) = health {
         let [live, ready] = &crate::health::ROUTES;
-        let handler = labels.health.as_str();
+        let handler = names.health.as_str();
         framework.push((Claim { handler, ..Claim::of(live) }, Router::new()));
         framework.push((Claim { handler, ..Claim::of(ready) }, health.router()));
     }
     if let Some((path, router)) = metrics {
-        framework.push((Claim { methods: &["GET"], path, handler: labels.metrics.as_str() }, router));
+        framework.push((Claim { methods: &["GET"], path, handler: names.metrics.as_str() }, router));
     }
     let (mut router, framework) = crate::routing::check(routes, state, framework).await?;
     // The app's layers wrap the app's routes only, not health and metrics.
@@ -289,7 +269,7 @@ async fn build_routes<S: Clone + Send + Sync + 'static>(
 
 /// What the stack records beyond logs: metrics and trace context, when on.
 fn observe<C>(
-    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] telemetry: &TelemetryConfig,
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] metrics: &MetricsConfig,
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] context: &Context<C>,
 ) -> crate::middleware::Observe {
     #[allow(unused_mut)]
@@ -299,7 +279,7 @@ fn observe<C>(
         observe.otel = crate::telemetry::otel_active();
     }
     #[cfg(feature = "metrics")]
-    if telemetry.metrics.enabled {
+    if metrics.enabled {
         observe.metrics = Some(context.inner.resources.metrics.http.clone());
     }
     observe
@@ -310,10 +290,10 @@ fn apply_stack(
     router: Router,
     server: &ServerConfig,
     settings: &crate::middleware::Settings,
-    labels: &Labels,
+    env: &EnvNames,
 ) -> Result<Router, StartupError> {
     crate::middleware::apply(router, server, settings).map_err(|e| StartupError::Middleware {
-        env_var: labels.env.var(e.key),
+        env_var: env.var(e.key),
         key: e.key.to_owned(),
         value: e.value,
         problem: e.problem,
@@ -343,32 +323,20 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
             "route"
         );
     }
-    let names = Names {
-        address: (
-            "server.host / server.port",
-            format!("{}, {}", env_var(&config, "server.host"), env_var(&config, "server.port")),
-        ),
-        metrics_port: ("telemetry.metrics.port", env_var(&config, "telemetry.metrics.port")),
-    };
     let ready = prepare(app, config).await?.finish().await?;
-    serve(ready, names, shutdown).await
-}
-
-/// The config keys that choose the listeners, and their environment variables: for bind errors.
-struct Names {
-    address: (&'static str, String),
-    metrics_port: (&'static str, String),
+    serve(ready, shutdown).await
 }
 
 /// Phase 7: binds the listeners, serves until `shutdown`, drains, closes the pool.
-async fn serve(ready: Ready, names: Names, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
+async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
     let server = ready.server;
     let health = ready.health;
+    let env = ready.env;
     let addr = format!("{}:{}", server.host, server.port);
     let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
         addr: addr.clone(),
-        keys: names.address.0.to_owned(),
-        env_vars: names.address.1.clone(),
+        keys: "server.host / server.port".to_owned(),
+        env_vars: format!("{}, {}", env.var("server.host"), env.var("server.port")),
         source,
     })?;
     tracing::info!(addr = %local, "listening on http://{local}");
@@ -381,8 +349,8 @@ async fn serve(ready: Ready, names: Names, shutdown: impl Future<Output = ()> + 
             let addr = format!("{}:{port}", server.host);
             let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
                 addr: addr.clone(),
-                keys: names.metrics_port.0.to_owned(),
-                env_vars: names.metrics_port.1.clone(),
+                keys: "telemetry.metrics.port".to_owned(),
+                env_vars: env.var("telemetry.metrics.port"),
                 source,
             })?;
             tracing::info!(addr = %local, "metrics on http://{local}");
@@ -397,8 +365,6 @@ async fn serve(ready: Ready, names: Names, shutdown: impl Future<Output = ()> + 
         }
         None => None,
     };
-    #[cfg(not(feature = "metrics"))]
-    let _ = &names.metrics_port;
     drop(stopped);
 
     let delay = server.shutdown_delay;

@@ -114,7 +114,7 @@ fn bad_entry(n: usize, what: &str) -> String {
     format!("entry {} is not {what}", n + 1)
 }
 
-fn header_name(name: &String) -> Result<(), &'static str> {
+fn header_name(name: &str) -> Result<(), &'static str> {
     match name.parse::<http::HeaderName>() {
         Ok(_) => Ok(()),
         Err(_) => Err("must be an HTTP header name (letters, digits and `-`, like x-request-id)"),
