@@ -49,7 +49,7 @@ type CheckFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> +
 
 /// The readiness checks and the shutdown flag.
 #[derive(Clone, Default)]
-pub struct Health {
+pub(crate) struct Health {
     checks: Vec<(String, CheckFn)>,
     draining: Arc<AtomicBool>,
     timeout: Duration,
@@ -57,7 +57,7 @@ pub struct Health {
 
 impl Health {
     /// Registers a readiness check: a cheap probe of one dependency (a database ping).
-    pub fn add_check<F, Fut, E>(&mut self, name: impl Into<String>, check: F)
+    pub(crate) fn add_check<F, Fut, E>(&mut self, name: impl Into<String>, check: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
@@ -89,7 +89,7 @@ impl Health {
     }
 
     /// Runs every check; `(name, Ok | Err(message))` in registration order.
-    pub async fn run_checks(&self) -> Vec<(String, Result<(), String>)> {
+    pub(crate) async fn run_checks(&self) -> Vec<(String, Result<(), String>)> {
         let runs = self.checks.iter().map(|(name, check)| {
             let limit = self.timeout;
             async move {

@@ -80,7 +80,6 @@
 //! | [`routing`] | `#[get]`/`#[post]`/… route macros, `routes![…]`, the route table |
 //! | [`telemetry`] | log set-up (pretty or JSON); OTLP trace export and W3C trace context (feature `otel`) |
 //! | `metrics` | Prometheus `/metrics`: HTTP and pool metrics, the app's own (feature `metrics`) |
-//! | [`health`] | `/health/live`, `/health/ready` and readiness checks |
 //! | `testing` | `TestApp`: drive the app in process (feature `testing`) |
 
 #![deny(missing_docs)]
@@ -100,7 +99,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
-pub mod health;
+mod health;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
@@ -165,7 +164,7 @@ pub mod __private {
     pub use tokio;
 
     pub use crate::auth::scopes::{RequireScopes, ScopeList};
-    pub use crate::config::set_app_manifest_dir;
+    pub use crate::config::loader::set_app_manifest_dir;
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use crate::db::migrate::{Migration, MigrationKind};
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]

@@ -128,7 +128,8 @@ pub(crate) mod glue {
 /// plain `axum::Router`).
 pub struct Routes<S = ()> {
     routes: Vec<(RouteInfo, MethodRouter<S>)>,
-    router: Router<S>,
+    /// Plain axum routers, kept apart until the startup check has compared them.
+    routers: Vec<Router<S>>,
 }
 
 impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
@@ -140,7 +141,7 @@ impl<S: Clone + Send + Sync + 'static> Default for Routes<S> {
 impl<S: Clone + Send + Sync + 'static> Routes<S> {
     /// No routes.
     pub fn new() -> Self {
-        Self { routes: Vec::new(), router: Router::new() }
+        Self { routes: Vec::new(), routers: Vec::new() }
     }
 
     /// Adds a route (the builder form of `routes![…]`).
@@ -152,13 +153,15 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     /// Adds the routes of `other`.
     pub fn merge(mut self, other: Routes<S>) -> Self {
         self.routes.extend(other.routes);
-        self.router = self.router.merge(other.router);
+        self.routers.extend(other.routers);
         self
     }
 
     /// Adds a hand-written axum router (its routes have no metadata).
     pub fn merge_router(mut self, router: Router<S>) -> Self {
-        self.router = self.router.merge(router);
+        if router.has_routes() || !plain::has_default_fallback(&router) {
+            self.routers.push(router);
+        }
         self
     }
 
@@ -172,13 +175,13 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
     pub fn with_state<S2: Clone + Send + Sync + 'static>(self, state: S) -> Routes<S2> {
         Routes {
             routes: self.routes.into_iter().map(|(info, mr)| (info, mr.with_state(state.clone()))).collect(),
-            router: self.router.with_state(state),
+            routers: self.routers.into_iter().map(|router| router.with_state(state.clone())).collect(),
         }
     }
 
     /// The axum router; an error names both handlers when two macro routes claim the same
-    /// method and path. `App` checks more at startup: these routes together with its health and
-    /// metrics routes and every plain `Router`.
+    /// method and path. Plain routers are merged by axum here (which panics on an overlap);
+    /// `App` checks them too at startup, where it has the state to ask them.
     pub fn into_router(self) -> Result<Router<S>, RouteConflict> {
         let claims: Vec<Claim<'_>> = self.routes.iter().map(|(info, _)| Claim::of(info)).collect();
         check_claims(&claims)?;
@@ -187,7 +190,7 @@ impl<S: Clone + Send + Sync + 'static> Routes<S> {
 
     /// Every route in one router, unchecked.
     fn assemble(self) -> Router<S> {
-        let mut router = self.router;
+        let mut router = self.routers.into_iter().fold(Router::new(), Router::merge);
         for (info, method_router) in self.routes {
             router = router.route(info.path, method_router);
         }
@@ -202,7 +205,7 @@ pub(crate) struct Claim<'a> {
     pub(crate) methods: &'a [&'a str],
     /// The path template.
     pub(crate) path: &'a str,
-    /// Who routes it: a handler path, or `trestle::health`.
+    /// Who routes it: a handler path, or the framework's feature and the key that moves it.
     pub(crate) handler: &'a str,
 }
 
@@ -218,14 +221,7 @@ impl<'a> Claim<'a> {
 fn check_claims(claims: &[Claim<'_>]) -> Result<(), RouteConflict> {
     for (i, a) in claims.iter().enumerate() {
         for b in &claims[i + 1..] {
-            if shape(a.path) != shape(b.path) {
-                continue;
-            }
-            if a.path != b.path {
-                // axum cannot hold `/a/{id}` and `/a/{slug}` at once, whatever the methods.
-                return Err(RouteConflict::new("any method", b.path, a.handler, b.handler));
-            }
-            if let Some(method) = a.methods.iter().find(|m| b.methods.contains(m)) {
+            if let Some(method) = clash(a.path, a.methods, b.path, b.methods) {
                 return Err(RouteConflict::new(method, b.path, a.handler, b.handler));
             }
         }
@@ -233,18 +229,27 @@ fn check_claims(claims: &[Claim<'_>]) -> Result<(), RouteConflict> {
     Ok(())
 }
 
+/// Why axum cannot hold routes `a` and `b` together, if it cannot: `any method` when their
+/// paths have one shape but other parameter names, or the first method both take.
+fn clash<'m>(a: &str, a_methods: &[&'m str], b: &str, b_methods: &[&str]) -> Option<&'m str> {
+    if shape(a) != shape(b) {
+        return None;
+    }
+    if a != b {
+        return Some("any method");
+    }
+    a_methods.iter().find(|m| b_methods.contains(m)).copied()
+}
+
 /// The app's router from `routes`, and one router of the framework's `extra` routes (health,
-/// metrics), after checking every route against every other: macro routes, the framework's, and the paths
-/// of the plain `Router`s passed to `App::routes`. A conflict is a [`RouteConflict`], never an
-/// axum panic.
+/// metrics), after checking every route against every other: macro routes, the framework's, and
+/// the routes of each plain `Router` passed to `App::routes`. A conflict is a
+/// [`RouteConflict`], never an axum panic.
 ///
-/// axum cannot list a `Router`'s routes, so a plain router is asked instead: for each claimed
-/// path it is sent a request through a route layer that answers before any handler runs and
-/// reports the route template that matched. A plain router may not route a path that a macro
-/// route or the framework also routes (whatever the methods: trestle cannot see which methods
-/// a plain router's route takes). Plain routers among themselves are merged by axum's
-/// `Router::merge` when they are added, as in any axum app.
-pub(crate) async fn check<S: Clone + Send + Sync + 'static>(
+/// axum cannot list a `Router`'s routes, so the plain routers are asked instead (see
+/// [`plain`]): what route a path reaches, and which methods that route takes, without running
+/// any handler, middleware or fallback of the app.
+pub(crate) fn check<S: Clone + Send + Sync + 'static>(
     routes: Routes<S>,
     state: S,
     extra: Vec<(Claim<'_>, Router)>,
@@ -252,17 +257,31 @@ pub(crate) async fn check<S: Clone + Send + Sync + 'static>(
     let mut claims: Vec<Claim<'_>> = routes.routes.iter().map(|(info, _)| Claim::of(info)).collect();
     claims.extend(extra.iter().map(|(claim, _)| *claim));
     check_claims(&claims)?;
-    if routes.router.has_routes() {
-        let plain = routes.router.clone().with_state(state.clone());
+
+    let plain: Vec<plain::Plain> =
+        routes.routers.iter().map(|router| plain::Plain::new(router.clone().with_state(state.clone()))).collect();
+    let fallbacks = plain.iter().filter(|p| p.has_fallback).count();
+    if fallbacks > 1 {
+        return Err(RouteConflict::new(
+            "every method",
+            "(the fallback)",
+            "a Router passed to App::routes",
+            "another Router passed to App::routes (only one may set a fallback)",
+        ));
+    }
+    for (i, router) in plain.iter().enumerate() {
         for claim in &claims {
-            if let Some(template) = probe(&plain, claim.path).await {
-                if shape(&template) == shape(claim.path) {
-                    return Err(RouteConflict::new(
-                        &claim.methods.join("/"),
-                        claim.path,
-                        claim.handler,
-                        "a Router passed to App::routes",
-                    ));
+            if let Some(found) = router.ask(claim.path) {
+                if let Some(method) = clash(claim.path, claim.methods, &found.template, &found.methods()) {
+                    return Err(RouteConflict::new(method, claim.path, claim.handler, &router.name(i)));
+                }
+            }
+        }
+        for (j, other) in plain.iter().enumerate().skip(i + 1) {
+            for path in &router.paths {
+                let (Some(mine), Some(theirs)) = (router.ask(path), other.ask(path)) else { continue };
+                if let Some(method) = clash(&mine.template, &mine.methods(), &theirs.template, &theirs.methods()) {
+                    return Err(RouteConflict::new(method, &theirs.template, &router.name(i), &other.name(j)));
                 }
             }
         }
@@ -271,28 +290,135 @@ pub(crate) async fn check<S: Clone + Send + Sync + 'static>(
     Ok((routes.assemble().with_state(state), framework))
 }
 
-/// The route template of `router` that `path` (a template, made concrete) reaches, if any. No
-/// handler runs: a route layer answers first.
-async fn probe(router: &Router, path: &str) -> Option<String> {
+/// Asking a plain axum `Router` about its routes without running any of the app's code.
+mod plain {
+    use axum::body::Body;
+    use axum::extract::{MatchedPath, Request};
+    use axum::middleware::Next;
+    use axum::response::Response;
+    use axum::Router;
+    use futures_util::FutureExt;
+    use http::{header, Method, StatusCode};
     use tower::ServiceExt;
 
-    #[derive(Clone)]
-    struct Matched(String);
+    /// Every method a route can take, for a route that takes them all (`any`, a service).
+    const ALL: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
-    let concrete = path
-        .split('/')
-        .map(|segment| if segment.starts_with('{') { "x" } else { segment })
-        .collect::<Vec<_>>()
-        .join("/");
-    let request = http::Request::get(&concrete).body(axum::body::Body::empty()).ok()?;
-    let answer = axum::middleware::from_fn(|req: axum::extract::Request, _next: axum::middleware::Next| async move {
-        let matched = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str().to_owned());
-        let mut response = axum::response::Response::new(axum::body::Body::empty());
-        response.extensions_mut().insert(Matched(matched.unwrap_or_default()));
+    /// A plain router, ready to be asked.
+    pub(super) struct Plain {
+        /// The router behind a layer that answers every request itself (see [`answer`]).
+        asked: Router,
+        /// Its route paths, as its `Debug` output names them.
+        pub(super) paths: Vec<String>,
+        /// Whether it sets a fallback of its own.
+        pub(super) has_fallback: bool,
+    }
+
+    /// The route a path reached.
+    pub(super) struct Found {
+        /// Its template.
+        pub(super) template: String,
+        /// The methods it takes (from the `Allow` header axum adds), or none for every method.
+        allow: Option<Vec<String>>,
+    }
+
+    impl Found {
+        /// The methods the route takes.
+        pub(super) fn methods(&self) -> Vec<&str> {
+            match &self.allow {
+                Some(methods) => methods.iter().map(String::as_str).collect(),
+                None => ALL.to_vec(),
+            }
+        }
+    }
+
+    impl Plain {
+        pub(super) fn new(router: Router) -> Self {
+            let listing = format!("{router:?}");
+            Self {
+                paths: paths(&listing),
+                has_fallback: listing.contains("default_fallback: false"),
+                asked: router.layer(axum::middleware::from_fn(answer)),
+            }
+        }
+
+        /// How the `i`-th plain router is named in a conflict.
+        pub(super) fn name(&self, i: usize) -> String {
+            format!("the Router passed to App::routes (number {} of the plain routers)", i + 1)
+        }
+
+        /// The route `template` (made concrete) reaches, if any.
+        ///
+        /// The request's method is one no route takes, so axum's method router hands it to its
+        /// fallback, and adds the `Allow` header listing the methods the route does take. The
+        /// layer answers in place of every endpoint and fallback, so nothing of the app runs.
+        pub(super) fn ask(&self, template: &str) -> Option<Found> {
+            let path = concrete(template);
+            let request = Request::builder()
+                .method(Method::from_bytes(b"TRESTLE-ROUTE-CHECK").expect("a valid extension method"))
+                .uri(path)
+                .body(Body::empty())
+                .ok()?;
+            // The layer answers at once: the future is ready on its first poll.
+            let response = self.asked.clone().oneshot(request).now_or_never()?.ok()?;
+            let Matched(template) = response.extensions().get::<Matched>()?.clone();
+            let allow = response
+                .headers()
+                .get(header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect::<Vec<_>>());
+            Some(Found { template: template?, allow: allow.filter(|methods| !methods.is_empty()) })
+        }
+    }
+
+    /// The route template the request matched, if it matched one.
+    #[derive(Clone)]
+    struct Matched(Option<String>);
+
+    /// Answers every request in place of the router's endpoints and fallbacks: 405 (so axum adds
+    /// `Allow`), naming the matched template.
+    async fn answer(request: Request, _next: Next) -> Response {
+        let matched = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response.extensions_mut().insert(Matched(matched));
         response
-    });
-    let response = router.clone().route_layer(answer).oneshot(request).await.ok()?;
-    response.extensions().get::<Matched>().map(|m| m.0.clone())
+    }
+
+    /// `template` with every parameter replaced by a segment no static route uses.
+    fn concrete(template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "trestle-route-check" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// The route paths a router's `Debug` output lists (`paths: {RouteId(0): "/a", …}`).
+    ///
+    /// axum has no API that lists a router's routes; its `Debug` output names them. Every path
+    /// read here is confirmed by [`Plain::ask`] before it counts, and
+    /// `plain_router_paths_are_read` fails if an axum upgrade changes the format.
+    pub(super) fn paths(listing: &str) -> Vec<String> {
+        let Some(start) = listing.find("paths: {") else { return Vec::new() };
+        let mut out = Vec::new();
+        let mut rest = &listing[start + "paths: {".len()..];
+        while let Some(quote) = rest.find('"') {
+            if rest[..quote].contains('}') {
+                break;
+            }
+            let text = &rest[quote + 1..];
+            let Some(end) = text.find('"') else { break };
+            out.push(text[..end].to_owned());
+            rest = &text[end + 1..];
+        }
+        out
+    }
+
+    /// Whether `router` has no fallback of its own.
+    pub(super) fn has_default_fallback<S>(router: &Router<S>) -> bool {
+        !format!("{router:?}").contains("default_fallback: false")
+    }
 }
 
 impl<S: Clone + Send + Sync + 'static> From<Router<S>> for Routes<S> {
@@ -319,7 +445,7 @@ fn shape(path: &str) -> String {
 
 /// Two routes for the same method and path: a startup error naming both.
 #[derive(Debug, thiserror::Error)]
-#[error("{method} {path} is routed twice, by {first} and by {second}: remove one of them or change its path (routes of the same shape must also use the same parameter names; health and metrics paths are set by server.health and telemetry.metrics.path)")]
+#[error("{method} {path} is routed twice, by {first} and by {second}: remove one of them or change its path (routes of the same shape must also use the same parameter names; the health routes are turned off by server.health = false, the metrics route moved by telemetry.metrics.path)")]
 pub struct RouteConflict {
     /// The method both routes take (`any method` when the paths differ only in parameter names).
     pub method: String,
@@ -340,6 +466,25 @@ impl RouteConflict {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_router_paths_are_read() {
+        async fn h() {}
+        let router: Router = Router::new()
+            .route("/a/{id}", axum::routing::get(h).post(h))
+            .route("/b", axum::routing::any(h))
+            .nest("/c", Router::new().route("/d", axum::routing::get(h)));
+        let mut paths = plain::paths(&format!("{router:?}"));
+        paths.sort();
+        assert_eq!(paths, ["/a/{id}", "/b", "/c/d"], "axum's Debug output changed: update routing::plain::paths");
+        let asked = plain::Plain::new(router);
+        let found = asked.ask("/a/{name}").expect("the route is found");
+        assert_eq!((found.template.as_str(), found.methods()), ("/a/{id}", vec!["GET", "HEAD", "POST"]));
+        assert_eq!(asked.ask("/b").unwrap().methods().len(), 9, "any() takes every method");
+        assert!(asked.ask("/nowhere").is_none());
+        assert!(!asked.has_fallback);
+        assert!(plain::Plain::new(Router::new().fallback(h)).has_fallback);
+    }
 
     #[test]
     fn shapes_ignore_parameter_names() {

@@ -214,14 +214,14 @@ mod database {
     /// other's rows. Point the app at it with [`url`](TestDatabase::url):
     ///
     /// ```no_run
+    /// # #[cfg(feature = "postgres")]
     /// # async fn demo() {
-    /// use trestle::testing::{TestApp, TestDatabase};
     /// use trestle::db::Postgres;
+    /// use trestle::testing::{TestApp, TestDatabase};
     ///
     /// let Some(db) = TestDatabase::from_env::<Postgres>("TEST_POSTGRES_URL").await else { return };
-    /// let app = TestApp::new(trestle::App::new().database_with::<Postgres>().configure(|c| c.set("database.url", db.url())))
-    ///     .await
-    ///     .unwrap();
+    /// let app = trestle::App::new().database_with::<Postgres>().configure(|c| c.set("database.url", db.url()));
+    /// let app = TestApp::new(app).await.unwrap();
     /// # let _ = app; }
     /// ```
     ///

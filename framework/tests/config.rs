@@ -251,6 +251,15 @@ fn unknown_keys_are_errors_in_production() {
 }
 
 #[test]
+fn an_unknown_key_set_in_code_is_an_error_in_every_profile() {
+    let (_d, loader) = setup(&[], &[KEY]);
+    let err = loader.set("sever.port", "0").load::<Settings>().unwrap_err();
+    assert!(matches!(err, ConfigError::Unknown { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("`sever.port`") && text.contains("did you mean `server.port`?"), "{text}");
+}
+
+#[test]
 fn validation_hooks_run_and_name_the_key() {
     let (_d, loader) = setup(&[], &[KEY, ("APP__MAIL__PORT", "0"), ("APP__MAIL__FROM", "nobody")]);
     let err = loader.load::<Settings>().unwrap_err();

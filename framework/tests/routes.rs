@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use trestle::axum::routing::get;
+use trestle::axum::routing::{get, post};
 use trestle::config::NoConfig;
 use trestle::prelude::*;
 use trestle::routing::{AuthRequirement, Param};
@@ -271,4 +271,82 @@ async fn plain_routers_beside_macro_routes_on_other_paths_are_served_without_run
     assert_eq!(app.get("/things/7/parts/all").send().await.text(), "all parts");
     assert_eq!(app.get("/counted").send().await.text(), "counted");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[trestle::test]
+async fn two_plain_routers_on_one_route_are_a_startup_error_not_a_panic() {
+    let a = Router::new().route("/items", get(|| async { "a" }));
+    let b = Router::new().route("/items", get(|| async { "b" }));
+    let err = TestApp::new(trestle::App::new().routes(a).routes(b)).await.unwrap_err();
+    let conflict = conflict(err);
+    assert_eq!((conflict.method.as_str(), conflict.path.as_str()), ("GET", "/items"));
+}
+
+#[trestle::test]
+async fn two_plain_routers_with_other_parameter_names_are_a_startup_error() {
+    let a = Router::new().route("/items/{id}", get(|| async { "a" }));
+    let b = Router::new().route("/items/{slug}", post(|| async { "b" }));
+    let err = TestApp::new(trestle::App::new().routes(a).routes(b)).await.unwrap_err();
+    assert_eq!(conflict(err).method, "any method");
+}
+
+#[trestle::test]
+async fn two_plain_fallbacks_are_a_startup_error() {
+    let a = Router::new().route("/a", get(|| async { "a" })).fallback(|| async { "a" });
+    let b = Router::new().route("/b", get(|| async { "b" })).fallback(|| async { "b" });
+    let err = TestApp::new(trestle::App::new().routes(a).routes(b)).await.unwrap_err();
+    assert!(conflict(err).second.contains("only one may set a fallback"));
+}
+
+#[trestle::test]
+async fn one_path_with_other_methods_from_several_places_is_served() {
+    let get_router = Router::new().route("/items", get(|| async { "listed" }));
+    let post_router = Router::new().route("/items", post(|| async { "created" }));
+    // The macro route takes GET and POST on /things; the plain router only DELETE.
+    let delete_router = Router::new().route("/things", trestle::axum::routing::delete(|| async { "deleted" }));
+    let app = trestle::App::new()
+        .routes(get_router)
+        .routes(post_router)
+        .routes(routes![list_things, create_thing])
+        .routes(delete_router);
+    let app = TestApp::new(app).await.unwrap();
+    assert_eq!(app.get("/items").send().await.text(), "listed");
+    assert_eq!(app.post("/items").send().await.text(), "created");
+    assert_eq!(app.get("/things").send().await.text(), "all things");
+    assert_eq!(app.delete("/things").send().await.text(), "deleted");
+}
+
+#[trestle::test]
+async fn the_startup_check_runs_no_fallback_middleware_or_catch_all_of_the_app() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (fallback, any, layer) = (calls.clone(), calls.clone(), calls.clone());
+    let plain = Router::new()
+        .route(
+            "/proxy/{*rest}",
+            trestle::axum::routing::any(move || {
+                any.fetch_add(1, Ordering::SeqCst);
+                async { "proxied" }
+            }),
+        )
+        .fallback(move || {
+            fallback.fetch_add(1, Ordering::SeqCst);
+            async { "fallback" }
+        })
+        .layer(trestle::axum::middleware::from_fn(
+            move |req: trestle::axum::extract::Request, next: trestle::axum::middleware::Next| {
+                layer.fetch_add(1, Ordering::SeqCst);
+                next.run(req)
+            },
+        ));
+    let other = Router::new().route("/proxy/{*rest}", get(|| async { "mine" }));
+    // The check asks both routers about each other's paths and the framework's: nothing runs.
+    let err = TestApp::new(trestle::App::new().routes(plain.clone()).routes(other)).await.unwrap_err();
+    assert_eq!(conflict(err).path, "/proxy/{*rest}");
+    let app = TestApp::new(trestle::App::new().routes(routes![list_things]).routes(plain)).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "the startup check ran the app's code");
+    assert_eq!(app.get("/somewhere").send().await.text(), "fallback");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the fallback and the layer run for a real request");
 }

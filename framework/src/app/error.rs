@@ -37,7 +37,7 @@ pub enum StartupError {
         ConfigError,
     ),
     /// Logging or trace export could not start.
-    #[error("{source}{}", hint(.env_var))]
+    #[error("{source}{}", hint(source.config_key(), env_var))]
     Telemetry {
         /// What went wrong.
         source: TelemetryError,
@@ -47,7 +47,7 @@ pub enum StartupError {
     /// The database could not be connected or migrated.
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
-    #[error("{source}{}", hint(.env_var))]
+    #[error("{source}{}", hint(source.config_key(), env_var))]
     Database {
         /// What went wrong.
         source: DbError,
@@ -55,7 +55,7 @@ pub enum StartupError {
         env_var: Option<String>,
     },
     /// The JWT keys of `[auth.jwt]` could not be loaded.
-    #[error("{source}{}", hint(.env_var))]
+    #[error("{source}{}", hint(source.config_key(), env_var))]
     Auth {
         /// What went wrong.
         source: AuthError,
@@ -96,9 +96,12 @@ pub enum StartupError {
     },
 }
 
-/// ` (environment variable X)`, or nothing.
-fn hint(env_var: &Option<String>) -> String {
-    env_var.as_ref().map(|v| format!(" (environment variable {v})")).unwrap_or_default()
+/// `; the environment variable X sets key`, or nothing.
+fn hint(key: Option<&str>, env_var: &Option<String>) -> String {
+    match (key, env_var) {
+        (Some(key), Some(var)) => format!("; the environment variable {var} sets {key}"),
+        _ => String::new(),
+    }
 }
 
 impl fmt::Debug for StartupError {

@@ -134,8 +134,11 @@ type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 /// Builds and runs an app. See the [crate docs](crate) for the whole picture.
 ///
 /// Call the steps in this order: [`config`](App::config), then [`state`](App::state), then
-/// [`routes`](App::routes) and [`layer`](App::layer), then [`run`](App::run) (or
-/// [`into_router`](App::into_router) to serve it yourself).
+/// [`routes`](App::routes) and [`layer`](App::layer) (and, anywhere, [`configure`](App::configure)
+/// to point the config loader elsewhere), then [`run`](App::run) (or
+/// [`into_router`](App::into_router) to serve it yourself). [`load_config`](App::load_config) and
+/// [`prepare`](App::prepare) run only the first phases of startup, for commands that check config
+/// or migrate without serving.
 ///
 /// ```
 /// use trestle::prelude::*;
@@ -144,7 +147,7 @@ type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 /// #[get("/")]
 /// async fn hello() -> &'static str { "hello" }
 ///
-/// # async fn demo() -> trestle::Result<()> {
+/// # async fn demo() -> Result<(), StartupError> {
 /// let router = App::new()
 ///     .routes(routes![hello])
 ///     .into_router()
@@ -225,8 +228,10 @@ impl<C: Config> App<C, ()> {
 
 impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// Adds routes: `routes![…]` of macro-annotated handlers, or any `axum::Router<S>`; merged
-    /// with those added before. Two routes for the same method and path stop the app at startup
-    /// with both handlers named.
+    /// with those added before. One path may get its methods from several places. Two routes
+    /// for the same method and path, or for paths of one shape with other parameter names —
+    /// between macro routes, plain routers, and the health and metrics routes — stop the app at
+    /// startup with a [`StartupError::Routes`] naming both, never an axum panic.
     pub fn routes(mut self, routes: impl Into<crate::routing::Routes<S>>) -> Self {
         self.routes = self.routes.merge(routes.into());
         self
@@ -271,6 +276,22 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     }
 
     /// Registers a readiness check for `/health/ready`.
+    ///
+    /// `GET /health/live` answers 200 while the process serves. `GET /health/ready` runs every
+    /// check (concurrently, each bounded by `server.readiness_timeout`) and answers 200 when all
+    /// pass, or 503 with a problem naming the failing ones (their reasons go to the log); during
+    /// shutdown it answers 503 at once, so load balancers stop sending traffic before the server
+    /// stops accepting it. `App::database()` adds a `database` check. `server.health = false`
+    /// turns both routes off.
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// let app = trestle::App::new().readiness_check("cache", || async {
+    ///     // Ping the cache here.
+    ///     Ok::<(), std::io::Error>(())
+    /// });
+    /// # let _ = app; }
+    /// ```
     pub fn readiness_check<F, Fut, E>(mut self, name: impl Into<String>, check: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

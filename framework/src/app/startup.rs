@@ -74,7 +74,13 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
     /// Phases 5 and 6: the app's router with health, metrics and the default stack, as
     /// [`App::into_router`] returns it.
     pub async fn into_router(self) -> Result<Router, StartupError> {
-        Ok(self.finish().await?.router)
+        Ok(self.finish()?.router)
+    }
+
+    /// Phases 5 to 7: builds the router and serves it until `shutdown` completes, as
+    /// [`App::run_until`] does after `prepare`.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), StartupError> {
+        serve(self.finish()?, shutdown).await
     }
 
     /// Closes what phase 3 opened (the database pool), for a command that stops here.
@@ -86,7 +92,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
     }
 
     /// Phases 5 and 6.
-    pub(crate) async fn finish(self) -> Result<Ready, StartupError> {
+    pub(crate) fn finish(self) -> Result<Ready, StartupError> {
         let server = self.context.server().clone();
         let health = self.health.with_timeout(server.readiness_timeout);
         let names = FrameworkRoutes {
@@ -112,8 +118,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
         #[cfg(not(feature = "metrics"))]
         let metrics_on_app_port: Option<(&str, Router)> = None;
         let health_routes = server.health.then(|| health.clone());
-        let router =
-            build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names).await?;
+        let router = build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names)?;
         let router = apply_stack(router, &server, &self.stack, &self.env)?;
         #[cfg(feature = "metrics")]
         let metrics_port = match metrics_port {
@@ -241,7 +246,7 @@ fn build_state<C, S>(config: Loaded<C>, resources: Resources, make_state: super:
 
 /// Phase 5: the app's routes (with its own layers around them), the health routes and the
 /// metrics route in one router, after one check of every route against every other.
-async fn build_routes<S: Clone + Send + Sync + 'static>(
+fn build_routes<S: Clone + Send + Sync + 'static>(
     routes: Routes<S>,
     state: S,
     health: Option<Health>,
@@ -259,7 +264,7 @@ async fn build_routes<S: Clone + Send + Sync + 'static>(
     if let Some((path, router)) = metrics {
         framework.push((Claim { methods: &["GET"], path, handler: names.metrics.as_str() }, router));
     }
-    let (mut router, framework) = crate::routing::check(routes, state, framework).await?;
+    let (mut router, framework) = crate::routing::check(routes, state, framework)?;
     // The app's layers wrap the app's routes only, not health and metrics.
     for layer in layers {
         router = layer(router);
@@ -323,8 +328,7 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
             "route"
         );
     }
-    let ready = prepare(app, config).await?.finish().await?;
-    serve(ready, shutdown).await
+    prepare(app, config).await?.serve(shutdown).await
 }
 
 /// Phase 7: binds the listeners, serves until `shutdown`, drains, closes the pool.

@@ -26,8 +26,8 @@ use super::{AuthConfig, DatabaseConfig, TelemetryConfig};
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 
-/// Set by `#[trestle::main]`: the app crate's folder, whose `config/` debug builds fall back to.
-#[doc(hidden)]
+/// Set by `#[trestle::main]` (through `__private`): the app crate's folder, whose `config/` debug
+/// builds fall back to.
 pub fn set_app_manifest_dir(dir: &'static str) {
     let _ = APP_MANIFEST_DIR.set(dir);
 }
@@ -102,7 +102,7 @@ struct Sources {
 /// One source's leaf keys (dotted), each with its value and where it came from.
 struct Layer {
     leaves: Vec<(String, toml::Value, Origin)>,
-    /// Whether its keys are checked against the schema (not for defaults and code).
+    /// Whether its keys are checked against the schema (not for defaults, which are the schema).
     checked: bool,
 }
 
@@ -330,12 +330,12 @@ impl Loader {
         layers.push(Layer { leaves, checked: true });
 
         let leaves = self.overrides.iter().map(|(k, v)| (k.clone(), toml::Value::String(v.clone()), Origin::Code));
-        layers.push(Layer { leaves: leaves.collect(), checked: false });
+        layers.push(Layer { leaves: leaves.collect(), checked: true });
         Ok((layers, files))
     }
 
-    /// Stage 4: every required key set somewhere, no unknown keys (in production; elsewhere
-    /// they are returned as warnings).
+    /// Stage 4: every required key set somewhere, no unknown keys (in production, or set in
+    /// code; elsewhere they are returned as warnings).
     fn check_keys(
         &self,
         schema: &[Field],
@@ -357,7 +357,8 @@ impl Loader {
             if !is_known {
                 let suggestion = closest(key, known.iter().map(|(k, _)| k.as_str())).map(str::to_owned);
                 let error = ConfigError::Unknown { key: key.clone(), origin: origin.clone(), suggestion };
-                if sources.profile == "production" {
+                // A key set in code is never a leftover in a file: a typo there is a bug.
+                if sources.profile == "production" || matches!(origin, Origin::Code) {
                     problems.push(error);
                 } else {
                     warnings.push(error.to_string());

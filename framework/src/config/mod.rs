@@ -69,7 +69,7 @@ mod error;
 // Config loads once, at startup: a large error type costs nothing there, and keeping every
 // detail (key, origin, env var) in the variant keeps the messages precise.
 #[allow(clippy::result_large_err)]
-mod loader;
+pub(crate) mod loader;
 mod schema;
 mod secret;
 mod sections;
@@ -91,5 +91,3 @@ pub use template::{template, template_with};
 /// Derives [`Config`](trait@Config); see the module docs for its attributes.
 pub use trestle_macros::Config;
 pub use units::{byte_size, duration};
-
-pub use loader::set_app_manifest_dir;

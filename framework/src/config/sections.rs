@@ -114,11 +114,33 @@ fn bad_entry(n: usize, what: &str) -> String {
     format!("entry {} is not {what}", n + 1)
 }
 
+/// A header the stack may set on every response: a valid name, and not one HTTP itself or
+/// cookies give a meaning (the id would overwrite it).
 fn header_name(name: &str) -> Result<(), &'static str> {
-    match name.parse::<http::HeaderName>() {
-        Ok(_) => Ok(()),
-        Err(_) => Err("must be an HTTP header name (letters, digits and `-`, like x-request-id)"),
+    use http::header;
+    let Ok(name) = name.parse::<http::HeaderName>() else {
+        return Err("must be an HTTP header name (letters, digits and `-`, like x-request-id)");
+    };
+    let reserved = [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::TRANSFER_ENCODING,
+        header::CONNECTION,
+        header::HOST,
+        header::SET_COOKIE,
+        header::COOKIE,
+        header::AUTHORIZATION,
+        header::LOCATION,
+        header::DATE,
+        header::UPGRADE,
+        header::TE,
+        header::TRAILER,
+    ];
+    if reserved.contains(&name) || name.as_str() == "keep-alive" || name.as_str() == "proxy-connection" {
+        return Err("names a header HTTP gives a meaning of its own; use a header of its own, like x-request-id");
     }
+    Ok(())
 }
 
 fn origins(origins: &[String]) -> Result<(), String> {

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use sqlx::migrate::{MigrateError, MigrationType, Migrator};
 use sqlx::SqlSafeStr;
 
-use super::connect::DbError;
 use super::Backend;
+use super::DbError;
 
 /// Whether a file is a plain migration or one half of a reversible pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -40,6 +40,7 @@
 
 mod backend;
 mod connect;
+mod error;
 pub(crate) mod migrate;
 
 use std::ops::Deref;
@@ -51,15 +52,18 @@ use sqlx::Pool;
 pub use crate::error::database::{constraint, is_unique_violation};
 pub use backend::Backend;
 pub(crate) use backend::Handle;
-pub use connect::DbError;
 pub(crate) use connect::{connector, Connector};
+pub use error::DbError;
 pub use migrate::Migrations;
 
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use sqlx::MySql;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sqlx::Postgres;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlx::Sqlite;
 
 /// The backend `Db` and `App::database()` use: PostgreSQL when its feature is on, else MySQL,

@@ -32,7 +32,7 @@ pub use problem::{FieldError, Problem, ProblemJson, Renderer};
 /// Derives [`ApiError`](trait@ApiError).
 pub use trestle_macros::ApiError;
 
-/// `Result<T, trestle::Error>`: the return type of handlers and of `App::run`.
+/// `Result<T, trestle::Error>`: the return type of handlers.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error that renders as a problem document. See the [module docs](self).
@@ -284,7 +284,7 @@ impl Error {
 }
 
 impl fmt::Debug for Error {
-    /// The cause chain, or the title and detail: what `main` prints when `App::run` fails.
+    /// The cause chain, or the title and detail: what the log shows.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.inner.source, &self.inner.problem.detail) {
             (Some(source), _) => write!(f, "{source:#}"),
@@ -346,6 +346,27 @@ mod tests {
         let logged = format!("{e:?}");
         assert!(logged.contains("loading the cart") && logged.contains("connection refused by 10.0.0.7"), "{logged}");
         assert!(!e.problem().detail.as_deref().unwrap_or("").contains("10.0.0.7"), "the cause reached the client");
+    }
+
+    #[test]
+    fn a_server_error_api_error_given_as_itself_keeps_its_cause() {
+        let e = Error::from(StoreError::Down(std::io::Error::other("connection refused by 10.0.0.7")));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let logged = format!("{e:?}");
+        assert!(logged.contains("the store is unreachable") && logged.contains("10.0.0.7"), "{logged}");
+    }
+
+    #[derive(Debug, thiserror::Error, crate::ApiError)]
+    #[error("no such cart")]
+    #[api(status = 404)]
+    struct NoCart;
+
+    #[test]
+    fn a_client_error_api_error_keeps_its_status_given_as_itself_or_under_context() {
+        assert_eq!(Error::from(NoCart).status(), StatusCode::NOT_FOUND);
+        assert_eq!(Error::from(NoCart).problem().detail.as_deref(), Some("no such cart"));
+        let wrapped = Error::from(anyhow::Error::new(NoCart).context("loading"));
+        assert_eq!(wrapped.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

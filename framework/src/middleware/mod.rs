@@ -149,3 +149,23 @@ fn cors_layer(cors: &Cors) -> Result<CorsLayer, InvalidSetting> {
         .allow_credentials(cors.allow_credentials)
         .max_age(cors.max_age))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_config_built_in_code_with_a_bad_cors_origin_is_refused_naming_the_key() {
+        let mut server = crate::config::ServerConfig::default();
+        server.cors.allowed_origins = vec!["https://ok.example".into(), "bad\norigin".into()];
+        let settings = Settings {
+            renderer: Arc::new(crate::error::ProblemJson),
+            default_renderer: true,
+            expose_constraint_names: false,
+            make_request_id: None,
+            observe: Observe::default(),
+        };
+        let e = apply(Router::new(), &server, &settings).map(|_| ()).unwrap_err();
+        assert_eq!((e.key, e.value.as_str()), ("server.cors.allowed_origins", "bad\norigin"));
+    }
+}
