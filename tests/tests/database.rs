@@ -424,9 +424,56 @@ async fn mysql_unreachable_at_startup_fails_after_the_retries() {
     unreachable::<trestle::db::MySql>("mysql://root:hunter2@127.0.0.1:1/app").await;
 }
 
+/// Startup with `url` stops at the first attempt (well before one backoff) with a message
+/// holding `expected`, no password and no PostgreSQL source position.
+async fn rejected<DB: trestle::db::Backend>(url: &str, expected: &str) {
+    let started = Instant::now();
+    let app = trestle::App::new().database_with::<DB>().configure(|c| {
+        c.set("database.url", url).set("database.connect_retries", "5").set("database.connect_timeout", "5s")
+    });
+    let err = TestApp::new(app).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(240), "retried a hopeless connection: {:?}", started.elapsed());
+    assert!(
+        matches!(&err, trestle::StartupError::Database { source: trestle::db::DbError::Rejected { .. }, .. }),
+        "{err:?}"
+    );
+    let err = err.to_string();
+    assert!(err.contains(expected), "{err}");
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    assert!(!err.contains(" at line "), "a source position leaked: {err}");
+    assert!(err.contains("APP__DATABASE__URL"), "{err}");
+}
+
 #[trestle::test]
-async fn sqlite_unopenable_at_startup_fails_after_the_retries() {
-    unreachable::<trestle::db::Sqlite>("sqlite:///no/such/folder/app.db").await;
+async fn sqlite_unopenable_at_startup_fails_fast() {
+    rejected::<trestle::db::Sqlite>("sqlite:///no/such/folder/app.db", "unable to open database file").await;
+}
+
+#[trestle::test]
+async fn postgres_unknown_database_fails_fast_naming_it() {
+    let Ok(base) = std::env::var("TEST_POSTGRES_URL") else { return };
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let server = server.replacen("postgres://postgres@", "postgres://postgres:hunter2@", 1);
+    rejected::<trestle::db::Postgres>(
+        &format!("{server}/trestle_no_such_db"),
+        "database \"trestle_no_such_db\" does not exist",
+    )
+    .await;
+}
+
+#[trestle::test]
+async fn mysql_wrong_password_fails_fast_naming_the_user() {
+    let Ok(base) = std::env::var("TEST_MYSQL_URL") else { return };
+    let url = base.replacen("mysql://root@", "mysql://trestle_nobody:hunter2@", 1);
+    rejected::<trestle::db::MySql>(&url, "Access denied for user 'trestle_nobody'").await;
+}
+
+#[trestle::test]
+async fn mysql_unknown_database_fails_fast_naming_it() {
+    let Ok(base) = std::env::var("TEST_MYSQL_URL") else { return };
+    let (server, _) = base.rsplit_once('/').unwrap();
+    rejected::<trestle::db::MySql>(&format!("{server}/trestle_no_such_db"), "Unknown database 'trestle_no_such_db'")
+        .await;
 }
 
 #[trestle::test]
@@ -470,4 +517,59 @@ async fn test_databases_are_dropped_afterwards() {
         drop(db);
         assert!(!exists(url).await, "{var}: the test database is gone afterwards");
     }
+}
+
+/// A handler whose connection the server ends mid-request (`pg_terminate_backend`, SQLSTATE
+/// 57P01), as when an administrator or a failover kills it.
+async fn terminated(db: trestle::Db<trestle::db::Postgres>) -> trestle::Result<String> {
+    let mut conn = db.acquire().await?;
+    let (pid,): (i32,) = trestle::sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut *conn).await?;
+    trestle::sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&*db).await?;
+    let (n,): (i32,) = trestle::sqlx::query_as("SELECT 1").fetch_one(&mut *conn).await?;
+    Ok(n.to_string())
+}
+
+#[trestle::test]
+async fn postgres_backend_terminated_mid_request_is_503_not_500() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
+    let app = trestle::App::new()
+        .database_with::<trestle::db::Postgres>()
+        .configure(|c| c.set("database.url", db.url()))
+        .state(|ctx| ctx.clone())
+        .routes(Router::new().route("/terminated", get(terminated)));
+    let app = TestApp::new(app).await.unwrap();
+    let res = app.get("/terminated").send().await;
+    assert_eq!(res.status(), 503, "{}", res.text());
+    assert_eq!(res.header("retry-after"), Some("5"));
+    let detail = res.problem().detail.unwrap();
+    assert!(detail.contains("database is unreachable"), "{detail}");
+}
+
+/// A transaction that loses a deadlock (PostgreSQL 40P01) is told to retry: 503, not 500.
+async fn deadlock(db: trestle::Db<trestle::db::Postgres>) -> trestle::Result<&'static str> {
+    trestle::sqlx::query("CREATE TABLE IF NOT EXISTS locks (id INT PRIMARY KEY)").execute(&*db).await?;
+    trestle::sqlx::query("INSERT INTO locks VALUES (1), (2) ON CONFLICT DO NOTHING").execute(&*db).await?;
+    let (mut a, mut b) = (db.begin().await?, db.begin().await?);
+    trestle::sqlx::query("SELECT * FROM locks WHERE id = 1 FOR UPDATE").execute(&mut *a).await?;
+    trestle::sqlx::query("SELECT * FROM locks WHERE id = 2 FOR UPDATE").execute(&mut *b).await?;
+    let first = trestle::sqlx::query("SELECT * FROM locks WHERE id = 2 FOR UPDATE").execute(&mut *a);
+    let second = trestle::sqlx::query("SELECT * FROM locks WHERE id = 1 FOR UPDATE").execute(&mut *b);
+    // The loser's error ends the handler at once; its transactions roll back when dropped.
+    tokio::try_join!(first, second)?;
+    Ok("no deadlock")
+}
+
+#[trestle::test]
+async fn postgres_deadlock_is_503_with_retry_after() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
+    let app = trestle::App::new()
+        .database_with::<trestle::db::Postgres>()
+        .configure(|c| c.set("database.url", db.url()))
+        .state(|ctx| ctx.clone())
+        .routes(Router::new().route("/deadlock", get(deadlock)));
+    let app = TestApp::new(app).await.unwrap();
+    let res = app.get("/deadlock").send().await;
+    assert_eq!(res.status(), 503, "{}", res.text());
+    assert_eq!(res.header("retry-after"), Some("1"));
+    assert!(res.problem().detail.unwrap().contains("retry it"));
 }

@@ -1,13 +1,22 @@
-//! Connecting at startup: bounded retry with backoff, then migrations.
+//! Connecting at startup: one real connection per attempt, retried with backoff only when the
+//! failure is transient, then migrations.
+//!
+//! The bound: `connect_retries + 1` attempts, each at most `connect_timeout`, with 250 ms of
+//! backoff doubling to at most 5 s between them. With the defaults (5 retries, 5 s) startup
+//! gives up after at most about 38 s when every attempt hangs, and after about 8 s when the
+//! server refuses connections; wrong credentials, an unknown database, an unopenable SQLite file
+//! or a TLS misconfiguration fail at the first attempt.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use sqlx::pool::PoolOptions;
+use sqlx::Connection;
 
 use super::{Backend, DbError, Handle, Migrations};
 use crate::config::DatabaseConfig;
+use crate::error::database::{plain_message, trouble, Trouble};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -40,20 +49,44 @@ pub(crate) async fn connect<DB: Backend>(
         .acquire_timeout(config.acquire_timeout)
         .idle_timeout(config.idle_timeout);
 
+    // Each attempt opens one real connection, so its own error survives (a pool would retry a
+    // refused connection silently until its acquire timeout and report only "timed out").
+    // Errors that retrying cannot fix end startup at once; transient ones are retried.
     let attempts = config.connect_retries + 1;
     let mut delay = Duration::from_millis(250);
     let mut last_error = String::new();
     let mut pool = None;
     for attempt in 1..=attempts {
-        match tokio::time::timeout(config.connect_timeout, pool_options.clone().connect_with(options.clone())).await {
-            Ok(Ok(p)) => {
+        let result = match tokio::time::timeout(config.connect_timeout, DB::Connection::connect_with(&options)).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                // The server answered: the pool's own first connections follow at once.
+                tokio::time::timeout(config.connect_timeout, pool_options.clone().connect_with(options.clone()))
+                    .await
+                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        };
+        match result {
+            Ok(p) => {
                 pool = Some(p);
                 break;
             }
-            Ok(Err(e)) => last_error = e.to_string(),
-            Err(_) => {
+            Err(sqlx::Error::PoolTimedOut) => {
                 last_error =
                     format!("no answer within {}ms (database.connect_timeout)", config.connect_timeout.as_millis())
+            }
+            Err(e) => {
+                if let Trouble::Rejected(fix) = trouble(&e) {
+                    return Err(DbError::Rejected {
+                        backend: <DB as sqlx::Database>::NAME,
+                        url: url.redacted(),
+                        reason: plain_message(&e),
+                        fix: fix.advice(),
+                    });
+                }
+                last_error = plain_message(&e);
             }
         }
         if attempt < attempts {

@@ -41,6 +41,19 @@ pub enum DbError {
         /// The last attempt's error.
         last_error: String,
     },
+    /// The database refused the connection for a reason retrying cannot fix: credentials, an
+    /// unknown database, an unopenable SQLite file, TLS. Startup stops at the first attempt.
+    #[error("cannot connect to {backend} at {url}: {reason}; {fix}")]
+    Rejected {
+        /// The backend.
+        backend: &'static str,
+        /// The URL, password redacted.
+        url: String,
+        /// What the server (or driver) said, without source positions.
+        reason: String,
+        /// What to change.
+        fix: &'static str,
+    },
     /// A migration failed, or the applied migrations do not match the embedded ones.
     #[error("{0}")]
     Migration(String),
