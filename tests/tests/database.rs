@@ -519,6 +519,95 @@ async fn test_databases_are_dropped_afterwards() {
     }
 }
 
+/// Starts `n` migrate-only processes on `url` at once; all must succeed, the two migrations
+/// must be applied once, and only once logged as applied.
+fn migrate_concurrently(url: &str, n: usize) {
+    let dir = std::env::temp_dir();
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_migrate_only"))
+                .current_dir(&dir)
+                .env_clear()
+                .env("APP__DATABASE__URL", url)
+                .env("APP__TELEMETRY__FORMAT", "json")
+                .env("APP__TELEMETRY__FILTER", "info")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut applied = 0;
+    for mut child in children {
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "a migrating process failed: {text}");
+        assert!(text.contains("database schema up to date"), "{text}");
+        applied += text.matches("migration applied").count();
+    }
+    assert_eq!(applied, 2, "each migration is logged as applied by exactly one process");
+}
+
+/// The rows of `_sqlx_migrations` at `url`.
+macro_rules! count_migrations {
+    ($db:ty, $url:expr) => {{
+        let pool = trestle::sqlx::Pool::<$db>::connect($url).await.unwrap();
+        let (n,): (i64,) =
+            trestle::sqlx::query_as("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        n
+    }};
+}
+
+#[trestle::test]
+async fn sqlite_processes_migrating_at_once_apply_each_migration_once() {
+    for _ in 0..3 {
+        let file = tempfile_path::TempPath::new();
+        let url = format!("sqlite://{}", file.0.display());
+        tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || migrate_concurrently(&url, 4)
+        })
+        .await
+        .unwrap();
+        assert_eq!(count_migrations!(trestle::db::Sqlite, &url), 2);
+    }
+}
+
+#[trestle::test]
+async fn postgres_processes_migrating_at_once_apply_each_migration_once() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || migrate_concurrently(&url, 4)
+    })
+    .await
+    .unwrap();
+    assert_eq!(count_migrations!(trestle::db::Postgres, &url), 2);
+}
+
+#[trestle::test]
+async fn mysql_processes_migrating_at_once_apply_each_migration_once() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::MySql>("TEST_MYSQL_URL").await else { return };
+    let url = db.url().to_owned();
+    tokio::task::spawn_blocking({
+        let url = url.clone();
+        move || migrate_concurrently(&url, 4)
+    })
+    .await
+    .unwrap();
+    assert_eq!(count_migrations!(trestle::db::MySql, &url), 2);
+}
+
 /// A handler whose connection the server ends mid-request (`pg_terminate_backend`, SQLSTATE
 /// 57P01), as when an administrator or a failover kills it.
 async fn terminated(db: trestle::Db<trestle::db::Postgres>) -> trestle::Result<String> {

@@ -5,8 +5,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 
-use sqlx::migrate::{AppliedMigration, MigrateError, Migrator};
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection, Pool};
+
+use super::migrate::Report;
 
 use crate::config::{DatabaseConfig, DatabaseUrl};
 
@@ -15,11 +17,12 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What only the framework calls: a backend's connect options, pool handle, migrations and
 /// database creation. Sealed, so apps cannot implement [`Backend`] and never see these.
 pub(crate) mod sealed {
-    use sqlx::migrate::{AppliedMigration, MigrateError, Migrator};
+    use sqlx::migrate::{MigrateError, Migrator};
     use sqlx::{Connection, Pool};
 
     use super::{BoxFuture, Handle};
     use crate::config::{DatabaseConfig, DatabaseUrl};
+    use crate::db::migrate::Report;
 
     /// The framework's side of a backend.
     pub trait Sealed: sqlx::Database {
@@ -32,10 +35,8 @@ pub(crate) mod sealed {
         fn handle(pool: Pool<Self>) -> Handle;
         /// This backend's pool, if `handle` is one.
         fn pool(handle: &Handle) -> Option<&Pool<Self>>;
-        /// The migrations already applied.
-        fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>>;
-        /// Applies `migrator`.
-        fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>>;
+        /// Applies `migrator` under the database's migration lock.
+        fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<Report, MigrateError>>;
         /// Creates the database of `url`.
         fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
         /// Drops the database of `url`.
@@ -106,7 +107,7 @@ impl Handle {
 }
 
 macro_rules! backend {
-    ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $options:expr) => {
+    ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $migrate:path, $options:expr) => {
         #[cfg(feature = $feature)]
         impl Backend for $db {
             const SCHEMES: &'static [&'static str] = &[$($scheme),*];
@@ -133,17 +134,8 @@ macro_rules! backend {
                 }
             }
 
-            fn applied(pool: &Pool<Self>) -> BoxFuture<'_, Result<Vec<AppliedMigration>, MigrateError>> {
-                Box::pin(async move {
-                    use sqlx::migrate::Migrate;
-                    let mut conn = pool.acquire().await?;
-                    conn.ensure_migrations_table("_sqlx_migrations").await?;
-                    conn.list_applied_migrations("_sqlx_migrations").await
-                })
-            }
-
-            fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<(), MigrateError>> {
-                Box::pin(migrator.run(pool))
+            fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<Report, MigrateError>> {
+                Box::pin($migrate(pool, migrator))
             }
 
             fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>> {
@@ -175,6 +167,7 @@ backend!(
     "SQLite",
     ["sqlite"],
     "sqlite://app.db",
+    super::migrate::run_sqlite,
     |options: sqlx::sqlite::SqliteConnectOptions, config: &DatabaseConfig| {
         let journal = sqlx::sqlite::SqliteJournalMode::from_str(&config.journal_mode).map_err(|_| {
             sqlx::Error::Configuration(
@@ -200,6 +193,7 @@ backend!(
     "PostgreSQL",
     ["postgres", "postgresql"],
     "postgres://user:password@localhost:5432/app",
+    super::migrate::run_with_session_lock,
     |options: sqlx::postgres::PgConnectOptions, _: &DatabaseConfig| Ok(options)
 );
 
@@ -210,5 +204,6 @@ backend!(
     "MySQL",
     ["mysql"],
     "mysql://user:password@localhost:3306/app",
+    super::migrate::run_mysql,
     |options: sqlx::mysql::MySqlConnectOptions, _: &DatabaseConfig| Ok(options)
 );

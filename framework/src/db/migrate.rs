@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-use sqlx::migrate::{MigrateError, MigrationType, Migrator};
-use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migrate, MigrateError, MigrationType, Migrator};
+use sqlx::{Database, Pool, SqlSafeStr};
 
 use super::Backend;
 use super::DbError;
@@ -81,19 +81,20 @@ impl Migrations {
         }
     }
 
-    /// Applies the pending migrations, logging each one applied.
+    /// Applies the pending migrations under the database's migration lock, logging each one
+    /// applied. What is pending is read after the lock is taken, so of several processes
+    /// starting at once one applies the migrations and the others wait, then find nothing to do.
     pub(crate) async fn apply<DB: Backend>(&self, pool: &sqlx::Pool<DB>) -> Result<(), DbError> {
-        let applied = DB::applied(pool).await.map_err(|e| self.error(e))?;
-        let pending: Vec<&Migration> = self
-            .list
-            .iter()
-            .filter(|m| m.kind != MigrationKind::Down && !applied.iter().any(|a| a.version == m.version))
-            .collect();
-        DB::migrate(pool, &self.migrator()).await.map_err(|e| self.error(e))?;
-        for m in &pending {
-            tracing::info!(version = m.version, name = m.description, "migration applied");
+        let report = DB::migrate(pool, &self.migrator()).await.map_err(|e| self.error(e))?;
+        for version in &report.applied {
+            let name = self.list.iter().find(|m| m.version == *version).map_or("", |m| m.description);
+            tracing::info!(version, name, "migration applied");
         }
-        tracing::info!(applied = pending.len(), total = applied.len() + pending.len(), "database schema up to date");
+        tracing::info!(
+            applied = report.applied.len(),
+            total = report.before + report.applied.len(),
+            "database schema up to date"
+        );
         Ok(())
     }
 
@@ -115,5 +116,131 @@ impl Migrations {
             ),
             other => format!("migrations could not run: {other}"),
         })
+    }
+}
+
+/// The migrations table, sqlx's, so `sqlx migrate` works on the same database.
+const TABLE: &str = "_sqlx_migrations";
+
+/// What one run did.
+pub struct Report {
+    /// Migrations applied before this run.
+    pub(crate) before: usize,
+    /// Versions this run applied, in order.
+    pub(crate) applied: Vec<i64>,
+}
+
+/// Runs `migrator` on `conn`, which holds the migration lock: reads what is applied, checks it
+/// against the embedded migrations, applies the rest. (sqlx's `Migrator::run` does the same but
+/// does not say what it applied, so a caller that reads the list first races with other
+/// processes.)
+async fn run_locked<C: Migrate + Send + ?Sized>(conn: &mut C, migrator: &Migrator) -> Result<Report, MigrateError> {
+    conn.ensure_migrations_table(TABLE).await?;
+    if let Some(version) = conn.dirty_version(TABLE).await? {
+        return Err(MigrateError::Dirty(version));
+    }
+    let done = conn.list_applied_migrations(TABLE).await?;
+    if let Some(missing) = done.iter().find(|a| !migrator.iter().any(|m| m.version == a.version)) {
+        return Err(MigrateError::VersionMissing(missing.version));
+    }
+    let mut applied = Vec::new();
+    for migration in migrator.iter().filter(|m| !m.migration_type.is_down_migration()) {
+        match done.iter().find(|a| a.version == migration.version) {
+            Some(a) if a.checksum != migration.checksum => return Err(MigrateError::VersionMismatch(a.version)),
+            Some(_) => {}
+            None => {
+                conn.apply(TABLE, migration).await?;
+                applied.push(migration.version);
+            }
+        }
+    }
+    Ok(Report { before: done.len(), applied })
+}
+
+/// PostgreSQL: sqlx's session-level `pg_advisory_lock` on one pooled connection, held from
+/// before the applied list is read until the last migration is in. On failure the connection
+/// is closed rather than returned, so the lock goes with it.
+#[cfg(feature = "postgres")]
+pub(crate) async fn run_with_session_lock<DB>(pool: &Pool<DB>, migrator: &Migrator) -> Result<Report, MigrateError>
+where
+    DB: Database,
+    DB::Connection: Migrate,
+{
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        conn.lock().await?;
+        let report = run_locked(&mut *conn, migrator).await?;
+        conn.unlock().await?;
+        Ok(report)
+    }
+    .await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    result
+}
+
+/// SQLite: the whole run in one `BEGIN IMMEDIATE` transaction, which takes the database's write
+/// lock before the applied list is read (another process waits for it up to
+/// `database.busy_timeout`). Each migration runs in a savepoint inside it, so a
+/// `-- no-transaction` migration that cannot run in a transaction (`VACUUM`) fails on SQLite.
+#[cfg(feature = "sqlite")]
+pub(crate) async fn run_sqlite(pool: &Pool<sqlx::Sqlite>, migrator: &Migrator) -> Result<Report, MigrateError> {
+    use sqlx::Connection;
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let report = run_locked(&mut *tx, migrator).await?;
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// MySQL and MariaDB: `GET_LOCK` under the name `sqlx migrate` uses, on one pooled connection,
+/// as for PostgreSQL. sqlx's own lock asks `GET_LOCK(name, -1)`, which MariaDB answers at once
+/// with NULL instead of waiting, so it locks nothing there; this waits up to a year.
+#[cfg(feature = "mysql")]
+pub(crate) async fn run_mysql(pool: &Pool<sqlx::MySql>, migrator: &Migrator) -> Result<Report, MigrateError> {
+    let mut conn = pool.acquire().await?;
+    let result = async {
+        let (database,): (Option<String>,) = sqlx::query_as("SELECT DATABASE()").fetch_one(&mut *conn).await?;
+        let name = mysql_lock_name(&database.unwrap_or_default());
+        let (locked,): (Option<i64>,) =
+            sqlx::query_as("SELECT GET_LOCK(?, 31536000)").bind(&name).fetch_one(&mut *conn).await?;
+        if locked != Some(1) {
+            return Err(MigrateError::Execute(sqlx::Error::Protocol(format!(
+                "the migration lock GET_LOCK('{name}') was not granted"
+            ))));
+        }
+        let report = run_locked(&mut *conn, migrator).await?;
+        sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *conn).await?;
+        Ok(report)
+    }
+    .await;
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+    result
+}
+
+/// The lock name sqlx's MySQL migrator uses: the CRC-32 of the database name times a constant,
+/// in hex (so the app and `sqlx migrate` exclude each other).
+#[cfg(feature = "mysql")]
+fn mysql_lock_name(database: &str) -> String {
+    let mut crc = 0xffff_ffff_u32;
+    for byte in database.bytes() {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    format!("{:x}", 0x3d32_ad9e_i64 * i64::from(!crc))
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_lock_name_is_sqlx_s() {
+        // CRC-32/ISO-HDLC("123456789") = 0xcbf43926, the algorithm's check value.
+        assert_eq!(super::mysql_lock_name("123456789"), format!("{:x}", 0x3d32_ad9e_i64 * 0xcbf4_3926_i64));
     }
 }
