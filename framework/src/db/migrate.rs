@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use sqlx::migrate::{Migrate, MigrateError, MigrationType, Migrator};
-use sqlx::{Database, Pool, SqlSafeStr};
+use sqlx::{Pool, SqlSafeStr};
 
 use super::Backend;
 use super::DbError;
@@ -163,7 +163,7 @@ async fn run_locked<C: Migrate + Send + ?Sized>(conn: &mut C, migrator: &Migrato
 #[cfg(feature = "postgres")]
 pub(crate) async fn run_with_session_lock<DB>(pool: &Pool<DB>, migrator: &Migrator) -> Result<Report, MigrateError>
 where
-    DB: Database,
+    DB: sqlx::Database,
     DB::Connection: Migrate,
 {
     let mut conn = pool.acquire().await?;

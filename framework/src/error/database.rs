@@ -27,6 +27,7 @@ pub(crate) enum Trouble {
     /// The transaction lost a serialization conflict, a deadlock or a lock wait: retryable.
     Conflict,
     /// SQLite: a write waited past `busy_timeout` for another connection's lock.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Busy,
     /// The server cancelled the statement (`database.statement_timeout`).
     Timeout,
@@ -44,6 +45,7 @@ pub(crate) enum Fix {
     /// The database named in the URL does not exist.
     UnknownDatabase,
     /// SQLite: the file cannot be opened or is not a database.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Path,
     /// TLS is misconfigured (certificates, `sslmode`).
     Tls,
