@@ -662,3 +662,68 @@ async fn postgres_deadlock_is_503_with_retry_after() {
     assert_eq!(res.header("retry-after"), Some("1"));
     assert!(res.problem().detail.unwrap().contains("retry it"));
 }
+
+async fn sleep_pg(db: trestle::Db<trestle::db::Postgres>) -> trestle::Result<&'static str> {
+    trestle::sqlx::query("SELECT pg_sleep(5)").execute(&*db).await?;
+    Ok("slept")
+}
+
+async fn show_statement_timeout(db: trestle::Db<trestle::db::Postgres>) -> trestle::Result<String> {
+    let (t,): (String,) = trestle::sqlx::query_as("SHOW statement_timeout").fetch_one(&*db).await?;
+    Ok(t)
+}
+
+fn postgres_timeout_app(url: &str) -> trestle::App<NoConfig, Context<NoConfig>> {
+    trestle::App::new()
+        .database_with::<trestle::db::Postgres>()
+        .configure(|c| c.set("database.url", url))
+        .state(|ctx| ctx.clone())
+        .routes(Router::new().route("/sleep", get(sleep_pg)).route("/timeout", get(show_statement_timeout)))
+}
+
+#[trestle::test]
+async fn postgres_statement_timeout_cancels_a_slow_query_with_503() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
+    let app = TestApp::new(postgres_timeout_app(db.url()).configure(|c| c.set("database.statement_timeout", "1s")))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let res = app.get("/sleep").send().await;
+    assert!(started.elapsed() < Duration::from_secs(3), "the query ran {:?}", started.elapsed());
+    assert_eq!(res.status(), 503, "{}", res.text());
+    assert!(res.header("retry-after").is_some());
+    assert!(res.problem().detail.unwrap().contains("took too long"));
+}
+
+#[trestle::test]
+async fn postgres_statement_timeout_defaults_to_a_little_under_the_request_timeout() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
+    let app = TestApp::new(postgres_timeout_app(db.url()).configure(|c| c.set("server.request_timeout", "2s")))
+        .await
+        .unwrap();
+    assert_eq!(app.get("/timeout").send().await.text(), "1800ms");
+    let off = TestApp::new(postgres_timeout_app(db.url()).configure(|c| c.set("database.statement_timeout", "0s")))
+        .await
+        .unwrap();
+    assert_eq!(off.get("/timeout").send().await.text(), "0");
+}
+
+async fn sleep_mysql(db: trestle::Db<trestle::db::MySql>) -> trestle::Result<String> {
+    let (n,): (i64,) = trestle::sqlx::query_as("SELECT SLEEP(5)").fetch_one(&*db).await?;
+    Ok(n.to_string())
+}
+
+#[trestle::test]
+async fn mysql_statement_timeout_cancels_a_slow_query_with_503() {
+    let Some(db) = TestDatabase::from_env::<trestle::db::MySql>("TEST_MYSQL_URL").await else { return };
+    let app = trestle::App::new()
+        .database_with::<trestle::db::MySql>()
+        .configure(|c| c.set("database.url", db.url()).set("database.statement_timeout", "1s"))
+        .state(|ctx| ctx.clone())
+        .routes(Router::new().route("/sleep", get(sleep_mysql)));
+    let app = TestApp::new(app).await.unwrap();
+    let started = Instant::now();
+    let res = app.get("/sleep").send().await;
+    assert!(started.elapsed() < Duration::from_secs(3), "the query ran {:?}", started.elapsed());
+    assert_eq!(res.status(), 503, "{}", res.text());
+}

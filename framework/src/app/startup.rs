@@ -193,8 +193,11 @@ async fn open_resources<C>(
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     let db = match &wanted.database {
         Some((connect, migrations)) => {
-            let handle = connect(config.database.clone(), migrations.clone()).await.map_err(|source| {
-                StartupError::Database { env_var: source.config_key().map(|key| env_var(config, key)), source }
+            let mut database = config.database.clone();
+            database.statement_timeout = database.statement_timeout.resolve(config.server.request_timeout);
+            let handle = connect(database, migrations.clone()).await.map_err(|source| StartupError::Database {
+                env_var: source.config_key().map(|key| env_var(config, key)),
+                source,
             })?;
             let probe = handle.clone();
             health.add_check("database", move || {

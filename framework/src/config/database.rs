@@ -36,6 +36,15 @@ pub struct DatabaseConfig {
     /// How often startup retries an unreachable database (backoff from 250 ms, doubling, at most 5 s).
     #[config(default = 5)]
     pub connect_retries: u32,
+    /// Longest one statement may run before the server cancels it (the request gets 503), so a
+    /// query whose request timed out stops holding locks: `auto` (a little under
+    /// `server.request_timeout`: 1 s under it, or a tenth under it when that is shorter than
+    /// 10 s; none when that is `0s`), a duration, or `0s` for none. PostgreSQL
+    /// `statement_timeout`, MySQL `max_execution_time` (SELECTs only), MariaDB
+    /// `max_statement_time`. SQLite has no server to cancel: a statement runs to its end, and
+    /// only waiting for a lock is bounded (`busy_timeout`).
+    #[config(default = "auto")]
+    pub statement_timeout: StatementTimeout,
     /// Apply the app's embedded migrations at startup.
     #[config(default = true)]
     pub migrate: bool,
@@ -52,6 +61,58 @@ pub struct DatabaseConfig {
     #[config(default = "5s")]
     #[serde(with = "duration")]
     pub busy_timeout: Duration,
+}
+
+/// `database.statement_timeout`: derived from the request timeout, a duration, or none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementTimeout {
+    /// A little under `server.request_timeout` (resolved at startup).
+    Auto,
+    /// No server-side timeout (`0s`).
+    Off,
+    /// This long.
+    After(Duration),
+}
+
+impl StatementTimeout {
+    /// `Auto` made concrete for a request timeout: 1 s under it, or a tenth under it below
+    /// 10 s; `Off` when requests have no limit.
+    pub fn resolve(self, request_timeout: Duration) -> StatementTimeout {
+        match self {
+            StatementTimeout::Auto if request_timeout.is_zero() => StatementTimeout::Off,
+            StatementTimeout::Auto => {
+                StatementTimeout::After(request_timeout - (request_timeout / 10).min(Duration::from_secs(1)))
+            }
+            other => other,
+        }
+    }
+
+    /// The timeout to set on each connection, if any (`Auto` not yet resolved sets none).
+    pub fn duration(self) -> Option<Duration> {
+        match self {
+            StatementTimeout::After(d) => Some(d),
+            StatementTimeout::Auto | StatementTimeout::Off => None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StatementTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Seconds(u64),
+        }
+        let duration = match Raw::deserialize(d)? {
+            Raw::Text(text) if text.trim().eq_ignore_ascii_case("auto") => return Ok(StatementTimeout::Auto),
+            Raw::Text(text) => duration::parse(&text).map_err(|e| {
+                serde::de::Error::custom(format!("{e}, or \"auto\" (a little under server.request_timeout)"))
+            })?,
+            Raw::Seconds(n) => Duration::from_secs(n),
+        };
+        Ok(if duration.is_zero() { StatementTimeout::Off } else { StatementTimeout::After(duration) })
+    }
 }
 
 /// A database URL whose password never shows: `Display` and `Debug` print
@@ -143,6 +204,22 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statement_timeout_is_a_little_under_the_request_timeout() {
+        let auto = StatementTimeout::Auto;
+        assert_eq!(auto.resolve(Duration::from_secs(30)).duration(), Some(Duration::from_secs(29)));
+        assert_eq!(auto.resolve(Duration::from_secs(2)).duration(), Some(Duration::from_millis(1800)));
+        assert_eq!(auto.resolve(Duration::ZERO), StatementTimeout::Off);
+        let set = StatementTimeout::After(Duration::from_secs(3));
+        assert_eq!(set.resolve(Duration::from_secs(30)), set);
+        let parse = |v: serde_json::Value| StatementTimeout::deserialize(v).map_err(|e| e.to_string());
+        assert_eq!(parse("auto".into()), Ok(StatementTimeout::Auto));
+        assert_eq!(parse("0s".into()), Ok(StatementTimeout::Off));
+        assert_eq!(parse("1500ms".into()), Ok(StatementTimeout::After(Duration::from_millis(1500))));
+        assert_eq!(parse(2.into()), Ok(StatementTimeout::After(Duration::from_secs(2))));
+        assert!(parse("soon".into()).unwrap_err().contains("auto"));
+    }
 
     #[test]
     fn passwords_are_redacted() {

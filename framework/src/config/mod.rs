@@ -79,7 +79,7 @@ mod template;
 mod units;
 
 pub use auth::{AuthConfig, JwtConfig};
-pub use database::{DatabaseConfig, DatabaseUrl};
+pub use database::{DatabaseConfig, DatabaseUrl, StatementTimeout};
 pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};

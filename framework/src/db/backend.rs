@@ -31,6 +31,8 @@ pub(crate) mod sealed {
             url: &DatabaseUrl,
             config: &DatabaseConfig,
         ) -> Result<<Self::Connection as Connection>::Options, sqlx::Error>;
+        /// Settings each pooled connection gets once opened (MySQL's statement timeout).
+        fn session(pool: sqlx::pool::PoolOptions<Self>, config: &DatabaseConfig) -> sqlx::pool::PoolOptions<Self>;
         /// The pool, as the context holds it.
         fn handle(pool: Pool<Self>) -> Handle;
         /// This backend's pool, if `handle` is one.
@@ -107,7 +109,7 @@ impl Handle {
 }
 
 macro_rules! backend {
-    ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $migrate:path, $options:expr) => {
+    ($db:ty, $variant:ident, $feature:literal, $name:literal, [$($scheme:literal),*], $example:literal, $migrate:path, $options:expr, $session:expr) => {
         #[cfg(feature = $feature)]
         impl Backend for $db {
             const SCHEMES: &'static [&'static str] = &[$($scheme),*];
@@ -120,6 +122,11 @@ macro_rules! backend {
                 let options = <<Self::Connection as Connection>::Options>::from_str(url.expose())?;
                 #[allow(clippy::redundant_closure_call)]
                 ($options)(options, config)
+            }
+
+            fn session(pool: sqlx::pool::PoolOptions<Self>, config: &DatabaseConfig) -> sqlx::pool::PoolOptions<Self> {
+                #[allow(clippy::redundant_closure_call)]
+                ($session)(pool, config)
             }
 
             fn handle(pool: Pool<Self>) -> Handle {
@@ -183,7 +190,9 @@ backend!(
             .journal_mode(journal)
             .busy_timeout(config.busy_timeout)
             .foreign_keys(true))
-    }
+    },
+    // No server to cancel a statement: database.statement_timeout does not apply.
+    |pool, _: &DatabaseConfig| pool
 );
 
 backend!(
@@ -193,8 +202,14 @@ backend!(
     "PostgreSQL",
     ["postgres", "postgresql"],
     "postgres://user:password@localhost:5432/app",
-    super::migrate::run_with_session_lock,
-    |options: sqlx::postgres::PgConnectOptions, _: &DatabaseConfig| Ok(options)
+    super::migrate::run_postgres,
+    |options: sqlx::postgres::PgConnectOptions, config: &DatabaseConfig| Ok(
+        match config.statement_timeout.duration() {
+            Some(timeout) => options.options([("statement_timeout", timeout.as_millis().to_string())]),
+            None => options,
+        }
+    ),
+    |pool, _: &DatabaseConfig| pool
 );
 
 backend!(
@@ -205,5 +220,26 @@ backend!(
     ["mysql"],
     "mysql://user:password@localhost:3306/app",
     super::migrate::run_mysql,
-    |options: sqlx::mysql::MySqlConnectOptions, _: &DatabaseConfig| Ok(options)
+    |options: sqlx::mysql::MySqlConnectOptions, _: &DatabaseConfig| Ok(options),
+    |pool: sqlx::pool::PoolOptions<sqlx::MySql>, config: &DatabaseConfig| match config.statement_timeout.duration() {
+        Some(timeout) => pool.after_connect(move |conn, _| Box::pin(mysql_statement_timeout(conn, timeout))),
+        None => pool,
+    }
 );
+
+/// Sets the session's statement timeout: MariaDB's `max_statement_time` (seconds, any
+/// statement) or MySQL's `max_execution_time` (milliseconds, SELECTs only); zero is none.
+#[cfg(feature = "mysql")]
+pub(crate) async fn mysql_statement_timeout(
+    conn: &mut sqlx::MySqlConnection,
+    timeout: std::time::Duration,
+) -> Result<(), sqlx::Error> {
+    let (version,): (String,) = sqlx::query_as("SELECT VERSION()").fetch_one(&mut *conn).await?;
+    let set = if version.contains("MariaDB") {
+        format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64())
+    } else {
+        format!("SET SESSION max_execution_time = {}", timeout.as_millis())
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(set)).execute(&mut *conn).await?;
+    Ok(())
+}

@@ -43,11 +43,14 @@ pub(crate) async fn connect<DB: Backend>(
     }
     let options =
         DB::options(&url, &config).map_err(|e| DbError::InvalidUrl { url: url.redacted(), reason: e.to_string() })?;
-    let pool_options = PoolOptions::<DB>::new()
-        .max_connections(config.max_connections)
-        .min_connections(config.min_connections)
-        .acquire_timeout(config.acquire_timeout)
-        .idle_timeout(config.idle_timeout);
+    let pool_options = DB::session(
+        PoolOptions::<DB>::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .idle_timeout(config.idle_timeout),
+        &config,
+    );
 
     // Each attempt opens one real connection, so its own error survives (a pool would retry a
     // refused connection silently until its acquire timeout and report only "timed out").

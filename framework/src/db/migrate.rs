@@ -158,26 +158,18 @@ async fn run_locked<C: Migrate + Send + ?Sized>(conn: &mut C, migrator: &Migrato
 }
 
 /// PostgreSQL: sqlx's session-level `pg_advisory_lock` on one pooled connection, held from
-/// before the applied list is read until the last migration is in. On failure the connection
-/// is closed rather than returned, so the lock goes with it.
+/// before the applied list is read until the last migration is in. The connection runs without
+/// `database.statement_timeout` (a migration may rightly take long) and is closed afterwards
+/// rather than returned, taking the setting and, on failure, the lock with it.
 #[cfg(feature = "postgres")]
-pub(crate) async fn run_with_session_lock<DB>(pool: &Pool<DB>, migrator: &Migrator) -> Result<Report, MigrateError>
-where
-    DB: sqlx::Database,
-    DB::Connection: Migrate,
-{
+pub(crate) async fn run_postgres(pool: &Pool<sqlx::Postgres>, migrator: &Migrator) -> Result<Report, MigrateError> {
     let mut conn = pool.acquire().await?;
-    let result = async {
-        conn.lock().await?;
-        let report = run_locked(&mut *conn, migrator).await?;
-        conn.unlock().await?;
-        Ok(report)
-    }
-    .await;
-    if result.is_err() {
-        conn.close_on_drop();
-    }
-    result
+    conn.close_on_drop();
+    sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
+    conn.lock().await?;
+    let report = run_locked(&mut *conn, migrator).await?;
+    conn.unlock().await?;
+    Ok(report)
 }
 
 /// SQLite: the whole run in one `BEGIN IMMEDIATE` transaction, which takes the database's write
@@ -194,31 +186,26 @@ pub(crate) async fn run_sqlite(pool: &Pool<sqlx::Sqlite>, migrator: &Migrator) -
     Ok(report)
 }
 
-/// MySQL and MariaDB: `GET_LOCK` under the name `sqlx migrate` uses, on one pooled connection,
-/// as for PostgreSQL. sqlx's own lock asks `GET_LOCK(name, -1)`, which MariaDB answers at once
+/// MySQL and MariaDB: `GET_LOCK` under the name `sqlx migrate` uses, on one pooled connection
+/// without statement timeout, closed afterwards, as for PostgreSQL. sqlx's own lock asks `GET_LOCK(name, -1)`, which MariaDB answers at once
 /// with NULL instead of waiting, so it locks nothing there; this waits up to a year.
 #[cfg(feature = "mysql")]
 pub(crate) async fn run_mysql(pool: &Pool<sqlx::MySql>, migrator: &Migrator) -> Result<Report, MigrateError> {
     let mut conn = pool.acquire().await?;
-    let result = async {
-        let (database,): (Option<String>,) = sqlx::query_as("SELECT DATABASE()").fetch_one(&mut *conn).await?;
-        let name = mysql_lock_name(&database.unwrap_or_default());
-        let (locked,): (Option<i64>,) =
-            sqlx::query_as("SELECT GET_LOCK(?, 31536000)").bind(&name).fetch_one(&mut *conn).await?;
-        if locked != Some(1) {
-            return Err(MigrateError::Execute(sqlx::Error::Protocol(format!(
-                "the migration lock GET_LOCK('{name}') was not granted"
-            ))));
-        }
-        let report = run_locked(&mut *conn, migrator).await?;
-        sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *conn).await?;
-        Ok(report)
+    conn.close_on_drop();
+    super::backend::mysql_statement_timeout(&mut conn, std::time::Duration::ZERO).await?;
+    let (database,): (Option<String>,) = sqlx::query_as("SELECT DATABASE()").fetch_one(&mut *conn).await?;
+    let name = mysql_lock_name(&database.unwrap_or_default());
+    let (locked,): (Option<i64>,) =
+        sqlx::query_as("SELECT GET_LOCK(?, 31536000)").bind(&name).fetch_one(&mut *conn).await?;
+    if locked != Some(1) {
+        return Err(MigrateError::Execute(sqlx::Error::Protocol(format!(
+            "the migration lock GET_LOCK('{name}') was not granted"
+        ))));
     }
-    .await;
-    if result.is_err() {
-        conn.close_on_drop();
-    }
-    result
+    let report = run_locked(&mut *conn, migrator).await?;
+    sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *conn).await?;
+    Ok(report)
 }
 
 /// The lock name sqlx's MySQL migrator uses: the CRC-32 of the database name times a constant,
