@@ -302,6 +302,31 @@ macro_rules! backend_tests {
             }
 
             #[trestle::test]
+            async fn readiness_stays_ready_while_the_pool_is_busy() {
+                let Some(db) = database().await else { return };
+                let (_file, url) = persistent(&db);
+                let app = TestApp::new(app(&url).configure(|c| {
+                    c.set("database.max_connections", "1")
+                        .set("database.acquire_timeout", "200ms")
+                        .set("server.readiness_timeout", "1s")
+                }))
+                .await
+                .unwrap();
+                let holder = {
+                    let app = app.clone();
+                    tokio::spawn(async move { app.get("/hold").send().await.status() })
+                };
+                // The one connection is taken once a query cannot get one.
+                assert!(
+                    eventually(Duration::from_secs(5), async || app.get("/items").send().await.status() == 503).await,
+                    "the pool never filled"
+                );
+                let res = app.get("/health/ready").send().await;
+                assert_eq!(res.status(), 200, "a busy pool made the replica unready: {}", res.text());
+                assert_eq!(holder.await.unwrap(), 200);
+            }
+
+            #[trestle::test]
             async fn readiness_follows_the_database() {
                 let Some(db) = database().await else { return };
                 let Some(upstream) = server_addr(db.url()) else { return };

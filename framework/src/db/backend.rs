@@ -91,9 +91,17 @@ macro_rules! each {
 }
 
 impl Handle {
-    /// A round trip to the database: readiness.
+    /// A round trip to the database: readiness. On a connection of its own, not one of the
+    /// pool's: a pool busy serving requests is not a database that is down, and a readiness
+    /// probe that waited for the pool would take every replica out of rotation at once under
+    /// load. (One short connection per probe; probes come seconds apart.)
     pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        each!(self, pool => pool.acquire().await?.ping().await)
+        each!(self, pool => {
+            let mut conn = sqlx::ConnectOptions::connect(&*pool.connect_options()).await?;
+            let result = conn.ping().await;
+            let _ = conn.close().await;
+            result
+        })
     }
 
     /// Connections open, idle, and the most the pool opens.
