@@ -285,3 +285,43 @@ fn http11_without_host_is_400_and_http10_without_host_is_served() {
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
 }
+
+/// A kept-alive connection after one answered request, and the reader for its next response.
+fn kept_alive(addr: std::net::SocketAddr) -> (TcpStream, std::io::BufReader<TcpStream>) {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    writer.write_all(b"GET /fast HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut reader).unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (writer, reader)
+}
+
+#[test]
+fn keep_alive_timeout_closes_idle_connections_and_header_read_timeout_runs_from_the_first_byte() {
+    let mut server =
+        start(&[("APP__SERVER__KEEP_ALIVE_TIMEOUT", "300ms"), ("APP__SERVER__HEADER_READ_TIMEOUT", "20s")]);
+    let (_writer, mut reader) = kept_alive(server.addr);
+    let started = Instant::now();
+    assert!(closed_within(reader.get_mut(), Duration::from_secs(5)), "an idle kept-alive connection stayed open");
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+
+    let mut server =
+        start(&[("APP__SERVER__KEEP_ALIVE_TIMEOUT", "20s"), ("APP__SERVER__HEADER_READ_TIMEOUT", "300ms")]);
+    // Idle for longer than the header timeout: still open, since no request has begun.
+    let (mut writer, mut reader) = kept_alive(server.addr);
+    std::thread::sleep(Duration::from_millis(900));
+    writer.write_all(b"GET /fast HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let (head, _) = read_response(&mut reader).expect("the idle connection is still served");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // A request that starts and stalls is closed by the header timeout, timed from its first byte.
+    writer.write_all(b"GET /fa").unwrap();
+    let started = Instant::now();
+    assert!(closed_within(reader.get_mut(), Duration::from_secs(5)), "a stalled request head stayed open");
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+}

@@ -81,6 +81,7 @@ struct Shared {
     router: Router,
     draining: Draining,
     body_read_timeout: Option<Duration>,
+    timeouts: Timeouts,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then drains in-flight requests for
@@ -95,9 +96,10 @@ pub(crate) async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        // hyper starts this timer when it starts reading a request head: at accept, so a client
-        // that sends nothing is closed too, and again whenever a kept-alive connection goes idle.
-        .header_read_timeout(server.header_read_timeout)
+        // hyper's own header timer restarts when a kept-alive connection goes idle, so it cannot
+        // give idle connections a timeout of their own: `Watched` times both.
+        .header_read_timeout(None)
+        .keep_alive(!server.keep_alive_timeout.is_zero())
         .max_headers(100)
         .max_buf_size(64 * 1024);
     let shared = Arc::new(Shared {
@@ -105,6 +107,7 @@ pub(crate) async fn serve(
         router,
         draining,
         body_read_timeout: Some(server.body_read_timeout).filter(|d| !d.is_zero()),
+        timeouts: Timeouts { header: server.header_read_timeout, idle: server.keep_alive_timeout },
     });
     // Flips to true when the listener closes: idle connections close, busy ones after their
     // response.
@@ -177,11 +180,14 @@ fn spawn_connection(
     let mut stopping = stopping.clone();
     let mut closing = closing.clone();
     tokio::spawn(async move {
+        let phase = Arc::new(Phase::default());
         let service = {
             let shared = shared.clone();
-            hyper::service::service_fn(move |req| handle(shared.clone(), peer, req))
+            let phase = phase.clone();
+            hyper::service::service_fn(move |req| handle(shared.clone(), phase.clone(), peer, req))
         };
-        let conn = shared.builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let io = TokioIo::new(Watched::new(stream, phase, shared.timeouts));
+        let conn = shared.builder.serve_connection(io, service).with_upgrades();
         tokio::pin!(conn);
         let result = tokio::select! {
             result = conn.as_mut() => Some(result),
@@ -209,6 +215,20 @@ async fn flipped(flag: &mut watch::Receiver<bool>) {
 /// One request: the protocol checks hyper leaves to us, then the router with the peer address
 /// as axum's `ConnectInfo<SocketAddr>`.
 async fn handle(
+    shared: Arc<Shared>,
+    phase: Arc<Phase>,
+    peer: SocketAddr,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<ResponseBody>, Infallible> {
+    phase.busy();
+    let response = respond(shared, peer, req).await?;
+    // The connection is idle again once hyper has written the whole body and dropped it; an
+    // upgraded one (a WebSocket) belongs to the handler from then on and is never timed.
+    let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+    Ok(response.map(|body| ResponseBody { inner: body, phase, upgraded }))
+}
+
+async fn respond(
     shared: Arc<Shared>,
     peer: SocketAddr,
     req: http::Request<Incoming>,
@@ -284,6 +304,192 @@ impl Body for TimedBody {
                 Poll::Pending
             }
         }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The two timers on a connection waiting for a request: `header` from accept, or from the first
+/// byte of the next request on a kept-alive connection (Go's `ReadHeaderTimeout`), and `idle`
+/// from the end of a response to that first byte (nginx's `keepalive_timeout`).
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+}
+
+/// Where a connection is between requests, shared by its IO (which times it) and its service
+/// (which moves it). `requests` tells the IO that the state changed even when, between two of
+/// its reads, a whole request went by.
+#[derive(Debug, Default)]
+struct Phase {
+    busy: AtomicBool,
+    requests: std::sync::atomic::AtomicU64,
+    /// The connection's task, woken when it turns idle: hyper does not read again on its own
+    /// until the socket is readable, and the idle timer must start now.
+    reader: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Phase {
+    fn busy(&self) {
+        self.busy.store(true, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn idle(&self) {
+        self.busy.store(false, Ordering::Relaxed);
+        if let Some(waker) = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            waker.wake();
+        }
+    }
+
+    fn wake_on_idle(&self, cx: &Context<'_>) {
+        let mut reader = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *reader = Some(cx.waker().clone());
+        }
+    }
+}
+
+/// What the IO timer is armed for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Armed {
+    /// Reading a request head (deadline `header`).
+    Head,
+    /// Waiting for the first byte of the next request (deadline `idle`).
+    Idle,
+    /// A request is being handled: no deadline.
+    Busy,
+}
+
+/// The connection's socket, closed (a read error) when a request head or the next request does
+/// not come in time.
+struct Watched {
+    stream: TcpStream,
+    phase: Arc<Phase>,
+    timeouts: Timeouts,
+    armed: Armed,
+    /// The request count when `armed` was last set.
+    seen: u64,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Watched {
+    fn new(stream: TcpStream, phase: Arc<Phase>, timeouts: Timeouts) -> Self {
+        // The first head is timed from accept.
+        let deadline = Box::pin(tokio::time::sleep(timeouts.header));
+        Self { stream, phase, timeouts, armed: Armed::Head, seen: 0, deadline }
+    }
+
+    fn arm(&mut self, armed: Armed) {
+        self.armed = armed;
+        let after = match armed {
+            Armed::Head => self.timeouts.header,
+            Armed::Idle => self.timeouts.idle,
+            Armed::Busy => return,
+        };
+        self.deadline.as_mut().reset(tokio::time::Instant::now() + after);
+    }
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let requests = this.phase.requests.load(Ordering::Relaxed);
+        let busy = this.phase.busy.load(Ordering::Relaxed);
+        // hyper may not read while it answers; this task must still hear when the answer ends.
+        this.phase.wake_on_idle(cx);
+        if busy {
+            this.armed = Armed::Busy;
+            this.seen = requests;
+        } else if this.armed == Armed::Busy || requests != this.seen {
+            // A response has been written since the last read: wait for the next request.
+            this.seen = requests;
+            this.arm(Armed::Idle);
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
+        match polled {
+            Poll::Ready(Ok(())) => {
+                if this.armed == Armed::Idle && buf.filled().len() > before {
+                    this.arm(Armed::Head);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                if this.armed != Armed::Busy && this.deadline.as_mut().poll(cx).is_ready() {
+                    let what = if this.armed == Armed::Head {
+                        "request head not received within server.header_read_timeout"
+                    } else {
+                        "idle keep-alive connection reached server.keep_alive_timeout"
+                    };
+                    tracing::debug!(reason = what, "closing connection");
+                    return Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, what)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// A response body that marks its connection idle when hyper drops it (written, or abandoned).
+struct ResponseBody {
+    inner: axum::body::Body,
+    phase: Arc<Phase>,
+    upgraded: bool,
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if !self.upgraded {
+            self.phase.idle();
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

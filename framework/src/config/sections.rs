@@ -35,10 +35,15 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Longest a client may take to send request headers, timed from accept (slowloris
     /// protection: a connection that sends nothing is closed too) and, on a kept-alive
-    /// connection, from the end of the previous response.
+    /// connection, from the first byte of the next request.
     #[config(default = "30s")]
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may wait, after a response, for the first byte of the
+    /// next request before it is closed (0s: no keep-alive, one request per connection).
+    #[config(default = "75s")]
+    #[serde(with = "duration")]
+    pub keep_alive_timeout: Duration,
     /// Longest a request body may stall (no bytes arriving) before the request gets 408 and the
     /// connection closes; the clock restarts with every chunk received (0s: no limit).
     #[config(default = "10s")]
