@@ -175,7 +175,8 @@ fn the_listen_backlog_holds_a_burst_of_connects() {
     let held = TcpStream::connect(addr).unwrap();
     let mut queued = Vec::new();
     for n in 0..300 {
-        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+        // 3 s: room for one SYN retransmission on a loaded machine; a full backlog never frees up.
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
             Ok(stream) => queued.push(stream),
             Err(e) => panic!("connect {n} of 300 failed with the backlog full: {e}"),
         }
@@ -322,6 +323,33 @@ fn keep_alive_timeout_closes_idle_connections_and_header_read_timeout_runs_from_
     let started = Instant::now();
     assert!(closed_within(reader.get_mut(), Duration::from_secs(5)), "a stalled request head stayed open");
     assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn a_request_line_over_the_head_limit_is_414_and_a_long_head_is_431() {
+    let mut server = start(&[]);
+    let send = |request: String| {
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    };
+    let long_path = "a".repeat(70 * 1024);
+    let response = send(format!("GET /{long_path} HTTP/1.1\r\nHost: test\r\n\r\n"));
+    assert!(response.starts_with("HTTP/1.1 414"), "{response}");
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    let problem: serde_json::Value = serde_json::from_str(body).expect("a JSON problem body");
+    assert_eq!(problem["status"], 414);
+    // A short request line with too many header bytes is still 431.
+    let big_header = "b".repeat(70 * 1024);
+    let response = send(format!("GET /fast HTTP/1.1\r\nHost: test\r\nx-big: {big_header}\r\n\r\n"));
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    // The server is unharmed.
+    assert!(get(server.addr, "/fast").unwrap().starts_with("HTTP/1.1 200"));
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
 }

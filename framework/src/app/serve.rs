@@ -26,6 +26,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tower::ServiceExt;
@@ -58,6 +59,15 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(backlog)
 }
+
+/// The largest request head hyper accepts (a longer one is 431); a request line that alone
+/// reaches it is answered 414 by `Watched` before hyper sees it.
+const HEAD_LIMIT: usize = 64 * 1024;
+
+/// What a request line of `HEAD_LIMIT` bytes or more gets, written before the connection closes.
+const URI_TOO_LONG: &[u8] = b"HTTP/1.1 414 URI Too Long\r\ncontent-type: application/problem+json\r\n\
+content-length: 106\r\nconnection: close\r\n\r\n\
+{\"type\":\"about:blank\",\"title\":\"URI Too Long\",\"status\":414,\"detail\":\"the request line is 64 KiB or longer\"}";
 
 /// Set when shutdown starts (before `server.shutdown_delay`): from then on every response asks
 /// the client to close its connection, so keep-alive clients move to another replica before the
@@ -101,7 +111,9 @@ pub(crate) async fn serve(
         .header_read_timeout(None)
         .keep_alive(!server.keep_alive_timeout.is_zero())
         .max_headers(100)
-        .max_buf_size(64 * 1024);
+        // Both: the buffer alone can hold more than its maximum when a large read lands at once.
+        .max_header_size(HEAD_LIMIT)
+        .max_buf_size(HEAD_LIMIT);
     let shared = Arc::new(Shared {
         builder,
         router,
@@ -378,17 +390,23 @@ struct Watched {
     /// The request count when `armed` was last set.
     seen: u64,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Bytes of the current request head before its first line feed; `None` once it came.
+    line: Option<usize>,
+    /// The request line was too long: 414 is written, and what the client still sends is read
+    /// and dropped (closing with unread data would reset the connection and lose the 414).
+    rejected: bool,
 }
 
 impl Watched {
     fn new(stream: TcpStream, phase: Arc<Phase>, timeouts: Timeouts) -> Self {
         // The first head is timed from accept.
         let deadline = Box::pin(tokio::time::sleep(timeouts.header));
-        Self { stream, phase, timeouts, armed: Armed::Head, seen: 0, deadline }
+        Self { stream, phase, timeouts, armed: Armed::Head, seen: 0, deadline, line: Some(0), rejected: false }
     }
 
     fn arm(&mut self, armed: Armed) {
         self.armed = armed;
+        self.line = Some(0);
         let after = match armed {
             Armed::Head => self.timeouts.header,
             Armed::Idle => self.timeouts.idle,
@@ -398,7 +416,7 @@ impl Watched {
     }
 }
 
-impl tokio::io::AsyncRead for Watched {
+impl AsyncRead for Watched {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -417,12 +435,26 @@ impl tokio::io::AsyncRead for Watched {
             this.seen = requests;
             this.arm(Armed::Idle);
         }
+        if this.rejected {
+            return this.poll_discard(cx);
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.stream).poll_read(cx, buf);
         match polled {
             Poll::Ready(Ok(())) => {
                 if this.armed == Armed::Idle && buf.filled().len() > before {
                     this.arm(Armed::Head);
+                }
+                if this.armed == Armed::Head && this.line_too_long(&buf.filled()[before..]) {
+                    // hyper would answer 431 for the whole head; the request line is what is long.
+                    buf.set_filled(before);
+                    let _ = this.stream.try_write(URI_TOO_LONG);
+                    // FIN after the 414 (a plain `shutdown(Write)` for a TCP stream: never pending),
+                    // so the client reads it to the end while we keep reading.
+                    let _ = Pin::new(&mut this.stream).poll_shutdown(cx);
+                    this.rejected = true;
+                    this.deadline.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(1));
+                    return this.poll_discard(cx);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -443,7 +475,44 @@ impl tokio::io::AsyncRead for Watched {
     }
 }
 
-impl tokio::io::AsyncWrite for Watched {
+impl Watched {
+    /// Counts `read` into the current request line: whether it has reached `HEAD_LIMIT`.
+    fn line_too_long(&mut self, read: &[u8]) -> bool {
+        let Some(seen) = self.line else { return false };
+        match read.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                self.line = None;
+                seen + at >= HEAD_LIMIT
+            }
+            None => {
+                self.line = Some(seen + read.len());
+                seen + read.len() >= HEAD_LIMIT
+            }
+        }
+    }
+
+    /// Reads and drops what a rejected client still sends, for up to a second, then fails the
+    /// read so hyper closes the connection.
+    fn poll_discard(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut sink = tokio::io::ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.stream).poll_read(cx, &mut sink) {
+                Poll::Ready(Ok(())) if !sink.filled().is_empty() => {}
+                Poll::Ready(_) => break,
+                Poll::Pending => {
+                    if self.deadline.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    break;
+                }
+            }
+        }
+        Poll::Ready(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request line of 64 KiB or more")))
+    }
+}
+
+impl AsyncWrite for Watched {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
