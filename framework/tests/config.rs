@@ -450,6 +450,10 @@ fn section_defaults_are_the_documented_values() {
     assert_eq!(server.request_timeout, Duration::from_secs(30));
     assert_eq!(server.body_limit, 2 << 20);
     assert_eq!(server.max_connections, 10000);
+    assert_eq!(server.header_read_timeout, Duration::from_secs(30));
+    assert_eq!(server.keep_alive_timeout, Duration::from_secs(75));
+    assert_eq!(server.body_read_timeout, Duration::from_secs(10));
+    assert_eq!(server.backlog, 1024);
     assert_eq!(server.cors.allowed_methods, ["GET", "POST", "PUT", "PATCH", "DELETE"]);
     assert!(server.cors.allowed_origins.is_empty());
     let db = trestle::config::DatabaseConfig::default();

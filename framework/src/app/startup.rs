@@ -340,7 +340,7 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     let health = ready.health;
     let env = ready.env;
     let addr = format!("{}:{}", server.host, server.port);
-    let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
+    let (listener, local) = super::serve::bind(&addr, server.backlog).await.map_err(|source| StartupError::Bind {
         addr: addr.clone(),
         keys: "server.host / server.port".to_owned(),
         env_vars: format!("{}, {}", env.var("server.host"), env.var("server.port")),
@@ -348,23 +348,26 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     })?;
     tracing::info!(addr = %local, "listening on http://{local}");
 
-    // Both listeners stop on the same signal.
+    // Both listeners stop on the same signal, and ask clients to close from the same moment.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let draining = super::serve::Draining::default();
     #[cfg(feature = "metrics")]
     let metrics_server = match ready.metrics {
         Some((router, port)) => {
             let addr = format!("{}:{port}", server.host);
-            let (listener, local) = super::serve::bind(&addr).await.map_err(|source| StartupError::Bind {
-                addr: addr.clone(),
-                keys: "telemetry.metrics.port".to_owned(),
-                env_vars: env.var("telemetry.metrics.port"),
-                source,
-            })?;
+            let (listener, local) =
+                super::serve::bind(&addr, server.backlog).await.map_err(|source| StartupError::Bind {
+                    addr: addr.clone(),
+                    keys: "telemetry.metrics.port".to_owned(),
+                    env_vars: env.var("telemetry.metrics.port"),
+                    source,
+                })?;
             tracing::info!(addr = %local, "metrics on http://{local}");
             let server = server.clone();
             let mut stopped = stopped.clone();
+            let draining = draining.clone();
             Some(tokio::spawn(async move {
-                super::serve::serve(listener, router, &server, async move {
+                super::serve::serve(listener, router, &server, draining, async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 })
                 .await;
@@ -375,8 +378,11 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     drop(stopped);
 
     let delay = server.shutdown_delay;
-    super::serve::serve(listener, ready.router, &server, async move {
+    super::serve::serve(listener, ready.router, &server, draining.clone(), async move {
         shutdown.await;
+        // From here every response carries `Connection: close`: keep-alive clients reconnect,
+        // and find another replica, before the listener closes.
+        draining.start();
         let _ = stop.send(true);
         // Readiness answers 503 first; load balancers get `shutdown_delay` to notice before the
         // listener closes.

@@ -33,10 +33,26 @@ pub struct ServerConfig {
     #[config(default = "30s")]
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
-    /// Longest a client may take to send request headers (slowloris protection).
+    /// Longest a client may take to send request headers, timed from accept (slowloris
+    /// protection: a connection that sends nothing is closed too) and, on a kept-alive
+    /// connection, from the first byte of the next request.
     #[config(default = "30s")]
     #[serde(with = "duration")]
     pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may wait, after a response, for the first byte of the
+    /// next request before it is closed (0s: no keep-alive, one request per connection).
+    #[config(default = "75s")]
+    #[serde(with = "duration")]
+    pub keep_alive_timeout: Duration,
+    /// Longest a request body may stall (no bytes arriving) before the request gets 408 and the
+    /// connection closes; the clock restarts with every chunk received (0s: no limit).
+    #[config(default = "10s")]
+    #[serde(with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Listen backlog: connections the kernel completes and queues before the server accepts
+    /// them (capped by the kernel's `net.core.somaxconn`).
+    #[config(default = 1024, validate = super::schema::at_least_one)]
+    pub backlog: u32,
     /// Most connections served at once; more clients wait in the accept queue.
     #[config(default = 10000, validate = super::schema::at_least_one)]
     pub max_connections: usize,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use trestle::axum::routing::get;
+use trestle::axum::routing::{get, post};
 use trestle::prelude::*;
 
 async fn slow() -> &'static str {
@@ -35,6 +35,7 @@ async fn main() -> Result<(), trestle::StartupError> {
             Router::new()
                 .route("/slow", get(slow))
                 .route("/fast", get(|| async { "fast" }))
+                .route("/echo", post(|body: String| async move { body }))
                 .route("/items/{id}", get(item))
                 .route("/outgoing", get(outgoing)),
         )
