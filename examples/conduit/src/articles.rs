@@ -308,29 +308,29 @@ fn slugify(title: &str) -> String {
     }
 }
 
-/// `base`, or `base-<random>` when an article already has it: duplicate titles get distinct slugs.
-async fn free_slug(db: &Db, base: &str) -> trestle::Result<String> {
-    let mut slug = base.to_owned();
-    loop {
-        let taken: Option<(i64,)> = trestle::sqlx::query_as("SELECT id FROM articles WHERE slug = $1")
-            .bind(&slug)
-            .fetch_optional(&**db)
-            .await?;
-        if taken.is_none() {
-            return Ok(slug);
-        }
-        slug = format!("{base}-{:08x}", RandomState::new().hash_one(crate::time::now()) as u32);
+/// How many slugs an article write tries: the title's own, then suffixed ones.
+const SLUG_ATTEMPTS: u32 = 5;
+
+/// The slug to try at `attempt`: `base` first, then `base-<8 random hex>`, so duplicate
+/// titles get distinct slugs. The slug's unique constraint decides which is free
+/// (`retry_on_unique_violation`), so concurrent writes of one title never get a 409.
+fn slug_attempt(base: &str, attempt: u32) -> String {
+    if attempt == 0 {
+        return base.to_owned();
     }
+    format!("{base}-{:08x}", RandomState::new().hash_one(crate::time::now()) as u32)
 }
 
+/// Sets the article's tags; with concurrent edits of one article the last to commit wins.
 async fn replace_tags(
     tx: &mut trestle::sqlx::Transaction<'_, crate::Database>,
     id: i64,
     tags: &[String],
-) -> trestle::Result<()> {
+) -> Result<(), trestle::sqlx::Error> {
     trestle::sqlx::query("DELETE FROM article_tags WHERE article_id = $1").bind(id).execute(&mut **tx).await?;
     for tag in tags {
-        trestle::sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2)")
+        // A concurrent edit may have inserted the tag after this DELETE: it is there either way.
+        trestle::sqlx::query("INSERT INTO article_tags (article_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(tag)
             .execute(&mut **tx)
@@ -356,22 +356,32 @@ pub async fn create(
     checks.finish()?;
 
     let now = crate::time::now();
-    let slug = free_slug(&db, &slugify(&title)).await?;
-    let mut tx = db.begin().await?;
-    let (id,): (i64,) = trestle::sqlx::query_as(
-        "INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
-    )
-    .bind(&slug)
-    .bind(&title)
-    .bind(&description)
-    .bind(&text)
-    .bind(me)
-    .bind(&now)
-    .fetch_one(&mut *tx)
+    let base = slugify(&title);
+    let (title, description, text, tags, now) = (&title, &description, &text, &tags, &now);
+    // Each attempt is its own transaction: on PostgreSQL a failed INSERT aborts its transaction.
+    let slug = trestle::db::retry_on_unique_violation(SLUG_ATTEMPTS, |attempt| {
+        let slug = slug_attempt(&base, attempt);
+        let db = &db;
+        async move {
+            let mut tx = db.begin().await?;
+            let (id,): (i64,) = trestle::sqlx::query_as(
+                "INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(&slug)
+            .bind(title)
+            .bind(description)
+            .bind(text)
+            .bind(me)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            replace_tags(&mut tx, id, tags).await?;
+            tx.commit().await?;
+            Ok(slug)
+        }
+    })
     .await?;
-    replace_tags(&mut tx, id, &tags).await?;
-    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(ArticleBody { article: load(&db, &slug, me).await? })))
 }
 
@@ -409,27 +419,33 @@ pub async fn update(
     };
     checks.finish()?;
 
-    let new_slug = match &title {
-        Some(t) if slugify(t) != slugify_base(&slug) => free_slug(&db, &slugify(t)).await?,
-        _ => slug.clone(),
-    };
-    let mut tx = db.begin().await?;
-    trestle::sqlx::query(
-        "UPDATE articles SET slug = $1, title = COALESCE($2, title), description = COALESCE($3, description),
-                body = COALESCE($4, body), updated_at = $5 WHERE id = $6",
-    )
-    .bind(&new_slug)
-    .bind(&title)
-    .bind(&description)
-    .bind(&text)
-    .bind(crate::time::now())
-    .bind(id)
-    .execute(&mut *tx)
+    let base = title.as_deref().map(slugify).filter(|base| base != slugify_base(&slug));
+    let (title, description, text, tags, slug) = (&title, &description, &text, &tags, &slug);
+    let new_slug = trestle::db::retry_on_unique_violation(SLUG_ATTEMPTS, |attempt| {
+        let new_slug = base.as_deref().map_or_else(|| slug.clone(), |base| slug_attempt(base, attempt));
+        let db = &db;
+        async move {
+            let mut tx = db.begin().await?;
+            trestle::sqlx::query(
+                "UPDATE articles SET slug = $1, title = COALESCE($2, title), description = COALESCE($3, description),
+                        body = COALESCE($4, body), updated_at = $5 WHERE id = $6",
+            )
+            .bind(&new_slug)
+            .bind(title)
+            .bind(description)
+            .bind(text)
+            .bind(crate::time::now())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(tags) = tags {
+                replace_tags(&mut tx, id, tags).await?;
+            }
+            tx.commit().await?;
+            Ok(new_slug)
+        }
+    })
     .await?;
-    if let Some(tags) = &tags {
-        replace_tags(&mut tx, id, tags).await?;
-    }
-    tx.commit().await?;
     Ok(Json(ArticleBody { article: load(&db, &new_slug, me).await? }))
 }
 

@@ -63,12 +63,43 @@ pub fn user_id(auth: &Auth) -> trestle::Result<i64> {
         .map_err(|_| Error::unauthorized("the token does not name a user").with_type(trestle::auth::INVALID_TOKEN))
 }
 
-async fn taken_field(db: &Db, field: &'static str, value: &str, except: i64) -> trestle::Result<bool> {
-    let sql = match field {
-        "email" => "SELECT id FROM users WHERE email = $1 AND id <> $2",
-        _ => "SELECT id FROM users WHERE username = $1 AND id <> $2",
+/// The first of `fields` (`"username"` or `"email"`, value) that a user other than `except`
+/// already has. One query, so one snapshot: a user committed between two queries cannot make a
+/// later field the answer where a lone duplicate gets the first.
+async fn first_taken(db: &Db, fields: &[(&'static str, &str)], except: i64) -> trestle::Result<Option<&'static str>> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let value = |name: &str| fields.iter().find(|(field, _)| *field == name).map(|(_, value)| *value);
+    let holders: Vec<(String, String)> =
+        trestle::sqlx::query_as("SELECT username, email FROM users WHERE (username = $1 OR email = $2) AND id <> $3")
+            .bind(value("username"))
+            .bind(value("email"))
+            .bind(except)
+            .fetch_all(&**db)
+            .await?;
+    let held = |field: &str, value: &str| {
+        holders.iter().any(|(username, email)| if field == "username" { username == value } else { email == value })
     };
-    Ok(trestle::sqlx::query(sql).bind(value).bind(except).fetch_optional(&**db).await?.is_some())
+    Ok(fields.iter().find(|(field, value)| held(field, value)).map(|(field, _)| *field))
+}
+
+/// The answer to a write that failed: a unique violation (a concurrent request took a value
+/// after the checks) is answered as the checks would answer now, so the request that lost the
+/// race gets what a lone duplicate gets; which constraint the database reported first varies.
+async fn lost_race(db: &Db, e: trestle::sqlx::Error, fields: &[(&'static str, &str)], except: i64) -> Error {
+    if !trestle::db::is_unique_violation(&e) {
+        return e.into();
+    }
+    match first_taken(db, fields, except).await {
+        Ok(Some(field)) => taken(field),
+        Ok(None) => taken(if trestle::db::constraint(&e).unwrap_or_default().contains("username") {
+            "username"
+        } else {
+            "email"
+        }),
+        Err(other) => other,
+    }
 }
 
 /// The user `id` with a fresh token.
@@ -97,11 +128,9 @@ pub async fn register(
     let email = checks.email(new.email.as_deref()).to_owned();
     checks.password(new.password.as_deref());
     checks.finish()?;
-    if taken_field(&db, "username", &username, 0).await? {
-        return Err(taken("username"));
-    }
-    if taken_field(&db, "email", &email, 0).await? {
-        return Err(taken("email"));
+    let unique = [("username", username.as_str()), ("email", email.as_str())];
+    if let Some(field) = first_taken(&db, &unique, 0).await? {
+        return Err(taken(field));
     }
     let hash = password::hash(new.password.as_deref().unwrap_or_default()).await?;
     let now = crate::time::now();
@@ -114,17 +143,11 @@ pub async fn register(
     .bind(&now)
     .fetch_one(&*db)
     .await;
-    let (id,) = inserted.map_err(unique_as_taken)?;
+    let (id,) = match inserted {
+        Ok(row) => row,
+        Err(e) => return Err(lost_race(&db, e, &unique, 0).await),
+    };
     Ok((StatusCode::CREATED, Json(UserBody { user: load(&db, &jwt, id).await? })))
-}
-
-/// A unique violation that raced the checks above is still a 409 naming the field.
-fn unique_as_taken(e: trestle::sqlx::Error) -> Error {
-    if trestle::db::is_unique_violation(&e) {
-        let constraint = trestle::db::constraint(&e).unwrap_or_default();
-        return taken(if constraint.contains("username") { "username" } else { "email" });
-    }
-    e.into()
 }
 
 /// Logs in with email and password.
@@ -192,16 +215,16 @@ pub async fn update(
         }
     }
     checks.finish()?;
-    if change.email.is_some() && taken_field(&db, "email", &email, id).await? {
-        return Err(taken("email"));
-    }
-    if change.username.is_some() && taken_field(&db, "username", &username, id).await? {
-        return Err(taken("username"));
+    let changed =
+        [("email", change.email.is_some(), email.as_str()), ("username", change.username.is_some(), username.as_str())];
+    let unique: Vec<_> = changed.into_iter().filter(|(_, changed, _)| *changed).map(|(f, _, v)| (f, v)).collect();
+    if let Some(field) = first_taken(&db, &unique, id).await? {
+        return Err(taken(field));
     }
     if let Some(Some(new_password)) = &change.password {
         hash = password::hash(new_password).await?;
     }
-    trestle::sqlx::query(
+    let updated = trestle::sqlx::query(
         "UPDATE users SET email = $1, username = $2, password_hash = $3, bio = $4, image = $5, updated_at = $6 WHERE id = $7",
     )
     .bind(&email)
@@ -212,7 +235,9 @@ pub async fn update(
     .bind(crate::time::now())
     .bind(id)
     .execute(&*db)
-    .await
-    .map_err(unique_as_taken)?;
+    .await;
+    if let Err(e) = updated {
+        return Err(lost_race(&db, e, &unique, id).await);
+    }
     Ok(Json(UserBody { user: load(&db, &jwt, id).await? }))
 }

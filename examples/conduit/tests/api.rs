@@ -340,3 +340,118 @@ fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// How many requests each race test sends at once.
+const RACERS: usize = 8;
+
+/// Sends `RACERS` requests made by `request` at once; fails the test if they take over 30 s.
+async fn race<F, Fut>(request: F) -> Vec<TestResponse>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = TestResponse>,
+{
+    let all = futures_util::future::join_all((0..RACERS).map(request));
+    tokio::time::timeout(std::time::Duration::from_secs(30), all).await.expect("the racing requests finish")
+}
+
+#[trestle::test]
+async fn concurrent_articles_with_one_title_all_get_distinct_slugs() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    let responses = race(|_| {
+        c.app
+            .post("/api/articles")
+            .header("authorization", auth(&ada))
+            .json(&json!({ "article": { "title": "Same Title", "description": "d", "body": "b", "tagList": ["t"] } }))
+            .send()
+    })
+    .await;
+    let mut slugs = std::collections::BTreeSet::new();
+    for res in &responses {
+        assert_eq!(res.status(), 201, "{}", res.text());
+        let article = &res.json::<Value>()["article"];
+        assert_eq!(article["tagList"], json!(["t"]));
+        slugs.insert(article["slug"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(slugs.len(), RACERS, "{slugs:?}");
+    assert!(slugs.contains("same-title"), "{slugs:?}");
+}
+
+#[trestle::test]
+async fn concurrent_title_changes_to_one_title_all_get_distinct_slugs() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    let mut old = Vec::new();
+    for i in 0..RACERS {
+        old.push(c.create_article(&ada, &format!("Draft {i}"), &[]).await["slug"].as_str().unwrap().to_owned());
+    }
+    let responses = race(|i| {
+        c.app
+            .put(&format!("/api/articles/{}", old[i]))
+            .header("authorization", auth(&ada))
+            .json(&json!({ "article": { "title": "Final", "tagList": ["a", "b"] } }))
+            .send()
+    })
+    .await;
+    let mut slugs = std::collections::BTreeSet::new();
+    for res in &responses {
+        assert_eq!(res.status(), 200, "{}", res.text());
+        slugs.insert(res.json::<Value>()["article"]["slug"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(slugs.len(), RACERS, "{slugs:?}");
+}
+
+#[trestle::test]
+async fn concurrent_favorites_of_one_article_count_once() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    let bob = c.register("bob").await;
+    let slug = c.create_article(&ada, "Popular", &[]).await["slug"].as_str().unwrap().to_owned();
+    let path = format!("/api/articles/{slug}/favorite");
+    let responses = race(|_| c.app.post(&path).header("authorization", auth(&bob)).send()).await;
+    for res in &responses {
+        assert_eq!(res.status(), 200, "{}", res.text());
+        let article = &res.json::<Value>()["article"];
+        assert_eq!((article["favorited"].clone(), article["favoritesCount"].clone()), (json!(true), json!(1)));
+    }
+    let responses = race(|_| c.app.delete(&path).header("authorization", auth(&bob)).send()).await;
+    for res in &responses {
+        assert_eq!(res.status(), 200, "{}", res.text());
+        let article = &res.json::<Value>()["article"];
+        assert_eq!((article["favorited"].clone(), article["favoritesCount"].clone()), (json!(false), json!(0)));
+    }
+}
+
+#[trestle::test]
+async fn concurrent_follows_of_one_user_are_one_follow() {
+    let Some(c) = conduit().await else { return };
+    c.register("ada").await;
+    let bob = c.register("bob").await;
+    let responses = race(|_| c.app.post("/api/profiles/ada/follow").header("authorization", auth(&bob)).send()).await;
+    for res in &responses {
+        assert_eq!(res.status(), 200, "{}", res.text());
+        assert_eq!(res.json::<Value>()["profile"]["following"], json!(true));
+    }
+    let responses = race(|_| c.app.delete("/api/profiles/ada/follow").header("authorization", auth(&bob)).send()).await;
+    for res in &responses {
+        assert_eq!(res.status(), 200, "{}", res.text());
+        assert_eq!(res.json::<Value>()["profile"]["following"], json!(false));
+    }
+}
+
+#[trestle::test]
+async fn concurrent_registrations_of_one_user_make_one_user() {
+    let Some(c) = conduit().await else { return };
+    let responses = race(|_| {
+        c.app
+            .post("/api/users")
+            .json(&json!({ "user": { "username": "ada", "email": "ada@example.com", "password": "password123" } }))
+            .send()
+    })
+    .await;
+    assert_eq!(responses.iter().filter(|res| res.status() == 201).count(), 1);
+    // Every other request gets what a lone duplicate gets: the username is named first.
+    for res in responses.iter().filter(|res| res.status() != 201) {
+        assert_eq!(error(res, 409, "username"), "has already been taken");
+    }
+}

@@ -36,12 +36,18 @@
 //! connection lost → 503. SQL text, parameters and driver messages are logged with the request
 //! id, never sent.
 //!
+//! Where concurrent requests may create the same unique thing, let the constraint decide rather
+//! than checking first: `INSERT … ON CONFLICT DO NOTHING` when a second insert means "already
+//! done" (a like, a follow), [`is_unique_violation`] to answer "already taken" yourself, and
+//! [`retry_on_unique_violation`] to try again with a new value (a slug with a suffix).
+//!
 //! [`Context`]: crate::Context
 
 mod backend;
 mod connect;
 mod error;
 pub(crate) mod migrate;
+mod retry;
 
 use std::ops::Deref;
 
@@ -55,6 +61,7 @@ pub(crate) use backend::Handle;
 pub(crate) use connect::{connector, Connector};
 pub use error::DbError;
 pub use migrate::Migrations;
+pub use retry::retry_on_unique_violation;
 
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
