@@ -61,7 +61,7 @@ impl<C> Context<C> {
 
     /// The pool of backend `DB`, if the app connected one.
     pub fn try_db<DB: crate::db::Backend>(&self) -> Option<crate::db::Db<DB>> {
-        self.inner.resources.db.as_ref().and_then(DB::pool).map(|pool| crate::db::Db::new(pool.clone()))
+        self.inner.resources.db.as_ref().and_then(|handle| handle.db::<DB>())
     }
 }
 

@@ -4,10 +4,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::{Connection, Pool};
 
+use super::health::Health;
 use super::migrate::Report;
 
 use crate::config::{DatabaseConfig, DatabaseUrl};
@@ -57,10 +59,16 @@ pub trait Backend: sealed::Sealed {
     const EXAMPLE_URL: &'static str;
 }
 
-/// A pool of whichever backend, as the app's `Context` holds it (public only inside this private
-/// module, for the sealed trait).
+/// A pool of whichever backend, as the app's `Context` holds it, with its server's health
+/// (public only inside this private module, for the sealed trait).
 #[derive(Clone, Debug)]
-pub enum Handle {
+pub struct Handle {
+    pool: Pools,
+    health: Arc<Health>,
+}
+
+#[derive(Clone, Debug)]
+enum Pools {
     #[cfg(feature = "sqlite")]
     Sqlite(Pool<sqlx::Sqlite>),
     #[cfg(feature = "postgres")]
@@ -79,29 +87,47 @@ pub(crate) struct PoolStats {
 
 macro_rules! each {
     ($handle:expr, $pool:ident => $body:expr) => {
-        match $handle {
+        match &$handle.pool {
             #[cfg(feature = "sqlite")]
-            Handle::Sqlite($pool) => $body,
+            Pools::Sqlite($pool) => $body,
             #[cfg(feature = "postgres")]
-            Handle::Postgres($pool) => $body,
+            Pools::Postgres($pool) => $body,
             #[cfg(feature = "mysql")]
-            Handle::MySql($pool) => $body,
+            Pools::MySql($pool) => $body,
         }
     };
 }
 
 impl Handle {
+    /// The `Db` of backend `DB`, if this is its pool.
+    pub(crate) fn db<DB: Backend>(&self) -> Option<super::Db<DB>> {
+        DB::pool(self).map(|pool| super::Db::watched(pool.clone(), self.health.clone()))
+    }
+
     /// A round trip to the database: readiness. On a connection of its own, not one of the
     /// pool's: a pool busy serving requests is not a database that is down, and a readiness
     /// probe that waited for the pool would take every replica out of rotation at once under
     /// load. (One short connection per probe; probes come seconds apart.)
+    ///
+    /// What it finds also tells the pool's [`Health`]: an answer clears "down" at once, a
+    /// failure that means "down" starts a probe.
     pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        each!(self, pool => {
-            let mut conn = sqlx::ConnectOptions::connect(&*pool.connect_options()).await?;
-            let result = conn.ping().await;
-            let _ = conn.close().await;
-            result
-        })
+        let result = each!(self, pool => {
+            match sqlx::ConnectOptions::connect(&*pool.connect_options()).await {
+                Ok(mut conn) => {
+                    let result = conn.ping().await;
+                    let _ = conn.close().await;
+                    result
+                }
+                Err(e) => Err(e),
+            }
+        });
+        match &result {
+            Ok(()) => self.health.answered(),
+            Err(e) if crate::error::database::means_down(e) => self.health.suspect(),
+            Err(_) => {}
+        }
+        result
     }
 
     /// Connections open, idle, and the most the pool opens.
@@ -138,13 +164,22 @@ macro_rules! backend {
             }
 
             fn handle(pool: Pool<Self>) -> Handle {
-                Handle::$variant(pool)
+                let probe = pool.clone();
+                let health = Health::watch($name, Box::new(move || {
+                    let options = probe.connect_options();
+                    Box::pin(async move {
+                        let conn = sqlx::ConnectOptions::connect(&*options).await?;
+                        let _ = conn.close().await;
+                        Ok(())
+                    })
+                }));
+                Handle { pool: Pools::$variant(pool), health }
             }
 
             fn pool(handle: &Handle) -> Option<&Pool<Self>> {
                 #[allow(unreachable_patterns)]
-                match handle {
-                    Handle::$variant(pool) => Some(pool),
+                match &handle.pool {
+                    Pools::$variant(pool) => Some(pool),
                     _ => None,
                 }
             }

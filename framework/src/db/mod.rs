@@ -33,7 +33,8 @@
 //!
 //! Errors from sqlx become problems when returned with `?`: no row → 404, unique or foreign-key
 //! violation → 409, not-null or check violation → 422, pool exhausted → 503 with `Retry-After`,
-//! connection lost → 503. SQL text, parameters and driver messages are logged with the request
+//! connection lost → 503. Once the framework has confirmed the server is down, extracting `Db`
+//! answers 503 "the database is unreachable" at once until it answers again (see [`Db`]). SQL text, parameters and driver messages are logged with the request
 //! id, never sent.
 //!
 //! Where concurrent requests may create the same unique thing, let the constraint decide rather
@@ -46,10 +47,12 @@
 mod backend;
 mod connect;
 mod error;
+pub(crate) mod health;
 pub(crate) mod migrate;
 mod retry;
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use http::request::Parts;
@@ -91,29 +94,43 @@ pub type DefaultBackend = sqlx::Sqlite;
 /// It derefs to `sqlx::Pool`, so `query.fetch_one(&*db)` runs a query. Extracting it needs
 /// `Db: FromRef<S>` for the app's state `S` (a `db: Db` field with `#[derive(FromRef)]`, or the
 /// [`Context`](crate::Context) as state).
-pub struct Db<DB: Backend = DefaultBackend>(Pool<DB>);
+///
+/// The rejection: while the framework knows the database server is down (a connection to it
+/// was refused or lost, and a probe of its own confirmed it), extracting answers 503 "the
+/// database is unreachable" with `Retry-After: 1` at once, instead of letting the handler wait
+/// `database.acquire_timeout` for a connection; a probe every 500 ms notices when the server is
+/// back. A pool wrapped with [`Db::new`] is not watched and never rejects.
+pub struct Db<DB: Backend = DefaultBackend> {
+    pool: Pool<DB>,
+    health: Option<Arc<health::Health>>,
+}
 
 impl<DB: Backend> Db<DB> {
-    /// Wraps a pool.
+    /// Wraps a pool (not watched: see the type's docs).
     pub fn new(pool: Pool<DB>) -> Self {
-        Self(pool)
+        Self { pool, health: None }
+    }
+
+    /// A pool the framework connected, with its server's health.
+    pub(crate) fn watched(pool: Pool<DB>, health: Arc<health::Health>) -> Self {
+        Self { pool, health: Some(health) }
     }
 
     /// The pool.
     pub fn pool(&self) -> &Pool<DB> {
-        &self.0
+        &self.pool
     }
 }
 
 impl<DB: Backend> Clone for Db<DB> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self { pool: self.pool.clone(), health: self.health.clone() }
     }
 }
 
 impl<DB: Backend> std::fmt::Debug for Db<DB> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Db<{}>(size {}, idle {})", <DB as sqlx::Database>::NAME, self.0.size(), self.0.num_idle())
+        write!(f, "Db<{}>(size {}, idle {})", <DB as sqlx::Database>::NAME, self.pool.size(), self.pool.num_idle())
     }
 }
 
@@ -121,7 +138,7 @@ impl<DB: Backend> Deref for Db<DB> {
     type Target = Pool<DB>;
 
     fn deref(&self) -> &Pool<DB> {
-        &self.0
+        &self.pool
     }
 }
 
@@ -129,9 +146,13 @@ impl<DB: Backend, S: Send + Sync> FromRequestParts<S> for Db<DB>
 where
     Db<DB>: FromRef<S>,
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = crate::Error;
 
     async fn from_request_parts(_parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Db::from_ref(state))
+        let db = Db::from_ref(state);
+        match &db.health {
+            Some(health) if health.is_down() => Err(crate::error::database::unreachable()),
+            _ => Ok(db),
+        }
     }
 }

@@ -11,6 +11,10 @@ use super::Error;
 /// Pool acquire timeouts turned into 503s, process-wide (sqlx does not count them).
 static POOL_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 
+/// Called by [`classify`] for each error that may mean the server is unreachable: the `db`
+/// module installs its pools' probe here (this module is a leaf and does not import `db`).
+pub(crate) static ON_UNREACHABLE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
 /// How many pool acquire timeouts have been answered with 503 so far.
 #[cfg(feature = "metrics")]
 pub(crate) fn pool_timeouts() -> u64 {
@@ -144,6 +148,28 @@ fn sqlite_trouble(code: i32) -> Trouble {
     }
 }
 
+/// Whether a probe connection failing with `e` means the server is down (refused, reset, shutting
+/// down or starting), rather than up but full (too many connections) or refusing us for good.
+pub(crate) fn means_down(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            #[cfg(feature = "mysql")]
+            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return matches!(my.number(), 1053 | 2002 | 2003 | 2006 | 2013);
+            }
+            db.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
+
+/// The problem while a pool knows its server is down: at once, without waiting for a connection.
+pub(crate) fn unreachable() -> Error {
+    Error::unavailable("the database is unreachable; retry shortly")
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+}
+
 /// The driver's message without what only its developers need: PostgreSQL's source position
 /// (`… at line 948`).
 pub(crate) fn plain_message(e: &sqlx::Error) -> String {
@@ -162,6 +188,11 @@ pub(crate) fn plain_message(e: &sqlx::Error) -> String {
 pub(crate) fn classify(e: &sqlx::Error) -> Error {
     if matches!(e, sqlx::Error::PoolTimedOut) {
         POOL_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+    }
+    if trouble(e) == Trouble::Unreachable {
+        if let Some(suspect) = ON_UNREACHABLE.get() {
+            suspect();
+        }
     }
     match e {
         sqlx::Error::RowNotFound => Error::not_found("the requested record does not exist"),
