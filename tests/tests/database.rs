@@ -592,45 +592,39 @@ macro_rules! count_migrations {
     }};
 }
 
-#[trestle::test]
-async fn sqlite_processes_migrating_at_once_apply_each_migration_once() {
-    for _ in 0..3 {
-        let file = tempfile_path::TempPath::new();
-        let url = format!("sqlite://{}", file.0.display());
+/// Starts four migrating processes at once on `url`, then counts the rows of
+/// `_sqlx_migrations` there.
+macro_rules! migrate_at_once {
+    ($db:ty, $url:expr) => {{
+        let url: String = $url;
         tokio::task::spawn_blocking({
             let url = url.clone();
             move || migrate_concurrently(&url, 4)
         })
         .await
         .unwrap();
-        assert_eq!(count_migrations!(trestle::db::Sqlite, &url), 2);
+        count_migrations!($db, &url)
+    }};
+}
+
+#[trestle::test]
+async fn sqlite_processes_migrating_at_once_apply_each_migration_once() {
+    for _ in 0..3 {
+        let file = tempfile_path::TempPath::new();
+        assert_eq!(migrate_at_once!(trestle::db::Sqlite, format!("sqlite://{}", file.0.display())), 2);
     }
 }
 
 #[trestle::test]
 async fn postgres_processes_migrating_at_once_apply_each_migration_once() {
     let Some(db) = TestDatabase::from_env::<trestle::db::Postgres>("TEST_POSTGRES_URL").await else { return };
-    let url = db.url().to_owned();
-    tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || migrate_concurrently(&url, 4)
-    })
-    .await
-    .unwrap();
-    assert_eq!(count_migrations!(trestle::db::Postgres, &url), 2);
+    assert_eq!(migrate_at_once!(trestle::db::Postgres, db.url().to_owned()), 2);
 }
 
 #[trestle::test]
 async fn mysql_processes_migrating_at_once_apply_each_migration_once() {
     let Some(db) = TestDatabase::from_env::<trestle::db::MySql>("TEST_MYSQL_URL").await else { return };
-    let url = db.url().to_owned();
-    tokio::task::spawn_blocking({
-        let url = url.clone();
-        move || migrate_concurrently(&url, 4)
-    })
-    .await
-    .unwrap();
-    assert_eq!(count_migrations!(trestle::db::MySql, &url), 2);
+    assert_eq!(migrate_at_once!(trestle::db::MySql, db.url().to_owned()), 2);
 }
 
 /// A handler whose connection the server ends mid-request (`pg_terminate_backend`, SQLSTATE

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::{header, HeaderValue, StatusCode};
+use http::StatusCode;
 use sqlx::error::ErrorKind;
 
 use super::Error;
@@ -166,8 +166,7 @@ pub(crate) fn means_down(e: &sqlx::Error) -> bool {
 
 /// The problem while a pool knows its server is down: at once, without waiting for a connection.
 pub(crate) fn unreachable() -> Error {
-    Error::unavailable("the database is unreachable; retry shortly")
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+    Error::unavailable("the database is unreachable; retry shortly").with_retry_after(1)
 }
 
 /// The driver's message without what only its developers need: PostgreSQL's source position
@@ -189,7 +188,8 @@ pub(crate) fn classify(e: &sqlx::Error) -> Error {
     if matches!(e, sqlx::Error::PoolTimedOut) {
         POOL_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
     }
-    if trouble(e) == Trouble::Unreachable {
+    let trouble = trouble(e);
+    if trouble == Trouble::Unreachable {
         if let Some(suspect) = ON_UNREACHABLE.get() {
             suspect();
         }
@@ -199,8 +199,8 @@ pub(crate) fn classify(e: &sqlx::Error) -> Error {
         sqlx::Error::PoolTimedOut => Error::unavailable(
             "no database connection became free within database.acquire_timeout: all connections are busy, or the database is unreachable; retry shortly",
         )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1")),
-        sqlx::Error::Database(db) => match (db.kind(), trouble(e)) {
+        .with_retry_after(1),
+        sqlx::Error::Database(db) => match (db.kind(), trouble) {
             (ErrorKind::UniqueViolation, _) => {
                 Error::conflict("a record with these values already exists").with_constraint(db.constraint())
             }
@@ -213,25 +213,23 @@ pub(crate) fn classify(e: &sqlx::Error) -> Error {
             }
             (_, trouble) => by_trouble(trouble),
         },
-        _ => by_trouble(trouble(e)),
+        _ => by_trouble(trouble),
     }
 }
 
 fn by_trouble(trouble: Trouble) -> Error {
-    let retry = |detail: &str, seconds: &'static str| {
-        Error::unavailable(detail).with_header(header::RETRY_AFTER, HeaderValue::from_static(seconds))
-    };
+    let retry = |detail: &str, seconds| Error::unavailable(detail).with_retry_after(seconds);
     match trouble {
         Trouble::Unreachable => retry(
             "the database is unreachable (connection lost, refused, or the server is restarting or full); retry shortly",
-            "5",
+            5,
         ),
         Trouble::Conflict => {
-            retry("the database stopped this transaction to resolve a conflict with another one; retry it", "1")
+            retry("the database stopped this transaction to resolve a conflict with another one; retry it", 1)
         }
-        Trouble::Busy => retry("the database is busy; retry shortly", "1"),
-        Trouble::Timeout => retry("the database query took too long and was cancelled; retry shortly", "1"),
-        Trouble::Rejected(Fix::Tls) => retry("the database is unreachable (TLS); retry shortly", "5"),
+        Trouble::Busy => retry("the database is busy; retry shortly", 1),
+        Trouble::Timeout => retry("the database query took too long and was cancelled; retry shortly", 1),
+        Trouble::Rejected(Fix::Tls) => retry("the database is unreachable (TLS); retry shortly", 5),
         Trouble::Rejected(_) | Trouble::Other => Error::new(StatusCode::INTERNAL_SERVER_ERROR, GENERIC),
     }
 }
@@ -268,7 +266,7 @@ mod tests {
         assert_eq!(classify(&sqlx::Error::RowNotFound).status(), StatusCode::NOT_FOUND);
         let busy = classify(&sqlx::Error::PoolTimedOut);
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(busy.headers()[http::header::RETRY_AFTER], "1");
         let down = classify(&sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
         assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(classify(&sqlx::Error::PoolClosed).status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -307,7 +305,7 @@ mod tests {
         for trouble in [Trouble::Unreachable, Trouble::Conflict, Trouble::Busy, Trouble::Timeout] {
             let e = by_trouble(trouble);
             assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{trouble:?}");
-            assert!(e.headers().contains_key(header::RETRY_AFTER), "{trouble:?}");
+            assert!(e.headers().contains_key(http::header::RETRY_AFTER), "{trouble:?}");
         }
         assert_eq!(by_trouble(Trouble::Other).status(), StatusCode::INTERNAL_SERVER_ERROR);
     }

@@ -197,6 +197,12 @@ impl Error {
         self
     }
 
+    /// Adds `Retry-After: seconds`: when the client may try again (a 503 for load shedding, a
+    /// timeout or a database outage; a 429).
+    pub fn with_retry_after(self, seconds: u32) -> Self {
+        self.with_header(http::header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
     /// Keeps `source` as the cause (logged, never sent).
     pub fn with_source(mut self, source: impl Into<anyhow::Error>) -> Self {
         self.inner.source = Some(Cause::Anyhow(source.into()));

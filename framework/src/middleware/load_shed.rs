@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue};
+
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Error;
@@ -28,9 +28,7 @@ impl LoadShed {
 
 /// The answer to a request beyond the limit.
 pub(crate) fn overloaded() -> Response {
-    Error::unavailable("the server is at its concurrency limit; retry shortly")
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
-        .into_response()
+    Error::unavailable("the server is at its concurrency limit; retry shortly").with_retry_after(1).into_response()
 }
 
 #[cfg(test)]
@@ -55,6 +53,6 @@ mod tests {
     fn overload_is_503_with_retry_after() {
         let refused = overloaded();
         assert_eq!(refused.status(), 503);
-        assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(refused.headers()[http::header::RETRY_AFTER], "1");
     }
 }

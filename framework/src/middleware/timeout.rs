@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue};
 
 use crate::error::Error;
 
@@ -16,7 +15,7 @@ pub(crate) fn limit(configured: Duration) -> Option<Duration> {
 pub(crate) fn timed_out(limit: Duration) -> Response {
     tracing::error!(timeout_ms = limit.as_millis() as u64, "handler exceeded server.request_timeout");
     Error::unavailable(format!("the request took longer than the server allows ({}ms)", limit.as_millis()))
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("1"))
+        .with_retry_after(1)
         .into_response()
 }
 
@@ -34,6 +33,6 @@ mod tests {
     fn a_timeout_is_503_with_retry_after() {
         let res = timed_out(Duration::from_millis(250));
         assert_eq!(res.status(), 503);
-        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(res.headers()[http::header::RETRY_AFTER], "1");
     }
 }
