@@ -593,3 +593,19 @@ pub(crate) async fn shutdown_signal() {
         () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_414_answer_is_well_formed_and_names_the_limit() {
+        let text = std::str::from_utf8(URI_TOO_LONG).unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let declared: usize = head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
+        assert_eq!(declared, body.len(), "content-length does not match the body");
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(problem["status"], 414);
+        assert!(body.contains(&format!("{} KiB", HEAD_LIMIT / 1024)), "{body}");
+    }
+}

@@ -98,6 +98,15 @@ macro_rules! each {
     };
 }
 
+/// One connection of its own to `pool`'s server, pinged and closed: readiness and the
+/// down-state's probe both ask the server outside the pool.
+async fn connect_once<DB: sqlx::Database>(pool: &Pool<DB>) -> Result<(), sqlx::Error> {
+    let mut conn = DB::Connection::connect_with(&*pool.connect_options()).await?;
+    let result = conn.ping().await;
+    let _ = conn.close().await;
+    result
+}
+
 impl Handle {
     /// The `Db` of backend `DB`, if this is its pool.
     pub(crate) fn db<DB: Backend>(&self) -> Option<super::Db<DB>> {
@@ -112,16 +121,7 @@ impl Handle {
     /// What it finds also tells the pool's [`Health`]: an answer clears "down" at once, a
     /// failure that means "down" starts a probe.
     pub(crate) async fn ping(&self) -> Result<(), sqlx::Error> {
-        let result = each!(self, pool => {
-            match sqlx::ConnectOptions::connect(&*pool.connect_options()).await {
-                Ok(mut conn) => {
-                    let result = conn.ping().await;
-                    let _ = conn.close().await;
-                    result
-                }
-                Err(e) => Err(e),
-            }
-        });
+        let result = each!(self, pool => connect_once(pool).await);
         match &result {
             Ok(()) => self.health.answered(),
             Err(e) if crate::error::database::means_down(e) => self.health.suspect(),
@@ -166,12 +166,8 @@ macro_rules! backend {
             fn handle(pool: Pool<Self>) -> Handle {
                 let probe = pool.clone();
                 let health = Health::watch($name, Box::new(move || {
-                    let options = probe.connect_options();
-                    Box::pin(async move {
-                        let conn = sqlx::ConnectOptions::connect(&*options).await?;
-                        let _ = conn.close().await;
-                        Ok(())
-                    })
+                    let probe = probe.clone();
+                    Box::pin(async move { connect_once(&probe).await })
                 }));
                 Handle { pool: Pools::$variant(pool), health }
             }

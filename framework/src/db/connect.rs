@@ -60,27 +60,31 @@ pub(crate) async fn connect<DB: Backend>(
     let mut last_error = String::new();
     let mut pool = None;
     for attempt in 1..=attempts {
+        // `Err(None)`: no answer within `database.connect_timeout`.
         let result = match tokio::time::timeout(config.connect_timeout, DB::Connection::connect_with(&options)).await {
             Ok(Ok(conn)) => {
                 let _ = conn.close().await;
                 // The server answered: the pool's own first connections follow at once.
-                tokio::time::timeout(config.connect_timeout, pool_options.clone().connect_with(options.clone()))
+                match tokio::time::timeout(config.connect_timeout, pool_options.clone().connect_with(options.clone()))
                     .await
-                    .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+                {
+                    Ok(connected) => connected.map_err(Some),
+                    Err(_) => Err(None),
+                }
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(sqlx::Error::PoolTimedOut),
+            Ok(Err(e)) => Err(Some(e)),
+            Err(_) => Err(None),
         };
         match result {
             Ok(p) => {
                 pool = Some(p);
                 break;
             }
-            Err(sqlx::Error::PoolTimedOut) => {
+            Err(None) => {
                 last_error =
                     format!("no answer within {}ms (database.connect_timeout)", config.connect_timeout.as_millis())
             }
-            Err(e) => {
+            Err(Some(e)) => {
                 if let Trouble::Rejected(fix) = trouble(&e) {
                     return Err(DbError::Rejected {
                         backend: <DB as sqlx::Database>::NAME,

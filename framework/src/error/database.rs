@@ -149,19 +149,19 @@ fn sqlite_trouble(code: i32) -> Trouble {
 }
 
 /// Whether a probe connection failing with `e` means the server is down (refused, reset, shutting
-/// down or starting), rather than up but full (too many connections) or refusing us for good.
+/// down or starting), rather than up but full (no connection slot left) or refusing us for good.
 pub(crate) fn means_down(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            #[cfg(feature = "mysql")]
-            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-                return matches!(my.number(), 1053 | 2002 | 2003 | 2006 | 2013);
-            }
-            db.code().is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03"))
-        }
-        _ => false,
+    trouble(e) == Trouble::Unreachable && !server_full(e)
+}
+
+/// PostgreSQL's too_many_connections, MySQL's 1040: the server is up, only full.
+fn server_full(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else { return false };
+    #[cfg(feature = "mysql")]
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return my.number() == 1040;
     }
+    db.code().as_deref() == Some("53300")
 }
 
 /// The problem while a pool knows its server is down: at once, without waiting for a connection.
@@ -321,6 +321,7 @@ mod tests {
         }
         let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert_eq!(trouble(&refused), Trouble::Unreachable);
+        assert!(means_down(&refused));
         assert_eq!(plain_message(&refused), "connection refused");
         assert_eq!(trouble(&sqlx::Error::Tls("bad certificate".into())), Trouble::Rejected(Fix::Tls));
     }
