@@ -345,7 +345,7 @@ struct Phase {
     requests: std::sync::atomic::AtomicU64,
     /// The connection's task, woken when it turns idle: hyper does not read again on its own
     /// until the socket is readable, and the idle timer must start now.
-    reader: std::sync::Mutex<Option<std::task::Waker>>,
+    reader: futures_util::task::AtomicWaker,
 }
 
 impl Phase {
@@ -355,17 +355,14 @@ impl Phase {
     }
 
     fn idle(&self) {
-        self.busy.store(false, Ordering::Relaxed);
-        if let Some(waker) = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
-            waker.wake();
-        }
+        self.busy.store(false, Ordering::Release);
+        self.reader.wake();
     }
 
+    /// Registers the reading task before `busy` is read (see `poll_read`), so an `idle` that
+    /// comes in between still finds the waker: no lost wake-up, no lock per read.
     fn wake_on_idle(&self, cx: &Context<'_>) {
-        let mut reader = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !reader.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *reader = Some(cx.waker().clone());
-        }
+        self.reader.register(cx.waker());
     }
 }
 
@@ -423,10 +420,10 @@ impl AsyncRead for Watched {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let requests = this.phase.requests.load(Ordering::Relaxed);
-        let busy = this.phase.busy.load(Ordering::Relaxed);
         // hyper may not read while it answers; this task must still hear when the answer ends.
         this.phase.wake_on_idle(cx);
+        let requests = this.phase.requests.load(Ordering::Relaxed);
+        let busy = this.phase.busy.load(Ordering::Acquire);
         if busy {
             this.armed = Armed::Busy;
             this.seen = requests;
