@@ -38,6 +38,20 @@ fn sigterm_drains_in_flight_requests_refuses_new_ones_and_exits_0() {
 }
 
 #[test]
+fn sigterm_the_moment_it_is_listening_still_drains_and_exits_0() {
+    // The handler must be installed before "listening on" is printed; it used to be installed on
+    // the serve loop's first look at its shutdown future, and a SIGTERM in between killed the
+    // process with the default action (seen in CI under load).
+    for _ in 0..5 {
+        let mut server = start(&[]);
+        sigterm(&server.child);
+        let status = wait_exit(&mut server.child, Duration::from_secs(10));
+        assert!(status.success(), "exit status {status:?}");
+        wait_for(&server.lines, "shutdown requested");
+    }
+}
+
+#[test]
 fn shutdown_timeout_bounds_the_drain() {
     let mut server = start(&[("APP__SERVER__SHUTDOWN_TIMEOUT", "200ms")]);
     let addr = server.addr;

@@ -339,6 +339,12 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     let server = ready.server;
     let health = ready.health;
     let env = ready.env;
+    // Polled once before the listener exists: a future that installs signal handlers when first
+    // polled (as `run`'s does) has them in place before any client is served, so a SIGTERM right
+    // after "listening on" drains instead of killing the process. Until here a signal still stops
+    // startup the default way.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let requested = futures_util::poll!(shutdown.as_mut()).is_ready();
     let addr = format!("{}:{}", server.host, server.port);
     let (listener, local) = super::serve::bind(&addr, server.backlog).await.map_err(|source| StartupError::Bind {
         addr: addr.clone(),
@@ -379,7 +385,9 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
 
     let delay = server.shutdown_delay;
     super::serve::serve(listener, ready.router, &server, draining.clone(), async move {
-        shutdown.await;
+        if !requested {
+            shutdown.await;
+        }
         // From here every response carries `Connection: close`: keep-alive clients reconnect,
         // and find another replica, before the listener closes.
         draining.start();
