@@ -18,7 +18,7 @@ count() { # case requests -> instructions
 }
 per_request() { local a b; a=$(count "$1" $N); b=$(count "$1" $((N + M))); echo $(((b - a) / M)); }
 printf '%-8s %14s %14s %8s\n' pair "axum (instr)" "trestle" ratio
-for pair in plain:plain-axum:plain-trestle stack:stack-axum:stack-trestle echo:echo-axum:echo-trestle \
+for pair in bare:bare-axum:bare-trestle plain:plain-axum:plain-trestle stack:stack-axum:stack-trestle echo:echo-axum:echo-trestle \
             auth:auth-axum:auth-trestle db:db-axum:db-trestle route:route-hand:route-macro \
             metrics:metrics-axum:metrics-trestle otel:otel-off:otel-on ok:ok-axum:ok-trestle \
             error:error-axum:error-trestle; do

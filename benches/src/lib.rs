@@ -122,6 +122,13 @@ pub async fn trestle_stack() -> Router {
         .expect("bench app builds")
 }
 
+/// trestle exactly as an app gets it: every default on (request ids, request span and log line,
+/// metrics, panic catching, timeout, security headers, health routes). Against `raw_bare`, the
+/// ratio is the whole default stack's cost.
+pub async fn trestle_defaults() -> Router {
+    trestle::App::new().routes(trestle_routes()).for_benchmarks().into_router().await.expect("bench app builds")
+}
+
 /// Benchmarks build apps without the process environment or config files.
 trait ForBenchmarks {
     fn for_benchmarks(self) -> Self;

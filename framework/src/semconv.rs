@@ -45,15 +45,44 @@ pub(crate) const URL_PATH: &str = "url.path";
 pub(crate) const URL_SCHEME: &str = "url.scheme";
 /// The method as sent, when it is not a registered one (attribute key).
 pub(crate) const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+/// The query string, credentials redacted (attribute key).
+pub(crate) const URL_QUERY: &str = "url.query";
+/// The host the client addressed (attribute key).
+pub(crate) const SERVER_ADDRESS: &str = "server.address";
+/// The port the client addressed (attribute key).
+pub(crate) const SERVER_PORT: &str = "server.port";
+/// The client's address: the peer (attribute key).
+pub(crate) const CLIENT_ADDRESS: &str = "client.address";
+/// The `User-Agent` header (attribute key).
+pub(crate) const USER_AGENT_ORIGINAL: &str = "user_agent.original";
+/// The HTTP version, `1.1` (attribute key).
+pub(crate) const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
+/// What kind of error ended the operation: for HTTP, the 5xx status code (attribute key).
+pub(crate) const ERROR_TYPE: &str = "error.type";
 /// The response status code (attribute key).
 pub(crate) const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+
+/// `network.protocol.version` for `version`.
+pub(crate) fn protocol_version(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
 
 /// Prometheus label for `http.request.method` (dots are not allowed in label names).
 pub(crate) const LABEL_METHOD: &str = "http_request_method";
 /// Prometheus label for `http.route`.
 pub(crate) const LABEL_ROUTE: &str = "http_route";
-/// Prometheus label for the class (`2xx`, …) of `http.response.status_code`.
-pub(crate) const LABEL_STATUS_CLASS: &str = "http_response_status_class";
+/// Prometheus label for `http.response.status_code`.
+pub(crate) const LABEL_STATUS_CODE: &str = "http_response_status_code";
+/// Prometheus label for `url.scheme`.
+pub(crate) const LABEL_URL_SCHEME: &str = "url_scheme";
+/// Prometheus label for `error.type`.
+pub(crate) const LABEL_ERROR_TYPE: &str = "error_type";
 
 #[cfg(test)]
 mod tests {

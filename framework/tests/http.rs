@@ -307,6 +307,11 @@ async fn cors_is_off_by_default_and_on_when_configured() {
     assert_eq!(res.header("access-control-allow-origin"), Some("https://app.example.com"));
     let res = app.get("/items/1").header("origin", "https://evil.example.com").send().await;
     assert_eq!(res.header("access-control-allow-origin"), None);
+    // Probes are for load balancers, not browsers: no CORS on them.
+    let res = app.get("/health/live").header("origin", "https://app.example.com").send().await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("access-control-allow-origin"), None);
+    assert!(res.header("x-request-id").is_some(), "framework routes still get request ids");
 }
 
 #[tokio::test]

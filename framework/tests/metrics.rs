@@ -106,16 +106,17 @@ async fn scrape(app: &TestApp) -> Vec<Sample> {
     parse(&response.text())
 }
 
-fn count(route: &str, method: &str, class: &str) -> [(&'static str, String); 3] {
+fn count(route: &str, method: &str, code: &str) -> [(&'static str, String); 4] {
     [
         ("http_route", route.to_owned()),
         ("http_request_method", method.to_owned()),
-        ("http_response_status_class", class.to_owned()),
+        ("http_response_status_code", code.to_owned()),
+        ("url_scheme", "http".to_owned()),
     ]
 }
 
-fn requests(samples: &[Sample], route: &str, method: &str, class: &str) -> f64 {
-    let labels = count(route, method, class);
+fn requests(samples: &[Sample], route: &str, method: &str, code: &str) -> f64 {
+    let labels = count(route, method, code);
     let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
     value(samples, "http_server_request_duration_seconds_count", &labels).unwrap_or(0.0)
 }
@@ -145,14 +146,29 @@ async fn request_counts_move_by_exactly_the_requests_sent() {
         assert_eq!(response.status(), 400);
     }
     assert_eq!(app.get("/boom").send().await.status(), 500);
+    assert_eq!(app.get("/health/live").send().await.status(), 200);
+    assert_eq!(app.get("/health/ready").send().await.status(), 200);
     let after = scrape(&app).await;
+    assert!(
+        after.iter().all(|s| !s.labels.get("http_route").is_some_and(|r| r.starts_with("/health"))),
+        "probes are not traffic"
+    );
 
-    let delta = |route, method, class| requests(&after, route, method, class) - requests(&before, route, method, class);
-    assert_eq!(delta("/items/{id}", "GET", "2xx"), 7.0);
-    assert_eq!(delta("/items", "POST", "4xx"), 3.0);
-    assert_eq!(delta("/items", "POST", "2xx"), 0.0);
-    assert_eq!(delta("/boom", "GET", "5xx"), 1.0);
-    assert_eq!(delta("/metrics", "GET", "2xx"), 1.0, "the first scrape is counted by the second");
+    let delta = |route, method, code| requests(&after, route, method, code) - requests(&before, route, method, code);
+    assert_eq!(delta("/items/{id}", "GET", "200"), 7.0);
+    assert_eq!(delta("/items", "POST", "400"), 3.0);
+    assert_eq!(delta("/items", "POST", "200"), 0.0);
+    assert_eq!(delta("/boom", "GET", "500"), 1.0);
+    assert!(after.iter().all(|s| s.labels.get("http_route").map(String::as_str) != Some("/metrics")), "scrapes are not traffic");
+    // A server error's series says its error type; others have none.
+    let boom = |key: &str| {
+        after.iter().find(|s| s.labels.get("http_route").map(String::as_str) == Some("/boom")).unwrap().labels.get(key).cloned()
+    };
+    assert_eq!(boom("error_type").as_deref(), Some("500"));
+    assert!(after
+        .iter()
+        .filter(|s| s.labels.get("http_route").map(String::as_str) == Some("/items/{id}"))
+        .all(|s| !s.labels.contains_key("error_type")));
 
     // The histogram is whole: cumulative buckets end at +Inf == _count, and time was spent.
     let route = [("http_route", "/items/{id}"), ("http_request_method", "GET")];
@@ -163,7 +179,8 @@ async fn request_counts_move_by_exactly_the_requests_sent() {
         .map(|s| (s.labels["le"].replace("+Inf", "inf").parse::<f64>().unwrap(), s.value))
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    assert_eq!(buckets.len(), 15, "14 bounds and +Inf");
+    assert_eq!(buckets.len(), 17, "16 bounds and +Inf");
+    assert_eq!(buckets[0].0, 0.0001, "sub-millisecond requests get buckets of their own");
     assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative: {buckets:?}");
     assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, 7.0));
     let labels: Vec<(&str, &str)> = route.to_vec();
@@ -192,10 +209,10 @@ async fn a_flood_of_distinct_404s_adds_no_label_values() {
         new.iter().all(|s| s.contains("\"_OTHER\"")),
         "only the one `_OTHER` method series may appear, got: {new:#?}"
     );
-    assert!(new.len() <= 18, "one histogram (15 buckets, sum, count) at most: {}", new.len());
-    let unmatched = requests(&after, "unmatched", "GET", "4xx") - requests(&before, "unmatched", "GET", "4xx");
+    assert!(new.len() <= 19, "one histogram (17 buckets, sum, count) at most: {}", new.len());
+    let unmatched = requests(&after, "unmatched", "GET", "404") - requests(&before, "unmatched", "GET", "404");
     assert_eq!(unmatched, 9_990.0);
-    assert_eq!(requests(&after, "unmatched", "_OTHER", "4xx"), 10.0);
+    assert_eq!(requests(&after, "unmatched", "_OTHER", "404"), 10.0);
     assert!(after.iter().all(|s| !s.labels.values().any(|v| v.starts_with("/flood"))), "no raw path is a label");
 }
 
@@ -221,11 +238,11 @@ async fn in_flight_requests_are_a_gauge() {
         async move { app.get("/wait").send().await.status() }
     });
     entered.notified().await;
-    // The scrape itself is in flight too.
-    assert_eq!(value(&scrape(&app).await, "http_server_active_requests", &[]), Some(2.0));
+    // The scrape itself is not traffic.
+    assert_eq!(value(&scrape(&app).await, "http_server_active_requests", &[]), Some(1.0));
     release.notify_one();
     assert_eq!(waiting.await.unwrap(), 200);
-    assert_eq!(value(&scrape(&app).await, "http_server_active_requests", &[]), Some(1.0));
+    assert_eq!(value(&scrape(&app).await, "http_server_active_requests", &[]), Some(0.0));
 }
 
 #[derive(Clone)]
@@ -284,6 +301,29 @@ async fn a_path_without_a_slash_is_a_config_error() {
     );
 }
 
+#[tokio::test]
+async fn buckets_are_configurable_and_checked() {
+    let app = TestApp::new(App::new().routes(Router::new().route("/x", get(|| async { "x" }))).configure(|c| {
+        c.set("telemetry.metrics.buckets", "0.001, 0.01, 0.1")
+    }))
+    .await
+    .unwrap();
+    assert_eq!(app.get("/x").send().await.status(), 200);
+    let bounds: Vec<String> = scrape(&app)
+        .await
+        .iter()
+        .filter(|s| s.name == "http_server_request_duration_seconds_bucket")
+        .map(|s| s.labels["le"].clone())
+        .collect();
+    assert_eq!(bounds, ["0.001", "0.01", "0.1", "+Inf"]);
+
+    for (bad, says) in [("0.1, 0.01", "must increase"), ("0, 1", "positive"), ("", "1 to 64")] {
+        let error = TestApp::new(App::new().configure(|c| c.set("telemetry.metrics.buckets", bad))).await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("telemetry.metrics.buckets") && message.contains(says), "{bad:?}: {message}");
+    }
+}
+
 #[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn pool_metrics_show_connections_and_acquire_timeouts() {
@@ -326,8 +366,9 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
     let app = TestApp::new(app).await.unwrap();
     assert_eq!(app.get("/query").send().await.status(), 200);
     let before = scrape(&app).await;
-    assert_eq!(value(&before, "db_client_connection_max", &[]), Some(1.0));
-    let open = |s: &[Sample], state| value(s, "db_client_connection_count", &[("db_client_connection_state", state)]);
+    let pool = ("db_client_connection_pool_name", "sqlite");
+    assert_eq!(value(&before, "db_client_connection_max", &[pool]), Some(1.0));
+    let open = |s: &[Sample], state| value(s, "db_client_connections", &[pool, ("db_client_connection_state", state)]);
     assert_eq!(open(&before, "idle").unwrap() + open(&before, "used").unwrap(), 1.0);
 
     let holder = tokio::spawn({
@@ -340,7 +381,7 @@ async fn pool_metrics_show_connections_and_acquire_timeouts() {
     let during = scrape(&app).await;
     assert_eq!(open(&during, "used"), Some(1.0));
     assert_eq!(open(&during, "idle"), Some(0.0));
-    let timeouts = |s: &[Sample]| value(s, "db_client_connection_timeouts_total", &[]).unwrap();
+    let timeouts = |s: &[Sample]| value(s, "db_client_connection_timeouts_total", &[pool]).unwrap();
     assert_eq!(timeouts(&during) - timeouts(&before), 1.0);
     hold.notify_one();
     assert_eq!(holder.await.unwrap(), 200);

@@ -158,9 +158,28 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     // At DEBUG, trestle's own export diagnostics are logged too: none may show a header value.
     let mut server = start_exporting(&receiver, protocol, &[("APP__TELEMETRY__FILTER", "debug")]);
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
-    let headers = [("traceparent", traceparent.as_str()), ("tracestate", "shop=a1,upstream=b2")];
-    let response = get_with(server.addr, "/items/7", &headers).unwrap();
+    let headers = [
+        ("traceparent", traceparent.as_str()),
+        ("tracestate", "shop=a1,upstream=b2"),
+        ("user-agent", "probe/1.0"),
+    ];
+    let response = get_with(server.addr, "/items/7?expand=tags&sig=s3cret", &headers).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let request_id =
+        response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id header").trim().to_owned();
+
+    // A line logged inside the app's own span carries the request's ids and its own span id.
+    let line = wait_for(&server.lines, "looking the item up");
+    let nested: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(nested["request_id"], request_id.as_str(), "{line}");
+    assert_eq!(nested["trace_id"], TRACE_ID, "{line}");
+    assert_eq!(nested["span"]["name"], "load_item", "{line}");
+    assert_eq!(nested["span"]["item.id"], 7, "{line}");
+    let nested_span_id = nested["span_id"].as_str().expect("span_id").to_owned();
+    assert_eq!(nested_span_id.len(), 16, "{line}");
+
+    let response = get(server.addr, "/fail").unwrap();
+    assert!(response.starts_with("HTTP/1.1 500"), "{response}");
 
     // A problem body carries the trace id beside the request id; so does the log line.
     let other_trace = "0af7651916cd43dd8448eb211c80319c";
@@ -173,7 +192,8 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     assert!(body["request_id"].is_string(), "{body}");
     let line = wait_for(&server.lines, "request rejected");
     let log: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(log["span"]["trace_id"], other_trace, "{line}");
+    assert_eq!(log["trace_id"], other_trace, "{line}");
+    assert_eq!(log["request_id"], body["request_id"], "{line}");
     assert_eq!(log["span"]["request_id"], body["request_id"], "{line}");
     assert_eq!(log["span"]["http.route"], "/items/{id}", "{line}");
     assert_eq!(log["status"], 404, "{line}");
@@ -196,6 +216,16 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     assert_eq!(attr(request, "http.request.method"), Some(Value::StringValue("GET".into())));
     assert_eq!(attr(request, "http.route"), Some(Value::StringValue("/items/{id}".into())));
     assert_eq!(attr(request, "url.path"), Some(Value::StringValue("/items/7".into())));
+    assert_eq!(attr(request, "url.query"), Some(Value::StringValue("expand=tags&sig=REDACTED".into())));
+    assert_eq!(attr(request, "url.scheme"), Some(Value::StringValue("http".into())));
+    assert_eq!(attr(request, "server.address"), Some(Value::StringValue("test".into())), "from Host");
+    assert_eq!(attr(request, "client.address"), Some(Value::StringValue("127.0.0.1".into())));
+    assert_eq!(attr(request, "user_agent.original"), Some(Value::StringValue("probe/1.0".into())));
+    assert_eq!(attr(request, "network.protocol.version"), Some(Value::StringValue("1.1".into())));
+    assert_eq!(attr(request, "trace_id"), None, "the span's own trace id is not repeated as an attribute");
+    assert_eq!(attr(request, "error.type"), None);
+    let status = request.status.clone().unwrap_or_default();
+    assert_eq!(status.code, 0, "a 200 leaves the status unset");
     assert_eq!(attr(request, "http.response.status_code"), Some(Value::IntValue(200)));
     assert!(attr(request, "request_id").is_some());
 
@@ -203,15 +233,56 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
         spans.iter().find(|(_, s)| s.name == "load_item" && hex(&s.trace_id) == TRACE_ID).expect("app span");
     assert_eq!(child.parent_span_id, request.span_id, "the app's span is a child of the request span");
     assert_eq!(attr(child, "item.id"), Some(Value::IntValue(7)));
+    assert_eq!(hex(&child.span_id), nested_span_id, "the log line names the span it was logged in");
 
-    let failed = spans.iter().find(|(_, s)| hex(&s.trace_id) == other_trace && s.kind == SpanKind::Server as i32);
-    assert_eq!(attr(&failed.expect("404 request span").1, "http.response.status_code"), Some(Value::IntValue(404)));
+    let (_, failed) = spans.iter().find(|(_, s)| s.name == "GET /fail").expect("the 500's span");
+    assert_eq!(attr(failed, "error.type"), Some(Value::StringValue("500".into())));
+    let status = failed.status.clone().expect("a status");
+    assert_eq!(status.code, 2, "ERROR");
+    assert!(status.message.contains("500"), "{status:?}");
+
+    let rejected = spans.iter().find(|(_, s)| hex(&s.trace_id) == other_trace && s.kind == SpanKind::Server as i32);
+    let rejected = &rejected.expect("404 request span").1;
+    assert_eq!(attr(rejected, "http.response.status_code"), Some(Value::IntValue(404)));
+    assert_eq!(rejected.status.clone().unwrap_or_default().code, 0, "a 4xx is the client's: status unset");
+    assert_eq!(attr(rejected, "error.type"), None);
 
     let received = receiver.received.lock().unwrap();
     assert!(received.api_keys.iter().all(|k| k == "sekrit-key-123"), "configured headers are sent");
     let logs = rest_of(&server.lines).join("\n");
     assert!(logs.contains("spans flushed") && !logs.contains("some were lost"), "{logs}");
     assert!(!logs.contains("sekrit"), "a header value reached the logs: {logs}");
+}
+
+#[test]
+fn text_log_lines_in_a_nested_span_carry_the_request_id_trace_id_and_span_id() {
+    let receiver = Receiver::start(false);
+    for format in ["compact", "pretty"] {
+        let mut server = start_exporting(&receiver, "http/protobuf", &[("APP__TELEMETRY__FORMAT", format)]);
+        let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+        let response = get_with(server.addr, "/items/3", &[("traceparent", traceparent.as_str())]).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let request_id =
+            response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").trim().to_owned();
+        let line = wait_for(&server.lines, "looking the item up");
+        // Pretty lines go on below with the spans they are in; the request id is among them.
+        let mut text = line.clone();
+        if format == "pretty" {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !text.contains(&request_id) && Instant::now() < deadline {
+                if let Ok(next) = server.lines.recv_timeout(Duration::from_millis(200)) {
+                    text.push('\n');
+                    text.push_str(&next);
+                }
+            }
+        }
+        assert!(text.contains(&request_id), "{format}: {text}");
+        assert!(line.contains(&format!("trace_id={TRACE_ID}")), "{format}: {line}");
+        let span_id = line.split("span_id=").nth(1).expect("span_id").get(..16).unwrap().to_owned();
+        assert!(span_id.chars().all(|c| c.is_ascii_hexdigit()), "{format}: {line}");
+        sigterm(&server.child);
+        assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    }
 }
 
 #[test]
@@ -395,7 +466,7 @@ fn metrics_can_be_served_on_a_port_of_their_own() {
     }
     let scraped = get(metrics, "/metrics").unwrap();
     assert!(scraped.starts_with("HTTP/1.1 200"), "{scraped}");
-    let wanted = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/items/{id}",http_response_status_class="2xx"} 4"#;
+    let wanted = r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/items/{id}",http_response_status_code="200",url_scheme="http"} 4"#;
     assert!(scraped.contains(wanted), "{scraped}");
     assert!(!scraped.contains(r#"http_route="/metrics""#), "scrapes on the metrics port are not counted");
     assert!(get(metrics, "/items/1").unwrap().starts_with("HTTP/1.1 404"), "the app is not on the metrics port");

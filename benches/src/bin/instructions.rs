@@ -10,6 +10,8 @@ use http::Request;
 use tower::ServiceExt;
 
 const CASES: &[&str] = &[
+    "bare-axum",
+    "bare-trestle",
     "plain-axum",
     "plain-trestle",
     "stack-axum",
@@ -43,14 +45,15 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
         "db" => get("/items/2"),
         "ok" => get("/items/1"),
         "error" => get("/items/2"),
-        "stack" | "metrics" | "otel" => get("/json"),
+        "bare" | "stack" | "metrics" | "otel" => get("/json"),
         _ => get("/plain"),
     }
 }
 
 async fn router(case: &str) -> Router {
     match case {
-        "plain-axum" | "echo-axum" => trestle_benches::raw_bare(),
+        "plain-axum" | "echo-axum" | "bare-axum" => trestle_benches::raw_bare(),
+        "bare-trestle" => trestle_benches::trestle_defaults().await,
         "plain-trestle" | "echo-trestle" => trestle_benches::trestle_bare().await,
         "stack-axum" => trestle_benches::raw_stack(),
         "stack-trestle" => trestle_benches::trestle_stack().await,

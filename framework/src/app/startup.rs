@@ -112,18 +112,32 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
             m if !m.enabled => (None, None),
             m => match m.port {
                 Some(port) => (None, Some((registry.router(&m.path), port))),
+                // Production keeps them off the app's public port: route names and traffic
+                // volumes are not for the internet, and a port of its own is what a scraper
+                // inside the network reaches.
+                None if self.context.profile() == "production" => {
+                    tracing::warn!(
+                        "metrics are not served: in the production profile they stay off the app's port; set telemetry.metrics.port ({}) to serve them on a port of their own, or telemetry.metrics.enabled = false to silence this",
+                        self.env.var("telemetry.metrics.port")
+                    );
+                    (None, None)
+                }
                 None => (Some((m.path.as_str(), registry.router(&m.path))), None),
             },
         };
         #[cfg(not(feature = "metrics"))]
         let metrics_on_app_port: Option<(&str, Router)> = None;
         let health_routes = server.health.then(|| health.clone());
-        let router = build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names)?;
-        let router = apply_stack(router, &server, &self.stack, &self.env)?;
+        let (app, framework) =
+            build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names)?;
+        // The stack wraps each part: the framework's routes are not traced, counted or CORS'd.
+        // Merged into the framework's part, so the app's fallback (404s, traced) is the one
+        // kept: axum keeps the merged-in router's fallback when both are the default.
+        let router = apply_stack(framework, &server, &self.stack, &self.env, true)?
+            .merge(apply_stack(app, &server, &self.stack, &self.env, false)?);
         #[cfg(feature = "metrics")]
         let metrics_port = match metrics_port {
-            // Its own listener still gets request ids and problem bodies, but is not measured.
-            Some((router, port)) => Some((apply_stack(router, &server, &self.stack.unobserved(), &self.env)?, port)),
+            Some((router, port)) => Some((apply_stack(router, &server, &self.stack, &self.env, true)?, port)),
             None => None,
         };
         Ok(Ready {
@@ -219,7 +233,7 @@ async fn open_resources<C>(
         None
     };
     #[cfg(feature = "metrics")]
-    let metrics = crate::metrics::Metrics::new();
+    let metrics = crate::metrics::Metrics::with_buckets(&config.telemetry.metrics.buckets);
     #[cfg(all(feature = "metrics", any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
     if let Some(db) = &db {
         metrics.register_collector(crate::metrics::PoolMetrics(db.clone()));
@@ -256,7 +270,7 @@ fn build_routes<S: Clone + Send + Sync + 'static>(
     metrics: Option<(&str, Router)>,
     layers: Vec<super::LayerFn>,
     names: &FrameworkRoutes,
-) -> Result<Router, StartupError> {
+) -> Result<(Router, Router), StartupError> {
     let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
     if let Some(health) = health {
         let [live, ready] = &crate::health::ROUTES;
@@ -272,7 +286,7 @@ fn build_routes<S: Clone + Send + Sync + 'static>(
     for layer in layers {
         router = layer(router);
     }
-    Ok(router.merge(framework))
+    Ok((router, framework))
 }
 
 /// What the stack records beyond logs: metrics and trace context, when on.
@@ -293,14 +307,21 @@ fn observe<C>(
     observe
 }
 
-/// Phase 6: the default middleware stack around `router`.
+/// Phase 6: the default middleware stack around `router`: the app's routes, or the framework's
+/// own (`framework`: probes and metrics, see `middleware::apply_framework`).
 fn apply_stack(
     router: Router,
     server: &ServerConfig,
     settings: &crate::middleware::Settings,
     env: &EnvNames,
+    framework: bool,
 ) -> Result<Router, StartupError> {
-    crate::middleware::apply(router, server, settings).map_err(|e| StartupError::Middleware {
+    let applied = if framework {
+        crate::middleware::apply_framework(router, server, settings)
+    } else {
+        crate::middleware::apply(router, server, settings)
+    };
+    applied.map_err(|e| StartupError::Middleware {
         env_var: env.var(e.key),
         key: e.key.to_owned(),
         value: e.value,
@@ -344,7 +365,8 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     // after "listening on" drains instead of killing the process. Until here a signal still stops
     // startup the default way.
     let mut shutdown = std::pin::pin!(shutdown);
-    let requested = futures_util::poll!(shutdown.as_mut()).is_ready();
+    let requested =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     let addr = format!("{}:{}", server.host, server.port);
     let (listener, local) = super::serve::bind(&addr, server.backlog).await.map_err(|source| StartupError::Bind {
         addr: addr.clone(),

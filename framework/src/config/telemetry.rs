@@ -151,6 +151,24 @@ pub struct MetricsConfig {
     /// Serve metrics on this port instead of the app's (same host); unset: the app's port.
     /// Keeps them off a public listener.
     pub port: Option<u16>,
+    /// Upper bounds, in seconds, of the request duration histogram's buckets: increasing, at
+    /// most 64. The default spans 100 µs to 10 s.
+    #[config(default = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0], validate = buckets)]
+    pub buckets: Vec<f64>,
+}
+
+#[allow(clippy::ptr_arg)] // The derive passes the field as it is.
+fn buckets(bounds: &Vec<f64>) -> Result<(), &'static str> {
+    if bounds.is_empty() || bounds.len() > 64 {
+        return Err("must list 1 to 64 bucket bounds in seconds, like [0.001, 0.01, 0.1, 1]");
+    }
+    if bounds.iter().any(|b| !b.is_finite() || *b <= 0.0) {
+        return Err("bucket bounds must be positive numbers of seconds, like 0.005");
+    }
+    if bounds.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("bucket bounds must increase, like [0.001, 0.01, 0.1, 1]");
+    }
+    Ok(())
 }
 
 fn path(path: &str) -> Result<(), &'static str> {

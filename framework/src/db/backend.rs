@@ -136,6 +136,20 @@ impl Handle {
         each!(self, pool => PoolStats { size: pool.size(), idle: pool.num_idle() as u32, max: pool.options().get_max_connections() })
     }
 
+    /// The pool's name in metrics (`db_client_connection_pool_name`): its backend, as the app
+    /// has one pool.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn pool_name(&self) -> &'static str {
+        match &self.pool {
+            #[cfg(feature = "postgres")]
+            Pools::Postgres(_) => "postgresql",
+            #[cfg(feature = "sqlite")]
+            Pools::Sqlite(_) => "sqlite",
+            #[cfg(feature = "mysql")]
+            Pools::MySql(_) => "mysql",
+        }
+    }
+
     /// Closes every connection (shutdown).
     pub(crate) async fn close(&self) {
         each!(self, pool => pool.close().await)

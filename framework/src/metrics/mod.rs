@@ -6,11 +6,11 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_class` |
+//! | `http_server_request_duration_seconds` | histogram (`telemetry.metrics.buckets`, 100 µs to 10 s) | `http_request_method`, `http_route`, `http_response_status_code`, `url_scheme`; `error_type` on 5xx |
 //! | `http_server_active_requests` | gauge | |
-//! | `db_client_connection_count` | gauge | `db_client_connection_state` (`idle`, `used`) |
-//! | `db_client_connection_max` | gauge | |
-//! | `db_client_connection_timeouts_total` | counter | |
+//! | `db_client_connections` | gauge | `db_client_connection_pool_name`, `db_client_connection_state` (`idle`, `used`) |
+//! | `db_client_connection_max` | gauge | `db_client_connection_pool_name` |
+//! | `db_client_connection_timeouts_total` | counter | `db_client_connection_pool_name` |
 //! | `trestle_otlp_spans_total` | counter | `outcome` (`exported`, `dropped`, `failed`); with `otel`, while exporting |
 //!
 //! The histogram's `_count` is the request count. `http_route` is the route template
@@ -54,7 +54,7 @@ use axum::Router;
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-pub use self::http::UNMATCHED_ROUTE;
+pub use self::http::{DEFAULT_BUCKETS, UNMATCHED_ROUTE};
 pub(crate) use self::http::{HttpMetrics, InFlight};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use pool::PoolMetrics;
@@ -76,9 +76,15 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// A registry holding the framework's HTTP metrics.
+    /// A registry holding the framework's HTTP metrics, with the default buckets.
     pub fn new() -> Self {
-        let http = Arc::new(HttpMetrics::default());
+        Self::with_buckets(&DEFAULT_BUCKETS)
+    }
+
+    /// A registry whose request duration histogram has `buckets` (upper bounds in seconds,
+    /// increasing: `telemetry.metrics.buckets`).
+    pub fn with_buckets(buckets: &[f64]) -> Self {
+        let http = Arc::new(HttpMetrics::new(buckets));
         let mut registry = Registry::default();
         registry.register_collector(Box::new(http.clone()));
         #[cfg(feature = "otel")]

@@ -69,9 +69,8 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// The same stack without metrics or trace export, for the metrics listener: it still
-    /// gets request ids and problem bodies, but is not measured.
-    #[cfg(feature = "metrics")]
+    /// The same stack without metrics or trace export: the framework's own routes still get
+    /// request ids and problem bodies, but are not measured.
     pub(crate) fn unobserved(&self) -> Self {
         Self { expose_constraint_names: false, observe: Observe::default(), ..self.clone() }
     }
@@ -113,6 +112,21 @@ pub(crate) fn apply(router: Router, server: &ServerConfig, settings: &Settings) 
     } else {
         router
     })
+}
+
+/// The stack for the framework's own routes (health probes, metrics): request ids, problem
+/// bodies and security headers, but no request span or log line, no metrics, no CORS, and no
+/// timeout or load shedding — a probe every few seconds is not traffic, and a busy server is
+/// not a dead one.
+pub(crate) fn apply_framework(router: Router, server: &ServerConfig, settings: &Settings) -> Result<Router, InvalidSetting> {
+    let quiet = ServerConfig {
+        trace: false,
+        request_timeout: std::time::Duration::ZERO,
+        concurrency_limit: 0,
+        cors: Cors { allowed_origins: Vec::new(), ..server.cors.clone() },
+        ..server.clone()
+    };
+    apply(router, &quiet, &settings.unobserved())
 }
 
 fn cors_layer(cors: &Cors) -> Result<CorsLayer, InvalidSetting> {

@@ -148,7 +148,7 @@ impl Observer for OtelStatus {
 
     #[inline]
     fn on_response(&self, _pending: (), status: StatusCode, _latency: Duration) {
-        crate::telemetry::record_status(&tracing::Span::current(), status.as_u16());
+        crate::telemetry::record_status(&tracing::Span::current(), status);
     }
 }
 

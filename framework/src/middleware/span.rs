@@ -13,7 +13,7 @@ pub(crate) enum SpanKind {
     None,
     /// Method, route (or path when none matched), request id, user id.
     Plain,
-    /// Also the exported span's name and kind, the trace id, and the caller's trace as parent.
+    /// Also the exported span's name and kind, and the caller's trace as parent.
     #[cfg(feature = "otel")]
     Otel,
 }
@@ -54,10 +54,7 @@ impl SpanKind {
                 None,
             ),
             #[cfg(feature = "otel")]
-            SpanKind::Otel => {
-                let (span, trace_id) = otel_span(req, route, id);
-                (span, Some(trace_id))
-            }
+            SpanKind::Otel => otel_span(req, route, id),
         }
     }
 }
@@ -67,8 +64,7 @@ impl SpanKind {
 /// span needs are set on it directly (`telemetry::continue_trace`), so log layers do not format
 /// them.
 #[cfg(feature = "otel")]
-fn otel_span(req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tracing::Span, String) {
-    // Before the span exists: its trace id is one of its initial fields.
+fn otel_span(req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tracing::Span, Option<String>) {
     let trace = crate::telemetry::start_trace(req.headers());
     let method = crate::semconv::method_name(req.method());
     let span = tracing::info_span!(
@@ -79,7 +75,6 @@ fn otel_span(req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tra
         "http.route" = route,
         "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
         request_id = id.map(RequestId::as_str),
-        trace_id = trace.id.as_str(),
         "user.id" = Empty,
     );
     let trace_id = crate::telemetry::continue_trace(&span, trace, req, route.is_some());

@@ -125,15 +125,13 @@ where
         let id = shared.request_ids.as_ref().and_then(|ids| ids.assign(&mut req));
         let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
         let (span, trace_id) = shared.span.span(&req, route, id.as_ref());
-        // Health probes are never shed or timed out: a busy server is not a dead one.
-        let probe = matches!(route, Some(crate::health::LIVE | crate::health::READY));
         let seen = Seen { id, trace_id, uri: req.uri().clone(), start };
 
         let future = async move {
             let pending = shared.observers.as_ref().map(|o| o.on_request(&req));
             let admitted = match &shared.load_shed {
-                Some(shed) if !probe => shed.admit().map(Some),
-                _ => Some(None),
+                Some(shed) => shed.admit().map(Some),
+                None => Some(None),
             };
             let (response, _permit) = match admitted {
                 None => (load_shed::overloaded(), None),
@@ -142,7 +140,7 @@ where
                     // handler's future through a function copies it (callgrind: +260
                     // instructions a request).
                     let call = inner.call(req);
-                    let response = match (shared.timeout.filter(|_| !probe), shared.catch_panic) {
+                    let response = match (shared.timeout, shared.catch_panic) {
                         (Some(limit), true) => {
                             match AssertUnwindSafe(tokio::time::timeout(limit, call)).catch_unwind().await {
                                 Ok(Ok(r)) => r,

@@ -46,16 +46,38 @@ pub(crate) struct ExportStats {
 impl ExportStats {
     /// What was lost so far, and why, for a log line; `None` when nothing was.
     pub(crate) fn losses(&self) -> Option<String> {
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        let failed = self.failed.load(Ordering::Relaxed);
+        self.losses_since((0, 0))
+    }
+
+    /// What was lost since `before` (dropped, failed), and why; `None` when nothing was.
+    ///
+    /// A full queue has two causes with opposite fixes: a collector that is down or too slow
+    /// (exports fail, the queue fills behind them: a bigger queue only delays the loss), or
+    /// more spans than a healthy collector is sent in time (then the queue is too small).
+    fn losses_since(&self, before: (u64, u64)) -> Option<String> {
+        let dropped = self.dropped.load(Ordering::Relaxed) - before.0;
+        let failed = self.failed.load(Ordering::Relaxed) - before.1;
         if dropped == 0 && failed == 0 {
             return None;
         }
-        let why = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-        Some(format!(
-            "{dropped} spans dropped (export queue full: raise telemetry.otlp.queue_size), {failed} not accepted by the collector (down, or slower than telemetry.otlp.timeout{}; check telemetry.otlp.endpoint)",
-            if why.is_empty() { String::new() } else { format!("; last error: {why}") }
-        ))
+        let mut parts = Vec::new();
+        if failed > 0 {
+            let why = self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+            let why = if why.is_empty() { String::new() } else { format!("; last error: {why}") };
+            parts.push(format!(
+                "{failed} not accepted by the collector: it is down or slower than telemetry.otlp.timeout (check telemetry.otlp.endpoint and the collector{why})"
+            ));
+        }
+        if dropped > 0 && failed > 0 {
+            parts.push(format!(
+                "{dropped} dropped because the export queue filled while the collector was not accepting: fix the collector; a larger telemetry.otlp.queue_size only delays the loss"
+            ));
+        } else if dropped > 0 {
+            parts.push(format!(
+                "{dropped} dropped because the export queue was full although the collector accepts every batch: spans are made faster than they are sent; raise telemetry.otlp.queue_size or lower telemetry.otlp.sample_ratio"
+            ));
+        }
+        Some(parts.join("; "))
     }
 }
 
@@ -213,13 +235,12 @@ impl<E: SpanExporter> Worker<E> {
         *self.stats.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
     }
 
-    /// One warning per batch interval at most, and only when something was lost since the last.
+    /// One warning per batch interval at most, and only when something was lost since the last;
+    /// it says why those spans were lost.
     fn report(&self, before: (u64, u64)) -> (u64, u64) {
         let now = (self.stats.dropped.load(Ordering::Relaxed), self.stats.failed.load(Ordering::Relaxed));
-        if now != before {
-            if let Some(losses) = self.stats.losses() {
-                tracing::warn!(dropped_total = now.0, failed_total = now.1, "spans were lost so far: {losses}");
-            }
+        if let Some(losses) = self.stats.losses_since(before) {
+            tracing::warn!(dropped_total = now.0, failed_total = now.1, "spans were lost: {losses}");
         }
         now
     }
@@ -302,7 +323,24 @@ mod tests {
         assert!(!queue.flush(Duration::from_secs(5)).await);
         assert!(flushing.elapsed() < Duration::from_secs(2), "{:?}", flushing.elapsed());
         assert_eq!(queue.stats().failed.load(Ordering::Relaxed), 8);
-        assert!(queue.stats().losses().unwrap().contains("no answer within 50ms"));
+        let losses = queue.stats().losses().unwrap();
+        assert!(losses.contains("no answer within 50ms"), "{losses}");
+        // The queue filled because the collector hung: the hint is about the collector.
+        assert!(losses.contains("while the collector was not accepting"), "{losses}");
+        assert!(!losses.contains("raise telemetry.otlp.queue_size"), "{losses}");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_with_a_healthy_collector_says_to_raise_the_queue_size() {
+        // A healthy collector, but a queue of 4 and a burst of 1000 before the task runs.
+        let queue = ExportQueue::start(Recorder::default(), 4, Duration::from_secs(1), SEND_EVERY);
+        for _ in 0..1000 {
+            queue.on_end(span(true));
+        }
+        assert!(queue.flush(Duration::from_secs(5)).await);
+        let losses = queue.stats().losses().unwrap();
+        assert!(losses.contains("raise telemetry.otlp.queue_size"), "{losses}");
+        assert!(!losses.contains("collector is down") && !losses.contains("not accepted"), "{losses}");
     }
 
     #[tokio::test]

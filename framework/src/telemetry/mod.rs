@@ -1,9 +1,10 @@
 //! Logging and tracing set-up from `[telemetry]`.
 //!
 //! `format = "auto"` writes pretty logs on a terminal and JSON otherwise; `filter` uses
-//! `RUST_LOG` syntax and `RUST_LOG` wins when set. Every event inside a request carries the
-//! request span's fields (method, route, request id, user id, status, and the trace id when
-//! spans are exported).
+//! `RUST_LOG` syntax and `RUST_LOG` wins when set. Every line logged inside a request, at any
+//! depth of spans, carries the request's `request_id` and, when spans are exported, its
+//! `trace_id` and the line's own `span_id` (see `logs`); JSON lines also carry the innermost
+//! span's fields as `span`.
 //!
 //! With the `otel` feature and `telemetry.otlp.endpoint` set, the same spans are exported over
 //! OTLP (see `[telemetry.otlp]` in the README); [`inject_context`] carries the trace on to the
@@ -11,6 +12,7 @@
 
 #[cfg(feature = "otel")]
 mod export;
+mod logs;
 #[cfg(feature = "otel")]
 mod otel;
 
@@ -86,12 +88,22 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
     };
     let registry = tracing_subscriber::registry().with(env_filter).with(otlp_layer(config)?);
     let installed = match format {
-        LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
-            .try_init(),
-        LogFormat::Compact => registry.with(fmt::layer().compact()).try_init(),
-        LogFormat::Pretty | LogFormat::Auto => registry.with(fmt::layer().pretty()).try_init(),
+        LogFormat::Json => registry.with(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields)).try_init(),
+        LogFormat::Compact => {
+            let format = || fmt::format().compact();
+            let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
+            registry.with(fmt::layer().event_format(lines)).try_init()
+        }
+        LogFormat::Pretty | LogFormat::Auto => {
+            let format = || fmt::format().pretty();
+            let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
+            registry.with(fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new())).try_init()
+        }
     };
+    #[cfg(feature = "otel")]
+    if installed.is_ok() && config.otlp.enabled() {
+        otel::remember_dispatch();
+    }
     Ok(installed.is_ok())
 }
 

@@ -12,7 +12,7 @@ use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::registry::LookupSpan;
@@ -61,7 +61,6 @@ where
         // The provider's handle and ours (for the flush at shutdown) share one queue.
         .with_span_processor(queue.clone())
         .with_sampler(sampler(config))
-        .with_id_generator(PresetIds::default())
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("trestle");
@@ -77,6 +76,26 @@ where
         .with_tracked_inactivity(false)
         .with_level(false);
     Ok(layer.with_filter(quiet))
+}
+
+/// The subscriber the export layer runs in, for [`span_ids`]: log lines are formatted inside
+/// the subscriber, where `tracing`'s own lookup of the current dispatcher answers "none".
+static DISPATCH: OnceLock<tracing::dispatcher::WeakDispatch> = OnceLock::new();
+
+/// Remembers the global subscriber, once `telemetry::init` has installed it.
+pub(crate) fn remember_dispatch() {
+    tracing::dispatcher::get_default(|dispatch| {
+        let _ = DISPATCH.set(dispatch.downgrade());
+    });
+}
+
+/// The exported trace and span ids of the span `id`, when it is exported.
+pub(crate) fn span_ids(id: &tracing::span::Id) -> Option<(TraceId, SpanId)> {
+    let dispatch = DISPATCH.get()?.upgrade()?;
+    let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+    let span = cx.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))
 }
 
 /// `sample_ratio` of new traces; a caller's decision is followed when `parent_sampling` says so.
@@ -180,89 +199,107 @@ pub(crate) fn active() -> bool {
     PIPELINE.get().is_some_and(|p| p.lock().unwrap_or_else(|e| e.into_inner()).is_some())
 }
 
-thread_local! {
-    /// The trace id the next root span built on this thread takes: chosen before the request
-    /// span exists, so `trace_id` is one of its initial fields. Recording it afterwards would
-    /// make a JSON log layer re-serialize every field of the span (a fifth of the cost of
-    /// exporting, callgrind).
-    static NEXT_TRACE_ID: std::cell::Cell<Option<TraceId>> = const { std::cell::Cell::new(None) };
-}
-
-/// Random ids, except a root span's trace id chosen by [`start_trace`].
-#[derive(Debug, Default)]
-struct PresetIds(RandomIdGenerator);
-
-impl IdGenerator for PresetIds {
-    fn new_trace_id(&self) -> TraceId {
-        NEXT_TRACE_ID.with(std::cell::Cell::take).unwrap_or_else(|| self.0.new_trace_id())
-    }
-
-    fn new_span_id(&self) -> SpanId {
-        self.0.new_span_id()
-    }
-}
-
-/// A request's trace, before its span exists: the caller's (from `traceparent`/`tracestate`)
-/// or a new one. A trace that is not sampled still has an id: it ties the request's log lines
-/// together.
+/// A request's trace, before its span exists: the caller's (from `traceparent`/`tracestate`),
+/// or none (the span starts a new one).
 pub(crate) struct StartedTrace {
-    /// 32 hex digits.
-    pub(crate) id: String,
     parent: Option<opentelemetry::Context>,
 }
 
-/// Reads the caller's trace context, or picks the id of a new trace.
+/// Reads the caller's trace context.
 pub(crate) fn start_trace(headers: &HeaderMap) -> StartedTrace {
     if headers.contains_key("traceparent") {
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
-        let caller = parent.span().span_context().clone();
-        if caller.is_valid() {
-            return StartedTrace { id: caller.trace_id().to_string(), parent: Some(parent) };
+        if parent.span().span_context().is_valid() {
+            return StartedTrace { parent: Some(parent) };
         }
     }
-    let id = RandomIdGenerator::default().new_trace_id();
-    NEXT_TRACE_ID.with(|next| next.set(Some(id)));
-    StartedTrace { id: id.to_string(), parent: None }
+    StartedTrace { parent: None }
 }
 
+/// Query parameters whose values are credentials (OpenTelemetry's list for `url.query`): their
+/// values are exported as `REDACTED`.
+const SECRET_QUERY_PARAMS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+
 /// Builds the request's exported span in `trace`, with the attributes only it carries (set on
-/// it directly: log layers never format them). Returns the trace id.
+/// it directly: log layers never format them). Returns the trace id, also when the trace is not
+/// sampled: it ties the request's log lines and problem documents together.
 pub(crate) fn continue_trace(
     span: &tracing::Span,
     trace: StartedTrace,
     req: &http::Request<axum::body::Body>,
     matched: bool,
-) -> String {
+) -> Option<String> {
     if let Some(parent) = trace.parent {
         let _ = span.set_parent(parent);
     }
+    let uri = req.uri();
     if matched {
         // Unmatched requests have `url.path` as a span field already (the logs show it too).
-        span.set_attribute(semconv::URL_PATH, req.uri().path().to_owned());
+        span.set_attribute(semconv::URL_PATH, uri.path().to_owned());
     }
+    if let Some(query) = uri.query() {
+        span.set_attribute(semconv::URL_QUERY, redact_query(query));
+    }
+    // The server speaks plain HTTP; TLS ends in front of it. `X-Forwarded-Proto` is believed
+    // only from trusted proxies, which the server does not know yet: "http".
     span.set_attribute(semconv::URL_SCHEME, "http");
     if semconv::method_name(req.method()) == semconv::OTHER_METHOD {
         span.set_attribute(semconv::HTTP_REQUEST_METHOD_ORIGINAL, req.method().as_str().to_owned());
     }
-    // Building the span takes the preset id; whatever is left must not leak into another trace.
-    let cx = span.context();
-    NEXT_TRACE_ID.with(std::cell::Cell::take);
-    let built = cx.span().span_context().trace_id();
-    if built == TraceId::INVALID || built.to_string() == trace.id {
-        return trace.id;
+    if let Some((host, port)) = server_address(req) {
+        span.set_attribute(semconv::SERVER_ADDRESS, host);
+        if let Some(port) = port {
+            span.set_attribute(semconv::SERVER_PORT, i64::from(port));
+        }
     }
-    // The span was built elsewhere (another layer set-up): keep the logs true to the export.
-    let id = built.to_string();
-    span.record("trace_id", id.as_str());
-    id
+    if let Some(peer) = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        span.set_attribute(semconv::CLIENT_ADDRESS, peer.0.ip().to_string());
+    }
+    if let Some(agent) = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        span.set_attribute(semconv::USER_AGENT_ORIGINAL, agent.to_owned());
+    }
+    span.set_attribute(semconv::NETWORK_PROTOCOL_VERSION, semconv::protocol_version(req.version()));
+    let cx = span.context();
+    let id = cx.span().span_context().trace_id();
+    (id != TraceId::INVALID).then(|| id.to_string())
+}
+
+/// `server.address` and `server.port`: from `Host` (HTTP/1.1) or the URI's authority.
+fn server_address(req: &http::Request<axum::body::Body>) -> Option<(String, Option<u16>)> {
+    let authority = match req.uri().authority() {
+        Some(authority) => authority.clone(),
+        None => req.headers().get(http::header::HOST)?.to_str().ok()?.parse::<http::uri::Authority>().ok()?,
+    };
+    Some((authority.host().trim_start_matches('[').trim_end_matches(']').to_owned(), authority.port_u16()))
+}
+
+/// `query` with the values of [`SECRET_QUERY_PARAMS`] replaced.
+fn redact_query(query: &str) -> String {
+    let secret = |pair: &str| SECRET_QUERY_PARAMS.iter().any(|name| pair.split('=').next() == Some(name));
+    if !query.split('&').any(secret) {
+        return query.to_owned();
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            if secret(pair) {
+                format!("{}=REDACTED", pair.split('=').next().unwrap_or_default())
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect();
+    pairs.join("&")
 }
 
 /// Sets the response status on the exported span: `http.response.status_code`, and an error
 /// status for 5xx (a 4xx is the client's mistake, not the server's).
-pub(crate) fn record_status(span: &tracing::Span, status: u16) {
-    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status));
-    if status >= 500 {
-        span.set_status(opentelemetry::trace::Status::error(""));
+pub(crate) fn record_status(span: &tracing::Span, status: http::StatusCode) {
+    span.set_attribute(semconv::HTTP_RESPONSE_STATUS_CODE, i64::from(status.as_u16()));
+    if status.is_server_error() {
+        // No exception type is known here: the status code is the error type (HTTP conventions).
+        span.set_attribute(semconv::ERROR_TYPE, status.as_str().to_owned());
+        span.set_status(opentelemetry::trace::Status::error(status.to_string()));
     }
 }
 
@@ -292,7 +329,14 @@ pub(crate) async fn shutdown() {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{percent_decode, redact_query};
+
+    #[test]
+    fn credentials_in_the_query_are_redacted() {
+        assert_eq!(redact_query("q=shoes&page=2"), "q=shoes&page=2");
+        assert_eq!(redact_query("sig=abc&q=1&Signature=x%3D"), "sig=REDACTED&q=1&Signature=REDACTED");
+        assert_eq!(redact_query("signature=kept"), "signature=kept", "names are case-sensitive");
+    }
 
     #[test]
     fn header_values_are_percent_decoded_like_the_otel_variables() {

@@ -15,6 +15,7 @@ async fn slow() -> &'static str {
 async fn item(Path(id): Path<u32>) -> trestle::Result<String> {
     let span = tracing::info_span!("load_item", item.id = i64::from(id));
     let _entered = span.enter();
+    tracing::info!("looking the item up");
     if id == 0 {
         return Err(Error::not_found("there is no item 0"));
     }
@@ -37,7 +38,8 @@ async fn main() -> Result<(), trestle::StartupError> {
                 .route("/fast", get(|| async { "fast" }))
                 .route("/echo", post(|body: String| async move { body }))
                 .route("/items/{id}", get(item))
-                .route("/outgoing", get(outgoing)),
+                .route("/outgoing", get(outgoing))
+                .route("/fail", get(|| async { Error::internal(std::io::Error::other("disk on fire")) })),
         )
         .run()
         .await

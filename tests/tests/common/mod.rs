@@ -43,8 +43,15 @@ pub fn start(env: &[(&str, &str)]) -> Server {
         }
     });
     let line = wait_for(&lines, "listening on");
-    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-    let addr = v["addr"].as_str().expect("addr field").parse().unwrap();
+    // JSON has an `addr` field; the text formats say "listening on http://ADDR".
+    let addr = match serde_json::from_str::<serde_json::Value>(&line) {
+        Ok(v) => v["addr"].as_str().expect("addr field").parse().unwrap(),
+        Err(_) => {
+            let rest = &line[line.find("http://").expect("listening on http://…") + "http://".len()..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == ':')).unwrap_or(rest.len());
+            rest[..end].parse().unwrap()
+        }
+    };
     Server { child, addr, lines }
 }
 
