@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::routing::{get, post};
+use axum::response::IntoResponse;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower::ServiceBuilder;
@@ -496,4 +497,76 @@ pub fn raw_errors() -> Router {
 pub async fn trestle_errors() -> Router {
     let routes = Router::new().route("/items/{id}", get(trestle_lookup));
     bare(trestle::App::new().routes(routes)).into_router().await.expect("bench app builds")
+}
+
+// ---- Error paths: a 404 for an unknown route and a 422 for a body of the wrong shape. ----
+
+/// Raw axum's side of the error paths: what trestle's stack does for them, by hand — a request
+/// span, a completion line (WARN for 4xx) and problem+json bodies.
+pub fn raw_error_paths() -> Router {
+    Router::new()
+        .route("/echo", post(raw_checked_echo))
+        .fallback(raw_not_found)
+        .layer(axum::middleware::from_fn(raw_request_log))
+}
+
+async fn raw_request_log(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use tracing::Instrument;
+    let start = std::time::Instant::now();
+    let span = tracing::info_span!("request", "http.request.method" = %req.method(), "url.path" = req.uri().path());
+    let response = next.run(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let status = response.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    match status {
+        500.. => tracing::error!(status, latency_ms, "request failed"),
+        400..500 => tracing::warn!(status, latency_ms, "request rejected"),
+        _ => tracing::debug!(status, latency_ms, "request finished"),
+    }
+    response
+}
+
+fn raw_problem(status: http::StatusCode, detail: Option<String>, instance: &str) -> axum::response::Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason(),
+        "status": status.as_u16(),
+        "detail": detail,
+        "instance": instance,
+    });
+    (status, [(http::header::CONTENT_TYPE, "application/problem+json")], axum::Json(body)).into_response()
+}
+
+async fn raw_not_found(uri: http::Uri) -> axum::response::Response {
+    raw_problem(http::StatusCode::NOT_FOUND, None, uri.path())
+}
+
+async fn raw_checked_echo(
+    body: Result<axum::Json<Message>, axum::extract::rejection::JsonRejection>,
+) -> axum::response::Response {
+    match body {
+        Ok(axum::Json(m)) => axum::Json(m).into_response(),
+        Err(rejection) => raw_problem(rejection.status(), Some(rejection.body_text()), "/echo"),
+    }
+}
+
+/// trestle's side: `POST /echo` with `trestle::Json`, the stack with its request span and log
+/// line on (request ids, panic catching, timeout, security headers and metrics off: the raw
+/// side has none of them).
+pub async fn trestle_error_paths() -> Router {
+    trestle::App::new()
+        .routes(Router::new().route("/echo", post(trestle_echo)))
+        .configure(|c| {
+            c.set("server.request_id", "false")
+                .set("server.catch_panic", "false")
+                .set("server.security_headers", "false")
+                .set("server.compression", "false")
+                .set("server.request_timeout", "0s")
+                .set("server.health", "false")
+                .set("telemetry.metrics.enabled", "false")
+        })
+        .for_benchmarks()
+        .into_router()
+        .await
+        .expect("bench app builds")
 }

@@ -302,6 +302,13 @@ async fn a_path_without_a_slash_is_a_config_error() {
 }
 
 #[tokio::test]
+async fn production_keeps_metrics_off_the_app_port() {
+    let app = TestApp::new(App::new().configure(|c| c.profile("production"))).await.unwrap();
+    assert_eq!(app.get("/metrics").send().await.status(), 404);
+    assert_eq!(app.get("/health/live").send().await.status(), 200);
+}
+
+#[tokio::test]
 async fn buckets_are_configurable_and_checked() {
     let app = TestApp::new(App::new().routes(Router::new().route("/x", get(|| async { "x" }))).configure(|c| {
         c.set("telemetry.metrics.buckets", "0.001, 0.01, 0.1")

@@ -102,6 +102,33 @@ fn json_log_lines_carry_the_request_span() {
 }
 
 #[test]
+fn a_server_error_is_logged_once_with_its_cause_and_the_request_id() {
+    for trace in ["true", "false"] {
+        let mut server = start(&[("APP__SERVER__TRACE", trace)]);
+        let response = get(server.addr, "/fail").unwrap();
+        assert!(response.starts_with("HTTP/1.1 500"), "{response}");
+        assert!(!response.contains("disk on fire"), "the cause stays out of the response: {response}");
+        let id = response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").trim().to_owned();
+        sigterm(&server.child);
+        assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+        let failed: Vec<serde_json::Value> = rest_of(&server.lines)
+            .iter()
+            .filter(|l| l.contains("request failed"))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(failed.len(), 1, "server.trace = {trace}: one line per failed request: {failed:?}");
+        let line = &failed[0];
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["status"], 500);
+        assert!(line["error"].as_str().unwrap().contains("disk on fire"), "{line}");
+        if trace == "true" {
+            assert_eq!(line["request_id"], id.as_str(), "{line}");
+            assert!(line["latency_ms"].is_number(), "{line}");
+        }
+    }
+}
+
+#[test]
 fn an_invalid_log_filter_stops_startup_naming_the_key() {
     let output = Command::new(env!("CARGO_BIN_EXE_slow_server"))
         .current_dir(tempfile_dir())

@@ -32,6 +32,10 @@ const CASES: &[&str] = &[
     "ok-trestle",
     "error-axum",
     "error-trestle",
+    "notfound-axum",
+    "notfound-trestle",
+    "invalid-axum",
+    "invalid-trestle",
 ];
 
 fn request(case: &str, bearer: &str) -> Request<Body> {
@@ -45,6 +49,11 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
         "db" => get("/items/2"),
         "ok" => get("/items/1"),
         "error" => get("/items/2"),
+        "notfound" => get("/nowhere"),
+        "invalid" => Request::post("/echo")
+            .header("content-type", "application/json")
+            .body(Body::from(r#"{"message":5,"count":42}"#))
+            .unwrap(),
         "bare" | "stack" | "metrics" | "otel" => get("/json"),
         _ => get("/plain"),
     }
@@ -68,6 +77,8 @@ async fn router(case: &str) -> Router {
         "otel-off" | "otel-on" => trestle_benches::trestle_stack().await,
         "ok-axum" | "error-axum" => trestle_benches::raw_errors(),
         "ok-trestle" | "error-trestle" => trestle_benches::trestle_errors().await,
+        "notfound-axum" | "invalid-axum" => trestle_benches::raw_error_paths(),
+        "notfound-trestle" | "invalid-trestle" => trestle_benches::trestle_error_paths().await,
         other => panic!("unknown case {other}; one of {CASES:?}"),
     }
 }
@@ -78,17 +89,19 @@ fn main() {
     let n: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        if case.starts_with("otel") {
-            // The same JSON logs either way; "on" also exports spans to a loopback collector.
-            trestle_benches::json_logs(case == "otel-on").await;
-        } else {
-            let _ = tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::sink).try_init();
-        }
+        // Every case logs as a trestle app does in production: JSON lines at INFO on stdout
+        // (callgrind.sh sends them to /dev/null). "otel-on" also exports spans to a loopback
+        // collector.
+        trestle_benches::json_logs(case == "otel-on").await;
         let router = router(&case).await;
         let bearer = format!("Bearer {}", trestle_benches::token(false));
         for _ in 0..n {
             let res = router.clone().oneshot(request(&case, &bearer)).await.unwrap();
-            let expected = if case.starts_with("error") { 404 } else { 200 };
+            let expected = match case.split('-').next().unwrap() {
+                "error" | "notfound" => 404,
+                "invalid" => 422,
+                _ => 200,
+            };
             assert_eq!(res.status().as_u16(), expected, "{case}");
             std::hint::black_box(axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap());
         }

@@ -22,6 +22,7 @@ pub(crate) mod database;
 mod problem;
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -54,7 +55,7 @@ struct Inner {
 }
 
 /// An error's cause, as the log shows it.
-enum Cause {
+pub(crate) enum Cause {
     /// Any error, with the context and backtrace anyhow keeps.
     Anyhow(anyhow::Error),
     /// An error converted on a fast path (a database error): boxed as it is, because building an
@@ -83,11 +84,86 @@ impl fmt::Display for Cause {
 }
 
 /// Carries the problem from [`Error::into_response`] to the middleware, which adds the request
-/// id and renders it with the app's [`Renderer`].
-#[derive(Clone, Debug)]
+/// id and renders it with the app's [`Renderer`] — the only time it is rendered. Without the
+/// middleware, the response's own body renders it (see [`ProblemBody`]).
+#[derive(Clone)]
 pub(crate) struct ProblemExtension {
-    pub(crate) problem: std::sync::Arc<Problem>,
+    pub(crate) problem: Arc<Problem>,
     pub(crate) constraint: Option<String>,
+    /// The cause: logged once, on the request's completion line, never sent.
+    pub(crate) cause: Option<Arc<Cause>>,
+}
+
+impl fmt::Debug for ProblemExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProblemExtension")
+            .field("problem", &self.problem)
+            .field("constraint", &self.constraint)
+            .field("cause", &self.cause.as_ref().map(|c| c.to_string()))
+            .finish()
+    }
+}
+
+/// An error response's cause, carried past rendering to the log line that reports the request.
+#[derive(Clone)]
+pub(crate) struct LoggedCause(pub(crate) Arc<Cause>);
+
+/// The body of an error response that no middleware rendered: `application/problem+json`,
+/// serialized when the server first asks for its size or its bytes (once), the cause logged
+/// then. With the default stack it is dropped unread: the stack renders the problem itself,
+/// with the request's id.
+struct ProblemBody {
+    /// `None` once sent.
+    problem: Option<Arc<Problem>>,
+    cause: Option<Arc<Cause>>,
+    rendered: std::cell::OnceCell<bytes::Bytes>,
+}
+
+impl ProblemBody {
+    fn bytes(&self, problem: &Problem) -> &bytes::Bytes {
+        self.rendered.get_or_init(|| {
+            if let Some(cause) = &self.cause {
+                log_cause(problem.status, cause);
+            }
+            let body = serde_json::to_vec(problem)
+                .unwrap_or_else(|_| br#"{"title":"Internal Server Error","status":500}"#.to_vec());
+            bytes::Bytes::from(body)
+        })
+    }
+}
+
+impl http_body::Body for ProblemBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        let Some(problem) = this.problem.take() else { return std::task::Poll::Ready(None) };
+        let bytes = this.bytes(&problem).clone();
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(bytes))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let len = self.problem.as_ref().map_or(0, |problem| self.bytes(problem).len());
+        http_body::SizeHint::with_exact(len as u64)
+    }
+}
+
+/// Logs an error response's cause: ERROR for 5xx, WARN otherwise (inside the request span when
+/// there is one, so the line carries the request id).
+pub(crate) fn log_cause(status: u16, cause: &Cause) {
+    if status >= 500 {
+        tracing::error!(status, error = %cause, "request failed");
+    } else {
+        tracing::warn!(status, error = %cause, "request failed");
+    }
 }
 
 impl Error {
@@ -307,19 +383,20 @@ impl fmt::Display for Error {
 }
 
 impl IntoResponse for Error {
+    /// The problem travels in an extension and is rendered once, by the middleware (which adds
+    /// the request id) or, without it, by the body when it is sent. The cause is logged once,
+    /// on the request's completion line.
     fn into_response(self) -> Response {
-        if let Some(source) = &self.inner.source {
-            // Runs inside the request span, so the log line carries the request id.
-            if self.inner.problem.status >= 500 {
-                tracing::error!(status = self.inner.problem.status, error = format!("{source:#}"), "request failed");
-            } else {
-                tracing::warn!(status = self.inner.problem.status, error = format!("{source:#}"), "request failed");
-            }
-        }
-        let mut response = ProblemJson.render(&self.inner.problem);
-        let Inner { problem, headers, constraint, .. } = *self.inner;
+        let Inner { problem, headers, constraint, source } = *self.inner;
+        let status = problem.status();
+        let problem = Arc::new(problem);
+        let cause = source.map(Arc::new);
+        let body = ProblemBody { problem: Some(problem.clone()), cause: cause.clone(), rendered: Default::default() };
+        let mut response = Response::new(axum::body::Body::new(body));
+        *response.status_mut() = status;
+        response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         response.headers_mut().extend(headers);
-        response.extensions_mut().insert(ProblemExtension { problem: std::sync::Arc::new(problem), constraint });
+        response.extensions_mut().insert(ProblemExtension { problem, constraint, cause });
         response
     }
 }
@@ -327,6 +404,20 @@ impl IntoResponse for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn without_the_middleware_the_response_renders_itself_once_with_its_length() {
+        use http_body::Body as _;
+        let response = Error::not_found("no such cart").into_response();
+        assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/problem+json");
+        let body = response.into_body();
+        let length = body.size_hint().exact().expect("an exact length");
+        let bytes = axum::body::to_bytes(body, 4096).await.unwrap();
+        assert_eq!(bytes.len() as u64, length);
+        let problem: Problem = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(problem.status, 404);
+        assert_eq!(problem.detail.as_deref(), Some("no such cart"));
+    }
 
     #[test]
     fn std_errors_are_500_without_internals() {

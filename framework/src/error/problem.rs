@@ -105,8 +105,11 @@ pub struct ProblemJson;
 
 impl Renderer for ProblemJson {
     fn render(&self, problem: &Problem) -> Response {
-        let body = serde_json::to_vec(problem)
-            .unwrap_or_else(|_| br#"{"title":"Internal Server Error","status":500}"#.to_vec());
+        // Sized for a typical problem up front: growing from empty reallocates four times.
+        let mut body = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut body, problem).is_err() {
+            body = br#"{"title":"Internal Server Error","status":500}"#.to_vec();
+        }
         (problem.status(), [(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"))], body)
             .into_response()
     }

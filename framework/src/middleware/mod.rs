@@ -2,7 +2,8 @@
 //!
 //! Outermost first:
 //!
-//! 1. compression (`server.compression`): gzip or brotli for bodies over 1 KiB;
+//! 1. compression (`server.compression`): gzip or brotli for bodies over 1 KiB, skipped for
+//!    requests that accept no encoding;
 //! 2. the fused stack, one tower service (`stack.rs`) running, in this order:
 //!    1. the request id (`server.request_id`): the client's well-formed id in
 //!       `server.request_id_header`, else a new one from the app's [`MakeRequestId`];
@@ -11,7 +12,7 @@
 //!    3. the observers hearing of the request: the in-flight gauge (feature `metrics`);
 //!    4. the concurrency limit (`server.concurrency_limit`, 503 beyond it);
 //!    5. the timeout (`server.request_timeout`, 503) and panic catching (`server.catch_panic`,
-//!       500) around the handler — health probes are never shed or timed out;
+//!       500) around the handler;
 //!    6. on the way out: error responses rendered as problems with the request id, trace id and
 //!       path; the request id header; security headers (`server.security_headers`); then the
 //!       observers hearing of the response: metrics, the exported span's status, the log line.
@@ -27,6 +28,7 @@
 //! the stack is not installed at all.
 
 mod catch_panic;
+mod compression;
 mod load_shed;
 mod observe;
 mod problem;
@@ -42,8 +44,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use http::{HeaderValue, Method};
 use tower::ServiceBuilder;
-use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub(crate) use observe::Observe;
@@ -103,15 +103,7 @@ pub(crate) fn apply(router: Router, server: &ServerConfig, settings: &Settings) 
     } else {
         router.layer(ServiceBuilder::new().option_layer(stack).option_layer(cors).option_layer(limit))
     };
-    Ok(if server.compression {
-        let predicate = SizeAbove::new(1024)
-            .and(NotForContentType::GRPC)
-            .and(NotForContentType::IMAGES)
-            .and(NotForContentType::SSE);
-        router.layer(CompressionLayer::new().compress_when(predicate))
-    } else {
-        router
-    })
+    Ok(if server.compression { router.layer(compression::CompressLayer::new()) } else { router })
 }
 
 /// The stack for the framework's own routes (health probes, metrics): request ids, problem

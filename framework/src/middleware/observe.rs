@@ -9,7 +9,11 @@
 use std::time::Duration;
 
 use axum::extract::Request;
+use axum::response::Response;
+#[cfg(test)]
 use http::StatusCode;
+
+use crate::error::LoggedCause;
 
 /// Something that reports on each request.
 pub(crate) trait Observer: Send + Sync + 'static {
@@ -23,9 +27,9 @@ pub(crate) trait Observer: Send + Sync + 'static {
     /// The request is about to be handled (within its span, before load shedding).
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a>;
 
-    /// The response is final (rendered as a problem, headers set): its status, and the time
-    /// since the request arrived.
-    fn on_response(&self, pending: Self::Pending<'_>, status: StatusCode, latency: Duration);
+    /// The response is final (rendered as a problem, headers set), and the time since the
+    /// request arrived.
+    fn on_response(&self, pending: Self::Pending<'_>, response: &Response, latency: Duration);
 }
 
 /// What the app asks the stack to report beyond logs: metrics (feature `metrics`) and
@@ -89,13 +93,14 @@ impl Observer for Off {
     }
 
     #[inline]
-    fn on_response(&self, _pending: (), _status: StatusCode, _latency: Duration) {
+    fn on_response(&self, _pending: (), _response: &Response, _latency: Duration) {
         match *self {}
     }
 }
 
 /// The completion event (`server.trace`): ERROR for 5xx, WARN for 4xx, DEBUG otherwise, with
-/// `status` and `latency_ms`; the request span carries the rest.
+/// `status`, `latency_ms` and, for an error with a cause, `error` (the cause's chain: the one
+/// line that reports it); the request span carries the rest.
 pub(crate) struct LogLine;
 
 impl Observer for LogLine {
@@ -105,12 +110,15 @@ impl Observer for LogLine {
     fn on_request<'a>(&'a self, _request: &Request) -> Self::Pending<'a> {}
 
     #[inline]
-    fn on_response(&self, _pending: (), status: StatusCode, latency: Duration) {
-        let status = status.as_u16();
+    fn on_response(&self, _pending: (), response: &Response, latency: Duration) {
+        let status = response.status().as_u16();
         let latency_ms = latency.as_secs_f64() * 1000.0;
-        match status {
-            500.. => tracing::error!(status, latency_ms, "request failed"),
-            400..500 => tracing::warn!(status, latency_ms, "request rejected"),
+        let cause = response.extensions().get::<LoggedCause>().map(|c| &*c.0);
+        match (status, cause) {
+            (500.., Some(error)) => tracing::error!(status, latency_ms, %error, "request failed"),
+            (500.., None) => tracing::error!(status, latency_ms, "request failed"),
+            (400..500, Some(error)) => tracing::warn!(status, latency_ms, %error, "request rejected"),
+            (400..500, None) => tracing::warn!(status, latency_ms, "request rejected"),
             _ => tracing::debug!(status, latency_ms, "request finished"),
         }
     }
@@ -128,8 +136,9 @@ impl Observer for crate::metrics::HttpMetrics {
     }
 
     #[inline]
-    fn on_response(&self, (_in_flight, method, route): Self::Pending<'_>, status: StatusCode, latency: Duration) {
-        self.record(method, route.as_ref().map(axum::extract::MatchedPath::as_str), status.as_u16(), latency);
+    fn on_response(&self, (_in_flight, method, route): Self::Pending<'_>, response: &Response, latency: Duration) {
+        let route = route.as_ref().map(axum::extract::MatchedPath::as_str);
+        self.record(method, route, response.status().as_u16(), latency);
     }
 }
 
@@ -147,8 +156,8 @@ impl Observer for OtelStatus {
     fn on_request<'a>(&'a self, _request: &Request) -> Self::Pending<'a> {}
 
     #[inline]
-    fn on_response(&self, _pending: (), status: StatusCode, _latency: Duration) {
-        crate::telemetry::record_status(&tracing::Span::current(), status);
+    fn on_response(&self, _pending: (), response: &Response, _latency: Duration) {
+        crate::telemetry::record_status(&tracing::Span::current(), response.status());
     }
 }
 
@@ -164,9 +173,9 @@ impl<O: Observer> Observer for Option<O> {
     }
 
     #[inline]
-    fn on_response(&self, pending: Self::Pending<'_>, status: StatusCode, latency: Duration) {
+    fn on_response(&self, pending: Self::Pending<'_>, response: &Response, latency: Duration) {
         if let (Some(o), Some(pending)) = (self, pending) {
-            o.on_response(pending, status, latency);
+            o.on_response(pending, response, latency);
         }
     }
 }
@@ -183,8 +192,8 @@ impl<O: Observer> Observer for std::sync::Arc<O> {
     }
 
     #[inline]
-    fn on_response(&self, pending: Self::Pending<'_>, status: StatusCode, latency: Duration) {
-        (**self).on_response(pending, status, latency);
+    fn on_response(&self, pending: Self::Pending<'_>, response: &Response, latency: Duration) {
+        (**self).on_response(pending, response, latency);
     }
 }
 
@@ -200,10 +209,10 @@ impl<A: Observer, B: Observer, C: Observer> Observer for (A, B, C) {
     }
 
     #[inline]
-    fn on_response(&self, (a, b, c): Self::Pending<'_>, status: StatusCode, latency: Duration) {
-        self.0.on_response(a, status, latency);
-        self.1.on_response(b, status, latency);
-        self.2.on_response(c, status, latency);
+    fn on_response(&self, (a, b, c): Self::Pending<'_>, response: &Response, latency: Duration) {
+        self.0.on_response(a, response, latency);
+        self.1.on_response(b, response, latency);
+        self.2.on_response(c, response, latency);
     }
 }
 
@@ -213,6 +222,7 @@ mod tests {
 
     use super::*;
     use axum::body::Body;
+    use axum::response::IntoResponse;
 
     /// Writes what it hears to a shared journal.
     struct Journal(&'static str, std::sync::Arc<Mutex<Vec<String>>>);
@@ -225,8 +235,8 @@ mod tests {
             self.0
         }
 
-        fn on_response(&self, pending: &'static str, status: StatusCode, _latency: Duration) {
-            self.1.lock().unwrap().push(format!("{pending} response {}", status.as_u16()));
+        fn on_response(&self, pending: &'static str, response: &Response, _latency: Duration) {
+            self.1.lock().unwrap().push(format!("{pending} response {}", response.status().as_u16()));
         }
     }
 
@@ -237,7 +247,8 @@ mod tests {
             (Some(Journal("a", journal.clone())), None::<Journal>, std::sync::Arc::new(Journal("c", journal.clone())));
         let req = Request::get("/x").body(Body::empty()).unwrap();
         let pending = observers.on_request(&req);
-        observers.on_response(pending, StatusCode::CREATED, Duration::from_millis(3));
+        let created = (StatusCode::CREATED, "").into_response();
+        observers.on_response(pending, &created, Duration::from_millis(3));
         assert_eq!(*journal.lock().unwrap(), ["a request /x", "c request /x", "a response 201", "c response 201"]);
     }
 
@@ -255,7 +266,7 @@ mod tests {
         let req = Request::get("/x").body(Body::empty()).unwrap();
         let pending = metrics.on_request(&req);
         assert!(format!("{metrics:?}").contains("active: 1"));
-        metrics.on_response(pending, StatusCode::OK, Duration::from_millis(1));
+        metrics.on_response(pending, &"ok".into_response(), Duration::from_millis(1));
         assert!(format!("{metrics:?}").contains("active: 0"));
     }
 }

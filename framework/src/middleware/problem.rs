@@ -8,7 +8,7 @@ use axum::response::Response;
 use http::header;
 
 use super::RequestId;
-use crate::error::{Problem, ProblemExtension, Renderer};
+use crate::error::{LoggedCause, Problem, ProblemExtension, Renderer};
 
 /// How error responses are rendered.
 pub(crate) struct Problems {
@@ -29,12 +29,16 @@ impl Problems {
     /// `response` (status 400 or more) rendered as a problem about `request`; a bare response
     /// that is neither empty nor text is left as it is.
     pub(crate) async fn render(&self, response: Response, request: Request<'_>) -> Response {
-        let (parts, body) = response.into_parts();
-        let mut problem = match parts.extensions.get::<ProblemExtension>() {
-            Some(ProblemExtension { problem, constraint }) => {
-                let mut problem = Problem::clone(problem);
+        let (mut parts, body) = response.into_parts();
+        let mut cause = None;
+        let mut problem = match parts.extensions.remove::<ProblemExtension>() {
+            Some(ProblemExtension { problem, constraint, cause: why }) => {
+                // The body (the problem, unrendered) goes; this is the one rendering.
+                drop(body);
+                cause = why;
+                let mut problem = Arc::try_unwrap(problem).unwrap_or_else(|shared| Problem::clone(&shared));
                 if let (true, Some(name)) = (self.expose_constraint_names, constraint) {
-                    problem.extensions.insert("constraint".into(), name.clone().into());
+                    problem.extensions.insert("constraint".into(), name.into());
                 }
                 problem
             }
@@ -64,6 +68,9 @@ impl Problems {
             if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
                 rendered.headers_mut().append(name.clone(), value.clone());
             }
+        }
+        if let Some(cause) = cause {
+            rendered.extensions_mut().insert(LoggedCause(cause));
         }
         rendered
     }

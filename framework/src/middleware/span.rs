@@ -45,7 +45,7 @@ impl SpanKind {
             SpanKind::Plain => (
                 tracing::info_span!(
                     "request",
-                    "http.request.method" = %req.method(),
+                    "http.request.method" = req.method().as_str(),
                     "http.route" = route,
                     "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
                     request_id = id.map(RequestId::as_str),

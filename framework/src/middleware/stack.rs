@@ -40,6 +40,8 @@ struct Shared {
     catch_panic: bool,
     problems: Problems,
     security_headers: bool,
+    /// Whether the log line observer reports each request (and with it an error's cause).
+    logs_requests: bool,
 }
 
 impl Stack {
@@ -60,6 +62,7 @@ impl Stack {
                     expose_constraint_names: settings.expose_constraint_names,
                 },
                 security_headers: server.security_headers,
+                logs_requests: server.trace,
             }),
         })
     }
@@ -165,7 +168,13 @@ where
             let start = seen.start;
             let response = finish(&shared, response, seen).await;
             if let (Some(observers), Some(pending)) = (&shared.observers, pending) {
-                observers.on_response(pending, response.status(), start.elapsed());
+                observers.on_response(pending, &response, start.elapsed());
+            }
+            // Without the log line (`server.trace = false`) an error's cause is still logged once.
+            if !shared.logs_requests {
+                if let Some(cause) = response.extensions().get::<crate::error::LoggedCause>() {
+                    crate::error::log_cause(response.status().as_u16(), &cause.0);
+                }
             }
             Ok(response)
         };

@@ -26,11 +26,31 @@ const REQUEST_SPAN: (&str, &str) = ("request", "trestle::middleware::span");
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct JsonFields;
 
+thread_local! {
+    /// Where a new span's fields are written first: the span's own string is then allocated
+    /// once, at its final size, instead of growing field by field.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 impl<'w> FormatFields<'w> for JsonFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut members = Members { out: &mut writer, first: true, result: Ok(()) };
-        fields.record(&mut members);
-        members.result
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Formatting a field formatted another span's fields: write directly.
+                let mut members = Members { out: &mut writer, first: true, result: Ok(()) };
+                fields.record(&mut members);
+                return members.result;
+            };
+            scratch.clear();
+            let mut members = Members { out: &mut *scratch, first: true, result: Ok(()) };
+            fields.record(&mut members);
+            let result = members.result.and_then(|()| writer.write_str(&scratch));
+            if scratch.capacity() > 16 * 1024 {
+                // One huge field does not keep its memory for the thread's lifetime.
+                *scratch = String::new();
+            }
+            result
+        })
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
@@ -73,9 +93,7 @@ where
             writer.write_char('}')?;
         }
         if let Some(span) = leaf {
-            if let Some(id) = request_id::<S, N>(&span) {
-                write!(writer, ",\"request_id\":{id}")?;
-            }
+            write_request_id::<S, N>(&span, &mut writer)?;
             if let Some(ids) = trace_ids(&span) {
                 write!(writer, ",\"trace_id\":\"{}\",\"span_id\":\"{}\"", ids.trace_id, ids.span_id)?;
             }
@@ -121,26 +139,43 @@ where
     }
 }
 
-/// The request id as written in the request span's JSON fields (quoted and escaped), found from
-/// any span inside the request.
-fn request_id<'a, S, N>(leaf: &SpanRef<'a, S>) -> Option<String>
+/// Writes `,"request_id":"…"` as the request span's JSON fields have it (quoted and escaped,
+/// copied as written), for a line in any span inside the request.
+fn write_request_id<S, N>(leaf: &SpanRef<'_, S>, writer: &mut Writer<'_>) -> fmt::Result
 where
     S: Subscriber + for<'b> LookupSpan<'b>,
     N: for<'w> FormatFields<'w> + 'static,
 {
-    let request = leaf.scope().find(|s| (s.name(), s.metadata().target()) == REQUEST_SPAN)?;
+    const KEY: &str = "\"request_id\":";
+    let is_request = |s: &SpanRef<'_, S>| (s.name(), s.metadata().target()) == REQUEST_SPAN;
+    let found;
+    let request = if is_request(leaf) {
+        leaf
+    } else {
+        match leaf.scope().skip(1).find(is_request) {
+            Some(span) => {
+                found = span;
+                &found
+            }
+            None => return Ok(()),
+        }
+    };
     let extensions = request.extensions();
-    let fields = &extensions.get::<FormattedFields<N>>()?.fields;
-    let start = fields.find("\"request_id\":\"")? + "\"request_id\":".len();
-    let value = &fields[start..];
+    let Some(fields) = extensions.get::<FormattedFields<N>>().map(|f| f.fields.as_str()) else { return Ok(()) };
+    let Some(start) = fields.find(KEY).map(|i| i + KEY.len()) else { return Ok(()) };
+    let value = &fields.as_bytes()[start..];
+    if value.first() != Some(&b'"') {
+        return Ok(());
+    }
     // The closing quote is the first one not escaped.
-    let mut escaped = false;
-    let len = value[1..].char_indices().find_map(|(i, c)| {
-        let end = !escaped && c == '"';
-        escaped = !escaped && c == '\\';
-        end.then_some(i + 2)
-    })?;
-    Some(value[..len].to_owned())
+    let mut i = 1;
+    while i < value.len() && value[i] != b'"' {
+        i += if value[i] == b'\\' { 2 } else { 1 };
+    }
+    match fields.get(start..start + i + 1) {
+        Some(quoted) => write!(writer, ",{KEY}{quoted}"),
+        None => Ok(()),
+    }
 }
 
 /// The exported trace and span a line belongs to.
@@ -254,6 +289,10 @@ struct Escaped<'a, W: fmt::Write>(&'a mut W);
 impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let bytes = s.as_bytes();
+        if !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+            // Most values (ids, routes, methods, messages) need no escaping.
+            return self.0.write_str(s);
+        }
         let mut plain = 0;
         for (i, &b) in bytes.iter().enumerate() {
             let escape = match b {
