@@ -22,7 +22,7 @@ for pair in bare:bare-axum:bare-trestle plain:plain-axum:plain-trestle stack:sta
             auth:auth-axum:auth-trestle db:db-axum:db-trestle route:route-hand:route-macro \
             metrics:metrics-axum:metrics-trestle otel:otel-off:otel-on ok:ok-axum:ok-trestle \
             error:error-axum:error-trestle notfound:notfound-axum:notfound-trestle \
-            invalid:invalid-axum:invalid-trestle; do
+            invalid:invalid-axum:invalid-trestle dbspans:dbspans-off:dbspans-on; do
   IFS=: read -r name a b <<<"$pair"
   case "$name" in ${1:-*}*) ;; *) continue ;; esac
   x=$(per_request "$a"); y=$(per_request "$b")

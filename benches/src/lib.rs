@@ -307,6 +307,26 @@ pub async fn raw_db() -> Router {
     Router::new().route("/items/{id}", get(raw_item)).with_state(pool)
 }
 
+/// trestle: the db pair's route with the request span on (statements are traced inside it),
+/// for the cost of statement spans.
+pub async fn trestle_db_traced() -> Router {
+    trestle::App::new()
+        .database_with::<sqlx::Sqlite>()
+        .migrations(trestle::migrate!())
+        .configure(|c| {
+            c.set("database.url", "sqlite::memory:")
+                .set("database.max_connections", "10")
+                .set("server.health", "false")
+                .set("telemetry.metrics.enabled", "false")
+        })
+        .for_benchmarks()
+        .state(|ctx| ctx.clone())
+        .routes(Router::new().route("/items/{id}", get(trestle_item)))
+        .into_router()
+        .await
+        .expect("bench app builds")
+}
+
 /// trestle: the same route with `Db`, the same pool size, every optional layer off.
 pub async fn trestle_db() -> Router {
     bare(
@@ -415,12 +435,14 @@ pub async fn trestle_metrics() -> Router {
 /// Installs trestle's telemetry as production has it (JSON logs at INFO on stdout: startup
 /// lines only, successful requests log at DEBUG); with `export`, also OTLP export over
 /// HTTP/protobuf (default 1 s batches) to an in-process stand-in collector.
-pub async fn json_logs(export: bool) {
+/// `db_spans` is `telemetry.otlp.db_spans` (a client span per SQL statement).
+pub async fn json_logs(export: bool, db_spans: bool) {
     let mut telemetry = trestle::config::TelemetryConfig {
         format: trestle::config::LogFormat::Json,
         filter: "info".into(),
         ..Default::default()
     };
+    telemetry.otlp.db_spans = db_spans;
     if export {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let addr = listener.local_addr().expect("bound");

@@ -319,6 +319,83 @@ fn without_traceparent_a_new_trace_starts_and_is_reported() {
     assert!(receiver.received.lock().unwrap().paths.iter().all(|p| p == "/collector/v1/traces"));
 }
 
+/// Starts items_server on a SQLite file, exporting to `receiver`.
+fn start_items_server(receiver: &Receiver, extra: &[(&str, &str)]) -> Server {
+    let endpoint = format!("http://{}", receiver.addr);
+    let mut env = vec![
+        ("APP__TELEMETRY__OTLP__ENDPOINT", endpoint.as_str()),
+        ("APP__TELEMETRY__OTLP__PROTOCOL", "http/protobuf"),
+        ("APP__DATABASE__URL", "sqlite://items.db?mode=rwc"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "60000"),
+    ];
+    env.extend_from_slice(extra);
+    start_binary(env!("CARGO_BIN_EXE_items_server"), &env)
+}
+
+#[test]
+fn each_statement_is_a_client_span_under_the_span_it_ran_in() {
+    let receiver = Receiver::start(false);
+    let mut server = start_items_server(&receiver, &[]);
+    assert!(post(server.addr, "/items/1/apple").unwrap().starts_with("HTTP/1.1 200"));
+    let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
+    let found = get_with(server.addr, "/items/1", &[("traceparent", traceparent.as_str())]).unwrap();
+    assert!(found.ends_with("apple"), "{found}");
+    let taken = post(server.addr, "/items/2/apple").unwrap();
+    assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+
+    let spans = receiver.spans();
+    let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    let in_trace = |name: &str| spans.iter().map(|(_, s)| s).find(|s| hex(&s.trace_id) == TRACE_ID && s.name == name);
+    let app_span = in_trace("load_item").unwrap_or_else(|| panic!("no load_item span in {names:?}"));
+    let select = in_trace("SELECT").unwrap_or_else(|| panic!("no SELECT span in {names:?}"));
+    assert_eq!(select.kind, SpanKind::Client as i32);
+    assert_eq!(select.parent_span_id, app_span.span_id, "the statement is a child of the span it ran in");
+    assert_eq!(attr(select, "db.system.name"), Some(Value::StringValue("sqlite".into())));
+    assert_eq!(attr(select, "db.namespace"), Some(Value::StringValue("items.db".into())));
+    assert_eq!(attr(select, "db.operation.name"), Some(Value::StringValue("SELECT".into())));
+    assert_eq!(
+        attr(select, "db.query.text"),
+        Some(Value::StringValue("SELECT name FROM items WHERE id = $1 AND name <> ?".into())),
+        "parameters stay placeholders and literals are removed"
+    );
+    assert_eq!(attr(select, "db.response.returned_rows"), Some(Value::IntValue(1)));
+    assert!(
+        matches!(attr(select, "db.client.connection.wait_time"), Some(Value::DoubleValue(w)) if w >= 0.0),
+        "the pool wait is on the statement: {:?}",
+        select.attributes
+    );
+    assert!(select.end_time_unix_nano >= select.start_time_unix_nano);
+    assert!(select.start_time_unix_nano >= app_span.start_time_unix_nano, "the statement ran inside its parent");
+    assert_eq!(select.status.clone().unwrap_or_default().code, 0);
+
+    let (_, failed) = spans
+        .iter()
+        .filter(|(_, s)| s.name == "INSERT")
+        .find(|(_, s)| s.status.as_ref().is_some_and(|st| st.code == 2))
+        .unwrap_or_else(|| panic!("no failed INSERT span in {names:?}"));
+    // SQLite's extended code for a UNIQUE constraint.
+    assert_eq!(attr(failed, "error.type"), Some(Value::StringValue("2067".into())));
+    assert_eq!(attr(failed, "db.response.status_code"), Some(Value::StringValue("2067".into())));
+    let ok_inserts = spans.iter().filter(|(_, s)| s.name == "INSERT" && s.status.clone().unwrap_or_default().code == 0);
+    assert_eq!(ok_inserts.count(), 1, "the first insert succeeded");
+    assert!(!format!("{spans:?}").contains("hidden-literal"), "a literal was exported");
+}
+
+#[test]
+fn statement_spans_can_be_switched_off() {
+    let receiver = Receiver::start(false);
+    let mut server = start_items_server(&receiver, &[("APP__TELEMETRY__OTLP__DB_SPANS", "false")]);
+    assert!(post(server.addr, "/items/1/pear").unwrap().starts_with("HTTP/1.1 200"));
+    assert!(get(server.addr, "/items/1").unwrap().ends_with("pear"));
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    let spans = receiver.spans();
+    assert!(spans.iter().any(|(_, s)| s.name == "load_item"), "the app's spans are still exported");
+    assert!(spans.iter().all(|(_, s)| s.kind != SpanKind::Client as i32), "no statement spans");
+}
+
 /// The spans exported for one request with a sampled `traceparent`, at `sample_ratio` 0.
 fn exported_with_a_sampled_parent(extra: &[(&str, &str)]) -> usize {
     let receiver = Receiver::start(false);

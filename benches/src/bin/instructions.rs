@@ -32,6 +32,8 @@ const CASES: &[&str] = &[
     "ok-trestle",
     "error-axum",
     "error-trestle",
+    "dbspans-off",
+    "dbspans-on",
     "notfound-axum",
     "notfound-trestle",
     "invalid-axum",
@@ -46,7 +48,7 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .body(Body::from(r#"{"message":"Hello, world!","count":42}"#))
             .unwrap(),
         "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
-        "db" => get("/items/2"),
+        "db" | "dbspans" => get("/items/2"),
         "ok" => get("/items/1"),
         "error" => get("/items/2"),
         "notfound" => get("/nowhere"),
@@ -78,6 +80,7 @@ async fn router(case: &str) -> Router {
         "ok-axum" | "error-axum" => trestle_benches::raw_errors(),
         "ok-trestle" | "error-trestle" => trestle_benches::trestle_errors().await,
         "notfound-axum" | "invalid-axum" => trestle_benches::raw_error_paths(),
+        "dbspans-off" | "dbspans-on" => trestle_benches::trestle_db_traced().await,
         "notfound-trestle" | "invalid-trestle" => trestle_benches::trestle_error_paths().await,
         other => panic!("unknown case {other}; one of {CASES:?}"),
     }
@@ -92,7 +95,8 @@ fn main() {
         // Every case logs as a trestle app does in production: JSON lines at INFO on stdout
         // (callgrind.sh sends them to /dev/null). "otel-on" also exports spans to a loopback
         // collector.
-        trestle_benches::json_logs(case == "otel-on").await;
+        trestle_benches::json_logs(matches!(case.as_str(), "otel-on" | "dbspans-off" | "dbspans-on"), case != "dbspans-off")
+            .await;
         let router = router(&case).await;
         let bearer = format!("Bearer {}", trestle_benches::token(false));
         for _ in 0..n {

@@ -145,6 +145,31 @@ impl DatabaseUrl {
         self.0.split_once(':').map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default()
     }
 
+    /// The database's name: the URL's path without its leading `/` and query (`shop` in
+    /// `postgres://u:p@db/shop?sslmode=require`, the file of a SQLite URL). Never credentials.
+    pub fn database_name(&self) -> String {
+        let url = &self.0;
+        if self.scheme() == "sqlite" {
+            // The rest is the file (`sqlite://data/app.db`, `sqlite:app.db`, `sqlite::memory:`).
+            let rest = url.split_once(':').map_or("", |(_, rest)| rest);
+            let file = rest.strip_prefix("//").unwrap_or(rest);
+            return file.split(['?', '#']).next().unwrap_or_default().to_owned();
+        }
+        let rest = match url.find("://") {
+            Some(i) => {
+                let rest = &url[i + 3..];
+                // Past the user-info (up to its last `@`) and the host.
+                let rest = rest.rfind('@').map_or(rest, |at| &rest[at + 1..]);
+                match rest.find('/') {
+                    Some(slash) => &rest[slash + 1..],
+                    None => "",
+                }
+            }
+            None => url.split_once(':').map_or("", |(_, rest)| rest),
+        };
+        rest.split(['?', '#']).next().unwrap_or_default().to_owned()
+    }
+
     /// The URL with the password replaced by `***` (and any `password=` query parameter too).
     ///
     /// The user-info ends at the *last* `@`, so a password holding an unescaped `/`, `?` or `#`
@@ -203,6 +228,16 @@ impl<'de> Deserialize<'de> for DatabaseUrl {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_database_name_is_the_path_never_the_credentials() {
+        let name = |url: &str| DatabaseUrl::new(url).database_name();
+        assert_eq!(name("postgres://app:s3cret@db.internal:5432/shop?sslmode=require"), "shop");
+        assert_eq!(name("mysql://root:p@ss/word@127.0.0.1/test"), "test");
+        assert_eq!(name("postgres://localhost"), "");
+        assert_eq!(name("sqlite://data/app.db?mode=rwc"), "data/app.db");
+        assert_eq!(name("sqlite::memory:"), ":memory:");
+    }
+
     use super::*;
 
     #[test]

@@ -48,7 +48,10 @@ pub(crate) async fn connect<DB: Backend>(
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
-            .idle_timeout(config.idle_timeout),
+            .idle_timeout(config.idle_timeout)
+            // An event per acquire, emitted only when something listens (statement spans put
+            // the wait on the statement that follows).
+            .acquire_time_level(log::LevelFilter::Debug),
         &config,
     );
 
@@ -116,6 +119,8 @@ pub(crate) async fn connect<DB: Backend>(
         last_error,
     })?;
     tracing::info!(backend = <DB as sqlx::Database>::NAME, url = %url, max_connections = config.max_connections, "database connected");
+    #[cfg(feature = "otel")]
+    crate::telemetry::describe_database(semconv_system(<DB as sqlx::Database>::NAME), url.database_name());
 
     if config.migrate {
         if let Some(migrations) = migrations {
@@ -123,4 +128,15 @@ pub(crate) async fn connect<DB: Backend>(
         }
     }
     Ok(DB::handle(pool))
+}
+
+/// OpenTelemetry's `db.system.name` for a sqlx backend.
+#[cfg(feature = "otel")]
+fn semconv_system(backend: &str) -> &'static str {
+    match backend {
+        "PostgreSQL" => "postgresql",
+        "MySQL" => "mysql",
+        "SQLite" => "sqlite",
+        _ => "other_sql",
+    }
 }

@@ -188,6 +188,8 @@ pub(crate) fn classify(e: &sqlx::Error) -> Error {
     if matches!(e, sqlx::Error::PoolTimedOut) {
         POOL_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
     }
+    #[cfg(feature = "otel")]
+    mark_statement_failed(e);
     let trouble = trouble(e);
     if trouble == Trouble::Unreachable {
         if let Some(suspect) = ON_UNREACHABLE.get() {
@@ -255,6 +257,23 @@ pub fn constraint(e: &sqlx::Error) -> Option<String> {
     }
     let (_, key) = message.split_once("for key '")?;
     key.split_once('\'').map(|(name, _)| name.to_owned())
+}
+
+/// Marks the statement span of a statement that failed (errors from running one: the
+/// database's, or the connection's; not "no row", not a pool timeout, where no statement ran).
+#[cfg(feature = "otel")]
+fn mark_statement_failed(e: &sqlx::Error) {
+    match e {
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            // The SQLSTATE is the error type where there is one (OpenTelemetry's advice).
+            crate::telemetry::statement_failed(code.as_deref().unwrap_or("database"), code.as_deref());
+        }
+        sqlx::Error::Io(_) => crate::telemetry::statement_failed("io", None),
+        sqlx::Error::Tls(_) => crate::telemetry::statement_failed("tls", None),
+        sqlx::Error::Protocol(_) => crate::telemetry::statement_failed("protocol", None),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //! services the app calls.
 
 #[cfg(feature = "otel")]
+mod db_spans;
+#[cfg(feature = "otel")]
 mod export;
 mod logs;
 #[cfg(feature = "otel")]
@@ -23,10 +25,12 @@ pub(crate) use otel::export_counts;
 pub use otel::inject_context;
 #[cfg(feature = "otel")]
 pub(crate) use otel::{active as otel_active, continue_trace, record_status, start_trace};
+#[cfg(feature = "otel")]
+pub(crate) use db_spans::{describe_database, statement_failed};
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
@@ -76,28 +80,39 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
         Ok(f) if !f.trim().is_empty() => (f, "RUST_LOG"),
         _ => (config.filter.clone(), "telemetry.filter"),
     };
-    let env_filter = EnvFilter::builder().parse(&filter).map_err(|e| TelemetryError::BadFilter {
-        filter: filter.clone(),
-        source_name,
-        reason: e.to_string(),
-    })?;
+    let parse = || {
+        EnvFilter::builder().parse(&filter).map_err(|e| TelemetryError::BadFilter {
+            filter: filter.clone(),
+            source_name,
+            reason: e.to_string(),
+        })
+    };
+    // The filter applies to the whole subscriber, unless statement spans are exported: those
+    // come from sqlx's DEBUG events, which must reach their layer while the logs stay at
+    // `filter`, so then each layer gets the filter of its own.
+    let per_layer = db_spans_wanted(config);
+    let (global, logs_filter) = if per_layer { (None, Some(parse()?)) } else { (Some(parse()?), None) };
+    let export_filters = if per_layer { Some([parse()?, parse()?]) } else { None };
     let format = match config.format {
         LogFormat::Auto if std::io::stdout().is_terminal() => LogFormat::Pretty,
         LogFormat::Auto => LogFormat::Json,
         other => other,
     };
-    let registry = tracing_subscriber::registry().with(env_filter).with(otlp_layer(config)?);
+    let registry = tracing_subscriber::registry().with(global).with(otlp_layer(config, export_filters)?);
     let installed = match format {
-        LogFormat::Json => registry.with(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields)).try_init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields).with_filter(logs_filter))
+            .try_init(),
         LogFormat::Compact => {
             let format = || fmt::format().compact();
             let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
-            registry.with(fmt::layer().event_format(lines)).try_init()
+            registry.with(fmt::layer().event_format(lines).with_filter(logs_filter)).try_init()
         }
         LogFormat::Pretty | LogFormat::Auto => {
             let format = || fmt::format().pretty();
             let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
-            registry.with(fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new())).try_init()
+            let layer = fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new());
+            registry.with(layer.with_filter(logs_filter)).try_init()
         }
     };
     #[cfg(feature = "otel")]
@@ -107,21 +122,33 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
     Ok(installed.is_ok())
 }
 
-/// The OTLP export layer, when `telemetry.otlp.endpoint` is set.
+/// Whether statement spans are exported: `telemetry.otlp.db_spans` while spans are exported.
+fn db_spans_wanted(config: &TelemetryConfig) -> bool {
+    cfg!(feature = "otel") && config.otlp.enabled() && config.otlp.db_spans
+}
+
+/// The OTLP export layer, when `telemetry.otlp.endpoint` is set; `filters` are the log filter
+/// for its two parts (spans, statements) when the subscriber has none for every layer.
 #[cfg(feature = "otel")]
-fn otlp_layer<S>(config: &TelemetryConfig) -> Result<Option<impl tracing_subscriber::Layer<S>>, TelemetryError>
+fn otlp_layer<S>(
+    config: &TelemetryConfig,
+    filters: Option<[EnvFilter; 2]>,
+) -> Result<Option<impl tracing_subscriber::Layer<S>>, TelemetryError>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
 {
     if !config.otlp.enabled() {
         return Ok(None);
     }
-    otel::layer(&config.otlp).map(Some)
+    otel::layer(&config.otlp, filters).map(Some)
 }
 
 /// Without the `otel` feature an endpoint is a mistake worth stopping for: no span would leave.
 #[cfg(not(feature = "otel"))]
-fn otlp_layer(config: &TelemetryConfig) -> Result<Option<tracing_subscriber::layer::Identity>, TelemetryError> {
+fn otlp_layer(
+    config: &TelemetryConfig,
+    _filters: Option<[EnvFilter; 2]>,
+) -> Result<Option<tracing_subscriber::layer::Identity>, TelemetryError> {
     if config.otlp.enabled() {
         return Err(TelemetryError::Otlp {
             endpoint: config.otlp.endpoint.clone(),

@@ -39,7 +39,10 @@ const QUIET: [&str; 6] = ["h2", "hyper", "tonic", "tower", "opentelemetry", "rus
 
 /// The layer exporting spans as `config` says, and the pipeline to keep for flushing. Must run
 /// inside the tokio runtime (the export task starts here).
-pub(super) fn layer<S>(config: &OtlpConfig) -> Result<impl Layer<S> + Send + Sync, TelemetryError>
+pub(super) fn layer<S>(
+    config: &OtlpConfig,
+    filters: Option<[tracing_subscriber::EnvFilter; 2]>,
+) -> Result<impl Layer<S> + Send + Sync, TelemetryError>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
 {
@@ -64,9 +67,25 @@ where
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("trestle");
+    let quiet = || tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
+    let (export_filter, statements) = match filters {
+        Some([export, spans]) if config.db_spans => {
+            use tracing_subscriber::filter::FilterExt;
+            use tracing::Level;
+            // The spans the export layer sees (the statements' parents), and sqlx's statement
+            // and acquire events with trestle's "it failed", whatever the log filter says.
+            let events = tracing_subscriber::filter::Targets::new()
+                .with_target("sqlx::query", Level::DEBUG)
+                .with_target("sqlx::pool::acquire", Level::DEBUG)
+                .with_target(super::db_spans::ERROR_TARGET, Level::TRACE);
+            let seen = quiet().and(spans).or(events);
+            (Some(export), Some(super::db_spans::DbSpans::new(tracer.clone()).with_filter(seen)))
+        }
+        Some([export, _]) => (Some(export), None),
+        None => (None, None),
+    };
     let pipeline = Pipeline { provider, queue, flush_limit: config.timeout };
     *PIPELINE.get_or_init(|| Mutex::new(None)).lock().unwrap_or_else(|e| e.into_inner()) = Some(pipeline);
-    let quiet = tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
     // Source location and target stay (where an app span was opened); thread ids, busy/idle
     // times and the level are not OpenTelemetry conventions, and each attribute is encoded
     // into every export.
@@ -75,7 +94,14 @@ where
         .with_threads(false)
         .with_tracked_inactivity(false)
         .with_level(false);
-    Ok(layer.with_filter(quiet))
+    Ok(layer.with_filter(tracing_subscriber::filter::FilterExt::and(quiet(), export_filter)).and_then(statements))
+}
+
+/// The OpenTelemetry context of the span `id` (its own span as the active one), when spans are
+/// exported.
+pub(crate) fn otel_context(id: &tracing::span::Id) -> Option<opentelemetry::Context> {
+    let dispatch = DISPATCH.get()?.upgrade()?;
+    tracing_opentelemetry::get_otel_context(id, &dispatch)
 }
 
 /// The subscriber the export layer runs in, for [`span_ids`]: log lines are formatted inside

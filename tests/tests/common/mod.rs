@@ -20,8 +20,13 @@ impl Drop for Server {
 }
 
 pub fn start(env: &[(&str, &str)]) -> Server {
+    start_binary(env!("CARGO_BIN_EXE_slow_server"), env)
+}
+
+/// Starts `binary` (a server of this crate) in a fresh directory with `env`.
+pub fn start_binary(binary: &str, env: &[(&str, &str)]) -> Server {
     let dir = tempfile_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+    let mut child = Command::new(binary)
         .current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -76,6 +81,16 @@ pub fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
             Err(_) => panic!("no log line containing {needle:?} within 20s"),
         }
     }
+}
+
+/// A POST with an empty body; the whole response as text.
+pub fn post(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(stream, "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
