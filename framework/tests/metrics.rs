@@ -301,6 +301,46 @@ async fn a_path_without_a_slash_is_a_config_error() {
     );
 }
 
+/// `promtool check metrics` (Prometheus's own linter) on a scrape with every family present:
+/// HTTP histograms with an error series, the pool gauges, an app counter.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn promtool_finds_nothing_to_lint() {
+    use trestle::db::Sqlite;
+
+    let db = trestle::testing::TestDatabase::sqlite();
+    let routes = Router::new()
+        .route("/items/{id}", get(|Path(id): Path<u32>| async move { format!("item {id}") }))
+        .route("/boom", get(|| async { Error::internal(std::io::Error::other("broken")) }));
+    let app = App::new()
+        .database_with::<Sqlite>()
+        .configure(|c| c.set("database.url", db.url()))
+        .state(|ctx| {
+            let signups: Counter = Counter::default();
+            ctx.metrics().register("shop_signups", "Accounts created.", signups);
+            ctx.clone()
+        })
+        .routes(routes);
+    let app = TestApp::new(app).await.unwrap();
+    assert_eq!(app.get("/items/1").send().await.status(), 200);
+    assert_eq!(app.get("/boom").send().await.status(), 500);
+    assert_eq!(app.get("/nowhere").send().await.status(), 404);
+    let text = app.get("/metrics").send().await.text();
+    assert!(text.contains("db_client_connections{") && text.contains("error_type=\"500\""), "{text}");
+
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool runs (scripts/tools installs it)");
+    std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
+}
+
 #[tokio::test]
 async fn production_keeps_metrics_off_the_app_port() {
     let app = TestApp::new(App::new().configure(|c| c.profile("production"))).await.unwrap();
