@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use axum::routing::{get, post};
 use axum::response::IntoResponse;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower::ServiceBuilder;

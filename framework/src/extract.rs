@@ -72,8 +72,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(slash) = essence.iter().position(|&b| b == b'/') else { return false };
     let (kind, sub) = (&essence[..slash], &essence[slash + 1..]);
     kind.eq_ignore_ascii_case(b"application")
-        && (sub.eq_ignore_ascii_case(b"json")
-            || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json"))
+        && (sub.eq_ignore_ascii_case(b"json") || sub.len() > 5 && sub[sub.len() - 5..].eq_ignore_ascii_case(b"+json"))
 }
 
 /// A body read failure: 413 over the limit, 400 otherwise.

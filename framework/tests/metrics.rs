@@ -159,10 +159,19 @@ async fn request_counts_move_by_exactly_the_requests_sent() {
     assert_eq!(delta("/items", "POST", "400"), 3.0);
     assert_eq!(delta("/items", "POST", "200"), 0.0);
     assert_eq!(delta("/boom", "GET", "500"), 1.0);
-    assert!(after.iter().all(|s| s.labels.get("http_route").map(String::as_str) != Some("/metrics")), "scrapes are not traffic");
+    assert!(
+        after.iter().all(|s| s.labels.get("http_route").map(String::as_str) != Some("/metrics")),
+        "scrapes are not traffic"
+    );
     // A server error's series says its error type; others have none.
     let boom = |key: &str| {
-        after.iter().find(|s| s.labels.get("http_route").map(String::as_str) == Some("/boom")).unwrap().labels.get(key).cloned()
+        after
+            .iter()
+            .find(|s| s.labels.get("http_route").map(String::as_str) == Some("/boom"))
+            .unwrap()
+            .labels
+            .get(key)
+            .cloned()
     };
     assert_eq!(boom("error_type").as_deref(), Some("500"));
     assert!(after
@@ -350,9 +359,11 @@ async fn production_keeps_metrics_off_the_app_port() {
 
 #[tokio::test]
 async fn buckets_are_configurable_and_checked() {
-    let app = TestApp::new(App::new().routes(Router::new().route("/x", get(|| async { "x" }))).configure(|c| {
-        c.set("telemetry.metrics.buckets", "0.001, 0.01, 0.1")
-    }))
+    let app = TestApp::new(
+        App::new()
+            .routes(Router::new().route("/x", get(|| async { "x" })))
+            .configure(|c| c.set("telemetry.metrics.buckets", "0.001, 0.01, 0.1")),
+    )
     .await
     .unwrap();
     assert_eq!(app.get("/x").send().await.status(), 200);

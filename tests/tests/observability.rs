@@ -158,11 +158,8 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     // At DEBUG, trestle's own export diagnostics are logged too: none may show a header value.
     let mut server = start_exporting(&receiver, protocol, &[("APP__TELEMETRY__FILTER", "debug")]);
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
-    let headers = [
-        ("traceparent", traceparent.as_str()),
-        ("tracestate", "shop=a1,upstream=b2"),
-        ("user-agent", "probe/1.0"),
-    ];
+    let headers =
+        [("traceparent", traceparent.as_str()), ("tracestate", "shop=a1,upstream=b2"), ("user-agent", "probe/1.0")];
     let response = get_with(server.addr, "/items/7?expand=tags&sig=s3cret", &headers).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     let request_id =

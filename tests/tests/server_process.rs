@@ -108,7 +108,8 @@ fn a_server_error_is_logged_once_with_its_cause_and_the_request_id() {
         let response = get(server.addr, "/fail").unwrap();
         assert!(response.starts_with("HTTP/1.1 500"), "{response}");
         assert!(!response.contains("disk on fire"), "the cause stays out of the response: {response}");
-        let id = response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").trim().to_owned();
+        let id =
+            response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").trim().to_owned();
         sigterm(&server.child);
         assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
         let failed: Vec<serde_json::Value> = rest_of(&server.lines)

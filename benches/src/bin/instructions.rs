@@ -95,8 +95,11 @@ fn main() {
         // Every case logs as a trestle app does in production: JSON lines at INFO on stdout
         // (callgrind.sh sends them to /dev/null). "otel-on" also exports spans to a loopback
         // collector.
-        trestle_benches::json_logs(matches!(case.as_str(), "otel-on" | "dbspans-off" | "dbspans-on"), case != "dbspans-off")
-            .await;
+        trestle_benches::json_logs(
+            matches!(case.as_str(), "otel-on" | "dbspans-off" | "dbspans-on"),
+            case != "dbspans-off",
+        )
+        .await;
         let router = router(&case).await;
         let bearer = format!("Bearer {}", trestle_benches::token(false));
         for _ in 0..n {

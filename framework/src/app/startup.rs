@@ -133,8 +133,13 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
         // The stack wraps each part: the framework's routes are not traced, counted or CORS'd.
         // Merged into the framework's part, so the app's fallback (404s, traced) is the one
         // kept: axum keeps the merged-in router's fallback when both are the default.
-        let router = apply_stack(framework, &server, &self.stack, &self.env, true)?
-            .merge(apply_stack(app, &server, &self.stack, &self.env, false)?);
+        let router = apply_stack(framework, &server, &self.stack, &self.env, true)?.merge(apply_stack(
+            app,
+            &server,
+            &self.stack,
+            &self.env,
+            false,
+        )?);
         #[cfg(feature = "metrics")]
         let metrics_port = match metrics_port {
             Some((router, port)) => Some((apply_stack(router, &server, &self.stack, &self.env, true)?, port)),
@@ -365,8 +370,7 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     // after "listening on" drains instead of killing the process. Until here a signal still stops
     // startup the default way.
     let mut shutdown = std::pin::pin!(shutdown);
-    let requested =
-        std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+    let requested = std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     let addr = format!("{}:{}", server.host, server.port);
     let (listener, local) = super::serve::bind(&addr, server.backlog).await.map_err(|source| StartupError::Bind {
         addr: addr.clone(),

@@ -259,19 +259,23 @@ pub fn constraint(e: &sqlx::Error) -> Option<String> {
     key.split_once('\'').map(|(name, _)| name.to_owned())
 }
 
-/// Marks the statement span of a statement that failed (errors from running one: the
-/// database's, or the connection's; not "no row", not a pool timeout, where no statement ran).
+/// Says that the statement just run failed (errors from running one: the database's, or the
+/// connection's; not "no row", not a pool timeout, where no statement ran), as a TRACE event
+/// with target `trestle::db::error` that only the statement-span layer (`telemetry::db_spans`,
+/// which matches that target) listens to: `kind` becomes the span's `error.type`, `code` its
+/// `db.response.status_code`. An event rather than a call keeps this module a leaf.
 #[cfg(feature = "otel")]
 fn mark_statement_failed(e: &sqlx::Error) {
+    let failed = |kind: &str, code: Option<&str>| tracing::trace!(target: "trestle::db::error", kind, code);
     match e {
         sqlx::Error::Database(db) => {
             let code = db.code();
             // The SQLSTATE is the error type where there is one (OpenTelemetry's advice).
-            crate::telemetry::statement_failed(code.as_deref().unwrap_or("database"), code.as_deref());
+            failed(code.as_deref().unwrap_or("database"), code.as_deref());
         }
-        sqlx::Error::Io(_) => crate::telemetry::statement_failed("io", None),
-        sqlx::Error::Tls(_) => crate::telemetry::statement_failed("tls", None),
-        sqlx::Error::Protocol(_) => crate::telemetry::statement_failed("protocol", None),
+        sqlx::Error::Io(_) => failed("io", None),
+        sqlx::Error::Tls(_) => failed("tls", None),
+        sqlx::Error::Protocol(_) => failed("protocol", None),
         _ => {}
     }
 }

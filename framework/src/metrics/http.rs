@@ -65,9 +65,10 @@ impl RouteCells {
     /// Every histogram with its method and status code.
     fn each(&self) -> impl Iterator<Item = (&'static str, u16, &Histogram)> {
         self.0.iter().enumerate().filter_map(|(m, codes)| Some((m, codes.get()?))).flat_map(|(m, codes)| {
-            codes.iter().enumerate().filter_map(move |(c, cell)| {
-                Some((METHODS[m], CODES.start() + c as u16, &**cell.get()?))
-            })
+            codes
+                .iter()
+                .enumerate()
+                .filter_map(move |(c, cell)| Some((METHODS[m], CODES.start() + c as u16, &**cell.get()?)))
         })
     }
 }

@@ -54,8 +54,8 @@ use axum::Router;
 use prometheus_client::collector::Collector;
 use prometheus_client::registry::{Metric, Registry, Unit};
 
-pub use self::http::{DEFAULT_BUCKETS, UNMATCHED_ROUTE};
 pub(crate) use self::http::{HttpMetrics, InFlight};
+pub use self::http::{DEFAULT_BUCKETS, UNMATCHED_ROUTE};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use pool::PoolMetrics;
 /// The Prometheus client library the metric types come from.

@@ -110,7 +110,11 @@ pub(crate) fn apply(router: Router, server: &ServerConfig, settings: &Settings) 
 /// bodies and security headers, but no request span or log line, no metrics, no CORS, and no
 /// timeout or load shedding — a probe every few seconds is not traffic, and a busy server is
 /// not a dead one.
-pub(crate) fn apply_framework(router: Router, server: &ServerConfig, settings: &Settings) -> Result<Router, InvalidSetting> {
+pub(crate) fn apply_framework(
+    router: Router,
+    server: &ServerConfig,
+    settings: &Settings,
+) -> Result<Router, InvalidSetting> {
     let quiet = ServerConfig {
         trace: false,
         request_timeout: std::time::Duration::ZERO,

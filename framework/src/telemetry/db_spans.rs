@@ -27,7 +27,8 @@ use tracing_subscriber::layer::Context as LayerContext;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
-/// The target of trestle's own event saying the last statement failed.
+/// The target of trestle's own event saying the last statement failed (sent by
+/// `error::database`, which keeps to its own module: the target is spelled there too).
 pub(crate) const ERROR_TARGET: &str = "trestle::db::error";
 
 /// The database the app's pool talks to: `db.system.name` and `db.namespace`, set when the
@@ -38,12 +39,6 @@ static DATABASE: OnceLock<(&'static str, String)> = OnceLock::new();
 /// (`postgresql`, `mysql`, `sqlite`), `namespace` the database's name (never credentials).
 pub(crate) fn describe_database(system: &'static str, namespace: String) {
     let _ = DATABASE.set((system, namespace));
-}
-
-/// Marks the last statement of the current span failed (trestle calls it when it converts a
-/// sqlx error): `kind` becomes `error.type`, `code` (a SQLSTATE) `db.response.status_code`.
-pub(crate) fn statement_failed(kind: &str, code: Option<&str>) {
-    tracing::event!(target: ERROR_TARGET, tracing::Level::TRACE, kind, code);
 }
 
 /// The layer; `tracer` builds the spans.
@@ -253,8 +248,20 @@ impl Visit for ErrorFields {
 /// The statement's SQL keyword (`SELECT`, `INSERT`, …), when it starts with one.
 fn operation_name(text: &str) -> Option<&'static str> {
     const OPERATIONS: [&str; 14] = [
-        "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE",
-        "CREATE", "ALTER", "DROP", "PRAGMA",
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "WITH",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "RELEASE",
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "PRAGMA",
     ];
     let first = text.split_whitespace().next()?;
     OPERATIONS.into_iter().find(|op| first.eq_ignore_ascii_case(op))
@@ -306,7 +313,9 @@ pub(crate) fn without_literals(sql: &str) -> String {
                 // `$1` is a placeholder; `$$…$$` or `$tag$…$tag$` a string.
                 let rest = &sql[i + 1..];
                 let tag_len = rest.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'_').count();
-                if rest.as_bytes().get(tag_len) == Some(&b'$') && !rest[..tag_len].starts_with(|c: char| c.is_ascii_digit()) {
+                if rest.as_bytes().get(tag_len) == Some(&b'$')
+                    && !rest[..tag_len].starts_with(|c: char| c.is_ascii_digit())
+                {
                     let tag = &sql[i..i + 1 + tag_len + 1];
                     let body = i + tag.len();
                     i = sql[body..].find(tag).map_or(bytes.len(), |p| body + p + tag.len());

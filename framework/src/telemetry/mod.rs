@@ -18,6 +18,8 @@ mod logs;
 #[cfg(feature = "otel")]
 mod otel;
 
+#[cfg(feature = "otel")]
+pub(crate) use db_spans::describe_database;
 #[cfg(all(feature = "otel", feature = "metrics"))]
 pub(crate) use otel::export_counts;
 #[cfg(feature = "otel")]
@@ -25,8 +27,6 @@ pub(crate) use otel::export_counts;
 pub use otel::inject_context;
 #[cfg(feature = "otel")]
 pub(crate) use otel::{active as otel_active, continue_trace, record_status, start_trace};
-#[cfg(feature = "otel")]
-pub(crate) use db_spans::{describe_database, statement_failed};
 
 use std::io::IsTerminal;
 
@@ -99,20 +99,29 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
         other => other,
     };
     let registry = tracing_subscriber::registry().with(global).with(otlp_layer(config, export_filters)?);
+    // A per-layer filter costs every span and event a pass through tracing-subscriber's
+    // per-layer bookkeeping (a tenth of the default stack, callgrind), so the log layer gets one
+    // only when it must.
+    macro_rules! install {
+        ($layer:expr) => {
+            match logs_filter {
+                Some(filter) => registry.with($layer.with_filter(filter)).try_init(),
+                None => registry.with($layer).try_init(),
+            }
+        };
+    }
     let installed = match format {
-        LogFormat::Json => registry
-            .with(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields).with_filter(logs_filter))
-            .try_init(),
+        LogFormat::Json => install!(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields)),
         LogFormat::Compact => {
             let format = || fmt::format().compact();
-            let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
-            registry.with(fmt::layer().event_format(lines).with_filter(logs_filter)).try_init()
+            install!(
+                fmt::layer().event_format(logs::TextLines::new(format().with_ansi(false), format().with_ansi(true)))
+            )
         }
         LogFormat::Pretty | LogFormat::Auto => {
             let format = || fmt::format().pretty();
             let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
-            let layer = fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new());
-            registry.with(layer.with_filter(logs_filter)).try_init()
+            install!(fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new()))
         }
     };
     #[cfg(feature = "otel")]

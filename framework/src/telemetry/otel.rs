@@ -70,8 +70,8 @@ where
     let quiet = || tracing_subscriber::filter::filter_fn(|meta| !QUIET.iter().any(|t| meta.target().starts_with(t)));
     let (export_filter, statements) = match filters {
         Some([export, spans]) if config.db_spans => {
-            use tracing_subscriber::filter::FilterExt;
             use tracing::Level;
+            use tracing_subscriber::filter::FilterExt;
             // The spans the export layer sees (the statements' parents), and sqlx's statement
             // and acquire events with trestle's "it failed", whatever the log filter says.
             let events = tracing_subscriber::filter::Targets::new()

@@ -1,10 +1,10 @@
 //! A trestle server on SQLite (`APP__DATABASE__URL`, migrated from `tests/migrations`): the
 //! statement span tests read its queries from the OTLP export.
 
+use tracing::Instrument;
 use trestle::axum::routing::{get, post};
 use trestle::db::Sqlite;
 use trestle::prelude::*;
-use tracing::Instrument;
 
 /// One item's name, looked up inside an app span. The literal in the query must not be
 /// exported.
