@@ -315,6 +315,15 @@ async fn cors_is_off_by_default_and_on_when_configured() {
 }
 
 #[tokio::test]
+async fn a_bad_trusted_proxy_network_stops_startup_naming_the_key() {
+    for (bad, says) in [("10.0.0.0/33", "prefix length"), ("proxy.internal", "not an IP address")] {
+        let app = App::new().routes(routes()).configure(|c| c.set("server.trusted_proxies", bad));
+        let message = TestApp::new(app).await.unwrap_err().to_string();
+        assert!(message.contains("server.trusted_proxies") && message.contains(says), "{bad}: {message}");
+    }
+}
+
+#[tokio::test]
 async fn concurrency_limit_sheds_load_with_503() {
     let app =
         TestApp::new(App::new().routes(routes()).configure(|c| c.set("server.concurrency_limit", "1"))).await.unwrap();

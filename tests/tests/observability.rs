@@ -316,6 +316,33 @@ fn without_traceparent_a_new_trace_starts_and_is_reported() {
     assert!(receiver.received.lock().unwrap().paths.iter().all(|p| p == "/collector/v1/traces"));
 }
 
+#[test]
+fn forwarded_client_and_scheme_are_believed_only_from_trusted_proxies() {
+    let receiver = Receiver::start(false);
+    let spoof = [("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https")];
+    for trusted in [false, true] {
+        let extra: &[(&str, &str)] =
+            if trusted { &[("APP__SERVER__TRUSTED_PROXIES", "127.0.0.1/32, ::1")] } else { &[] };
+        let mut server = start_exporting(&receiver, "http/protobuf", extra);
+        let who = get_with(server.addr, "/whoami", &spoof).unwrap();
+        let want = if trusted { "198.51.100.7" } else { "127.0.0.1" };
+        assert!(who.ends_with(want), "trusted = {trusted}: {who}");
+        let metrics = get(server.addr, "/metrics").unwrap();
+        let scheme = if trusted { "https" } else { "http" };
+        assert!(
+            metrics
+                .contains(&format!("http_route=\"/whoami\",http_response_status_code=\"200\",url_scheme=\"{scheme}\"")),
+            "{metrics}"
+        );
+        sigterm(&server.child);
+        assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+        let spans = receiver.spans();
+        let (_, span) = spans.iter().rev().find(|(_, s)| s.name == "GET /whoami").expect("the request span");
+        assert_eq!(attr(span, "client.address"), Some(Value::StringValue(want.into())), "trusted = {trusted}");
+        assert_eq!(attr(span, "url.scheme"), Some(Value::StringValue(scheme.into())), "trusted = {trusted}");
+    }
+}
+
 /// Starts items_server on a SQLite file, exporting to `receiver`.
 fn start_items_server(receiver: &Receiver, extra: &[(&str, &str)]) -> Server {
     let endpoint = format!("http://{}", receiver.addr);

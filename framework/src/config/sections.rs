@@ -65,6 +65,13 @@ pub struct ServerConfig {
     /// The header the request id is read from and echoed in (`server.request_id`).
     #[config(default = "x-request-id", validate = header_name)]
     pub request_id_header: String,
+    /// Proxies whose forwarding headers are believed: IP addresses or networks (`10.0.0.0/8`,
+    /// `fd00::/8`). When the connection comes from one of them, the client's address and scheme
+    /// are read from `Forwarded` (or `X-Forwarded-For`/`X-Forwarded-Proto`), right-most
+    /// untrusted hop first; from anyone else those headers are ignored. Empty: the peer is the
+    /// client.
+    #[config(default = [] as [&str; 0], validate = networks)]
+    pub trusted_proxies: Vec<String>,
     /// Open a span per request (method, route, request id, status, latency) and log its outcome.
     #[config(default = true)]
     pub trace: bool,
@@ -171,6 +178,22 @@ fn methods(methods: &[String]) -> Result<(), String> {
         Some(n) => Err(bad_entry(n, "an HTTP method (like GET or POST)")),
         None => Ok(()),
     }
+}
+
+/// IP addresses or CIDR networks (`middleware::client` parses them the same way).
+fn networks(list: &[String]) -> Result<(), String> {
+    for net in list {
+        let (addr, prefix) = net.trim().split_once('/').map_or((net.trim(), None), |(a, p)| (a, Some(p)));
+        let max = match addr.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_ipv4() => 32,
+            Ok(_) => 128,
+            Err(_) => return Err(format!("{net:?} is not an IP address or a network like 10.0.0.0/8 or fd00::/8")),
+        };
+        if prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max)) {
+            return Err(format!("{net:?} has a prefix length that is not 0 to {max}"));
+        }
+    }
+    Ok(())
 }
 
 fn header_names(headers: &[String]) -> Result<(), String> {

@@ -48,27 +48,30 @@ impl Bounds {
 /// One method's histograms, one per status code.
 type CodeCells = [OnceLock<Box<Histogram>>; CODE_COUNT];
 
-/// One route's histograms: per method, per status code, allocated on first use.
-struct RouteCells([OnceLock<Box<CodeCells>>; METHODS.len()]);
+/// One route's histograms: per method and scheme (`http`, `https`), per status code, allocated
+/// on first use.
+struct RouteCells([OnceLock<Box<CodeCells>>; METHODS.len() * 2]);
 
 impl RouteCells {
     fn new() -> Self {
         Self(std::array::from_fn(|_| OnceLock::new()))
     }
 
-    fn observe(&self, bounds: &Bounds, method: usize, status: u16, nanos: u64) {
-        let codes = self.0[method].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
+    fn observe(&self, bounds: &Bounds, method: usize, https: bool, status: u16, nanos: u64) {
+        let codes =
+            self.0[method * 2 + usize::from(https)].get_or_init(|| Box::new(std::array::from_fn(|_| OnceLock::new())));
         let code = usize::from(status.clamp(*CODES.start(), *CODES.end()) - CODES.start());
         codes[code].get_or_init(|| Histogram::new(bounds.nanos.len())).observe(&bounds.nanos, nanos);
     }
 
-    /// Every histogram with its method and status code.
-    fn each(&self) -> impl Iterator<Item = (&'static str, u16, &Histogram)> {
+    /// Every histogram with its method, scheme and status code.
+    fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, u16, &Histogram)> {
         self.0.iter().enumerate().filter_map(|(m, codes)| Some((m, codes.get()?))).flat_map(|(m, codes)| {
+            let scheme = if m % 2 == 1 { "https" } else { "http" };
             codes
                 .iter()
                 .enumerate()
-                .filter_map(move |(c, cell)| Some((METHODS[m], CODES.start() + c as u16, &**cell.get()?)))
+                .filter_map(move |(c, cell)| Some((METHODS[m / 2], scheme, CODES.start() + c as u16, &**cell.get()?)))
         })
     }
 }
@@ -149,22 +152,22 @@ impl HttpMetrics {
     }
 
     /// Records one finished request. `route` is the matched template, `None` when no route
-    /// matched.
-    pub(crate) fn record(&self, method: usize, route: Option<&str>, status: u16, elapsed: Duration) {
+    /// matched; `https` says the client used HTTPS (as a trusted proxy reports).
+    pub(crate) fn record(&self, method: usize, route: Option<&str>, https: bool, status: u16, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         let Some(route) = route else {
-            self.unmatched.get_or_init(RouteCells::new).observe(&self.bounds, method, status, nanos);
+            self.unmatched.get_or_init(RouteCells::new).observe(&self.bounds, method, https, status, nanos);
             return;
         };
         let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
         if let Some(cells) = routes.get(route) {
-            return cells.observe(&self.bounds, method, status, nanos);
+            return cells.observe(&self.bounds, method, https, status, nanos);
         }
         drop(routes);
         // First request on this template: the set is the router's, so this happens once per
         // route and the map stays bounded.
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        routes.entry(route.into()).or_insert_with(RouteCells::new).observe(&self.bounds, method, status, nanos);
+        routes.entry(route.into()).or_insert_with(RouteCells::new).observe(&self.bounds, method, https, status, nanos);
     }
 }
 
@@ -181,14 +184,13 @@ impl Collector for HttpMetrics {
         sorted.sort_unstable_by_key(|(route, _)| *route);
         sorted.extend(self.unmatched.get().map(|cells| (UNMATCHED_ROUTE, cells)));
         for (route, cells) in sorted {
-            for (method, status, histogram) in cells.each() {
+            for (method, scheme, status, histogram) in cells.each() {
                 let status = status.to_string();
                 let mut labels = vec![
                     (LABEL_METHOD, method),
                     (LABEL_ROUTE, route),
                     (LABEL_STATUS_CODE, status.as_str()),
-                    // TLS ends in front of the server; see `telemetry::continue_trace`.
-                    (LABEL_URL_SCHEME, "http"),
+                    (LABEL_URL_SCHEME, scheme),
                 ];
                 // A server error's type is its status code (OpenTelemetry's HTTP conventions).
                 if status.starts_with('5') {
@@ -236,13 +238,13 @@ mod tests {
         let brew = http::Method::from_bytes(b"BREW").unwrap();
         assert_eq!(crate::semconv::method_name(&brew), "_OTHER");
         let m = HttpMetrics::default();
-        m.record(9, None, 999, Duration::from_millis(1));
-        m.record(0, Some("/a"), 42, Duration::from_millis(1));
-        m.record(0, Some("/a"), 404, Duration::from_millis(1));
-        let unmatched: Vec<_> = m.unmatched.get().unwrap().each().map(|(m, s, _)| (m, s)).collect();
+        m.record(9, None, false, 999, Duration::from_millis(1));
+        m.record(0, Some("/a"), false, 42, Duration::from_millis(1));
+        m.record(0, Some("/a"), true, 404, Duration::from_millis(1));
+        let unmatched: Vec<_> = m.unmatched.get().unwrap().each().map(|(m, _, s, _)| (m, s)).collect();
         assert_eq!(unmatched, [("_OTHER", 599)], "999 counts as 599");
         let routes = m.routes.read().unwrap();
-        let a: Vec<_> = routes["/a"].each().map(|(m, s, _)| (m, s)).collect();
-        assert_eq!(a, [("GET", 100), ("GET", 404)], "a status under 100 counts as 100");
+        let a: Vec<_> = routes["/a"].each().map(|(m, scheme, s, _)| (m, scheme, s)).collect();
+        assert_eq!(a, [("GET", "http", 100), ("GET", "https", 404)], "a status under 100 counts as 100");
     }
 }

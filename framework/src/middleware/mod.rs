@@ -28,6 +28,7 @@
 //! the stack is not installed at all.
 
 mod catch_panic;
+mod client;
 mod compression;
 mod load_shed;
 mod observe;
@@ -46,6 +47,8 @@ use http::{HeaderValue, Method};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub(crate) use client::ClientAddr;
+pub use client::ClientIp;
 pub(crate) use observe::Observe;
 pub use request_id::{MakeRequestId, RandomRequestId, RequestId};
 use stack::Stack;

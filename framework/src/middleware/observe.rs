@@ -127,18 +127,25 @@ impl Observer for LogLine {
 /// The duration histogram and in-flight gauge (feature `metrics`).
 #[cfg(feature = "metrics")]
 impl Observer for crate::metrics::HttpMetrics {
-    type Pending<'a> = (crate::metrics::InFlight<'a>, usize, Option<axum::extract::MatchedPath>);
+    type Pending<'a> = (crate::metrics::InFlight<'a>, usize, Option<axum::extract::MatchedPath>, bool);
 
     #[inline]
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
-        (self.start(), crate::semconv::method_index(request.method()), route)
+        // Only a trusted proxy can say the client used HTTPS (`ClientAddr` is set then).
+        let https = request.extensions().get::<super::ClientAddr>().is_some_and(|c| c.https);
+        (self.start(), crate::semconv::method_index(request.method()), route, https)
     }
 
     #[inline]
-    fn on_response(&self, (_in_flight, method, route): Self::Pending<'_>, response: &Response, latency: Duration) {
+    fn on_response(
+        &self,
+        (_in_flight, method, route, https): Self::Pending<'_>,
+        response: &Response,
+        latency: Duration,
+    ) {
         let route = route.as_ref().map(axum::extract::MatchedPath::as_str);
-        self.record(method, route, response.status().as_u16(), latency);
+        self.record(method, route, https, response.status().as_u16(), latency);
     }
 }
 

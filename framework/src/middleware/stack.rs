@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
 use futures_util::FutureExt;
 use http::Uri;
@@ -42,6 +44,8 @@ struct Shared {
     security_headers: bool,
     /// Whether the log line observer reports each request (and with it an error's cause).
     logs_requests: bool,
+    /// `server.trusted_proxies`: when not empty, each request's client is resolved.
+    trusted: super::client::TrustedProxies,
 }
 
 impl Stack {
@@ -49,6 +53,8 @@ impl Stack {
     /// `server.request_id_header`.
     pub(crate) fn build(server: &ServerConfig, settings: &Settings) -> Result<Self, super::InvalidSetting> {
         let request_ids = RequestIds::new(&server.request_id_header, settings.make_request_id.clone())?;
+        let trusted = super::client::TrustedProxies::parse(&server.trusted_proxies)
+            .map_err(|(value, problem)| super::InvalidSetting { key: "server.trusted_proxies", value, problem })?;
         Ok(Self {
             shared: Arc::new(Shared {
                 request_ids: server.request_id.then_some(request_ids),
@@ -63,6 +69,7 @@ impl Stack {
                 },
                 security_headers: server.security_headers,
                 logs_requests: server.trace,
+                trusted,
             }),
         })
     }
@@ -79,6 +86,7 @@ impl Stack {
             && !s.catch_panic
             && !s.security_headers
             && s.load_shed.is_none()
+            && s.trusted.is_empty()
     }
 }
 
@@ -126,6 +134,12 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
 
         let id = shared.request_ids.as_ref().and_then(|ids| ids.assign(&mut req));
+        if !shared.trusted.is_empty() {
+            if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
+                let client = shared.trusted.resolve(peer, req.headers());
+                req.extensions_mut().insert(client);
+            }
+        }
         let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
         let (span, trace_id) = shared.span.span(&req, route, id.as_ref());
         let seen = Seen { id, trace_id, uri: req.uri().clone(), start };

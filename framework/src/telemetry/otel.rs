@@ -254,6 +254,7 @@ pub(crate) fn continue_trace(
     trace: StartedTrace,
     req: &http::Request<axum::body::Body>,
     matched: bool,
+    client: Option<(std::net::IpAddr, bool)>,
 ) -> Option<String> {
     if let Some(parent) = trace.parent {
         let _ = span.set_parent(parent);
@@ -266,9 +267,10 @@ pub(crate) fn continue_trace(
     if let Some(query) = uri.query() {
         span.set_attribute(semconv::URL_QUERY, redact_query(query));
     }
-    // The server speaks plain HTTP; TLS ends in front of it. `X-Forwarded-Proto` is believed
-    // only from trusted proxies, which the server does not know yet: "http".
-    span.set_attribute(semconv::URL_SCHEME, "http");
+    // The server speaks plain HTTP; a trusted proxy in front (`server.trusted_proxies`) says
+    // when the client used HTTPS.
+    let https = client.is_some_and(|(_, https)| https);
+    span.set_attribute(semconv::URL_SCHEME, if https { "https" } else { "http" });
     if semconv::method_name(req.method()) == semconv::OTHER_METHOD {
         span.set_attribute(semconv::HTTP_REQUEST_METHOD_ORIGINAL, req.method().as_str().to_owned());
     }
@@ -278,8 +280,8 @@ pub(crate) fn continue_trace(
             span.set_attribute(semconv::SERVER_PORT, i64::from(port));
         }
     }
-    if let Some(peer) = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
-        span.set_attribute(semconv::CLIENT_ADDRESS, peer.0.ip().to_string());
+    if let Some((ip, _)) = client {
+        span.set_attribute(semconv::CLIENT_ADDRESS, ip.to_string());
     }
     if let Some(agent) = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
         span.set_attribute(semconv::USER_AGENT_ORIGINAL, agent.to_owned());

@@ -39,7 +39,8 @@ async fn main() -> Result<(), trestle::StartupError> {
                 .route("/echo", post(|body: String| async move { body }))
                 .route("/items/{id}", get(item))
                 .route("/outgoing", get(outgoing))
-                .route("/fail", get(|| async { Error::internal(std::io::Error::other("disk on fire")) })),
+                .route("/fail", get(|| async { Error::internal(std::io::Error::other("disk on fire")) }))
+                .route("/whoami", get(|ip: trestle::middleware::ClientIp| async move { ip.0.to_string() })),
         )
         .run()
         .await
