@@ -47,7 +47,6 @@ use http::{HeaderValue, Method};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub(crate) use client::ClientAddr;
 pub use client::ClientIp;
 pub(crate) use observe::Observe;
 pub use request_id::{MakeRequestId, RandomRequestId, RequestId};

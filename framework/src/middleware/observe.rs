@@ -133,7 +133,7 @@ impl Observer for crate::metrics::HttpMetrics {
     fn on_request<'a>(&'a self, request: &Request) -> Self::Pending<'a> {
         let route = request.extensions().get::<axum::extract::MatchedPath>().cloned();
         // Only a trusted proxy can say the client used HTTPS (`ClientAddr` is set then).
-        let https = request.extensions().get::<super::ClientAddr>().is_some_and(|c| c.https);
+        let https = request.extensions().get::<super::client::ClientAddr>().is_some_and(|c| c.https);
         (self.start(), crate::semconv::method_index(request.method()), route, https)
     }
 

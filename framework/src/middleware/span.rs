@@ -77,7 +77,7 @@ fn otel_span(req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tra
         request_id = id.map(RequestId::as_str),
         "user.id" = Empty,
     );
-    let client = super::ClientAddr::of(req.extensions()).map(|c| (c.ip, c.https));
+    let client = super::client::ClientAddr::of(req.extensions()).map(|c| (c.ip, c.https));
     let trace_id = crate::telemetry::continue_trace(&span, trace, req, route.is_some(), client);
     (span, trace_id)
 }
