@@ -35,6 +35,7 @@ pub(crate) const ERROR_TARGET: &str = "trestle::db::error";
 /// pool opens (one pool per app).
 static DATABASE: OnceLock<(&'static str, String)> = OnceLock::new();
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")), allow(dead_code))]
 /// Names the app's database for the statement spans: `system` as OpenTelemetry names it
 /// (`postgresql`, `mysql`, `sqlite`), `namespace` the database's name (never credentials).
 pub(crate) fn describe_database(system: &'static str, namespace: String) {

@@ -18,7 +18,7 @@ mod logs;
 #[cfg(feature = "otel")]
 mod otel;
 
-#[cfg(feature = "otel")]
+#[cfg(all(feature = "otel", any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 pub(crate) use db_spans::describe_database;
 #[cfg(all(feature = "otel", feature = "metrics"))]
 pub(crate) use otel::export_counts;
