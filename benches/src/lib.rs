@@ -130,6 +130,20 @@ pub async fn trestle_defaults() -> Router {
     trestle::App::new().routes(trestle_routes()).for_benchmarks().into_router().await.expect("bench app builds")
 }
 
+/// `trestle_defaults` with CORS (one allowed origin) and load shedding
+/// (`server.concurrency_limit`) on: what those two cost when configured.
+pub async fn trestle_limits() -> Router {
+    trestle::App::new()
+        .routes(trestle_routes())
+        .configure(|c| {
+            c.set("server.cors.allowed_origins", "https://app.example.com").set("server.concurrency_limit", "1024")
+        })
+        .for_benchmarks()
+        .into_router()
+        .await
+        .expect("bench app builds")
+}
+
 /// Benchmarks build apps without the process environment or config files.
 trait ForBenchmarks {
     fn for_benchmarks(self) -> Self;

@@ -32,6 +32,10 @@ const CASES: &[&str] = &[
     "ok-trestle",
     "error-axum",
     "error-trestle",
+    "big-axum",
+    "big-trestle",
+    "limits-off",
+    "limits-on",
     "dbspans-off",
     "dbspans-on",
     "notfound-axum",
@@ -49,6 +53,11 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .unwrap(),
         "auth" => Request::get("/me").header("authorization", bearer).body(Body::empty()).unwrap(),
         "db" | "dbspans" => get("/items/2"),
+        "big" => Request::post("/echo")
+            .header("content-type", "application/json")
+            .body(Body::from(format!(r#"{{"message":"{}","count":42}}"#, "x".repeat(64 * 1024))))
+            .unwrap(),
+        "limits" => Request::get("/json").header("origin", "https://app.example.com").body(Body::empty()).unwrap(),
         "ok" => get("/items/1"),
         "error" => get("/items/2"),
         "notfound" => get("/nowhere"),
@@ -63,7 +72,10 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
 
 async fn router(case: &str) -> Router {
     match case {
-        "plain-axum" | "echo-axum" | "bare-axum" => trestle_benches::raw_bare(),
+        "plain-axum" | "echo-axum" | "bare-axum" | "big-axum" => trestle_benches::raw_bare(),
+        "big-trestle" => trestle_benches::trestle_bare().await,
+        "limits-off" => trestle_benches::trestle_defaults().await,
+        "limits-on" => trestle_benches::trestle_limits().await,
         "bare-trestle" => trestle_benches::trestle_defaults().await,
         "plain-trestle" | "echo-trestle" => trestle_benches::trestle_bare().await,
         "stack-axum" => trestle_benches::raw_stack(),

@@ -6,7 +6,8 @@
 //!    requests that accept no encoding;
 //! 2. the fused stack, one tower service (`stack.rs`) running, in this order:
 //!    1. the request id (`server.request_id`): the client's well-formed id in
-//!       `server.request_id_header`, else a new one from the app's [`MakeRequestId`];
+//!       `server.request_id_header`, else a new one from the app's [`MakeRequestId`]; the
+//!       client's address and scheme when `server.trusted_proxies` names the peer ([`ClientIp`]);
 //!    2. the request span (`server.trace`; with feature `otel` and export on, the
 //!       OpenTelemetry span continuing the caller's trace);
 //!    3. the observers hearing of the request: the in-flight gauge (feature `metrics`);
@@ -25,7 +26,9 @@
 //!
 //! The app's own layers (`App::layer`) go inside all of these, so they see the request id and
 //! run within the request span. Parts that are switched off are not run; with everything off
-//! the stack is not installed at all.
+//! the stack is not installed at all. The framework's own routes (health probes, metrics) get a
+//! quiet version: request ids, problems and security headers, but no span, log line, metrics,
+//! CORS, timeout or load shedding.
 
 mod catch_panic;
 mod client;
