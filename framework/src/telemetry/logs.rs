@@ -61,8 +61,7 @@ impl<'w> FormatFields<'w> for JsonFields {
     }
 }
 
-/// One JSON object per line: `timestamp`, `level`, the event's fields (`message` first),
-/// `target`, `span` (the innermost span's fields and `name`), then `request_id`, `trace_id` and
+/// One JSON object per line: `timestamp`, `level`, the event's fields, `target`, `span` (the innermost span's fields and `name`), then `request_id`, `trace_id` and
 /// `span_id` when the line is inside a request or an exported span.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct JsonLines;
@@ -81,7 +80,7 @@ where
         members.result?;
         writer.write_str(",\"target\":")?;
         write_str(&mut writer, event.metadata().target())?;
-        let leaf = ctx.lookup_current();
+        let leaf = leaf_span(ctx, event);
         if let Some(span) = &leaf {
             writer.write_str(",\"span\":{")?;
             let extensions = span.extensions();
@@ -125,7 +124,7 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let format = if writer.has_ansi_escapes() { &self.colored } else { &self.plain };
-        let Some(ids) = ctx.lookup_current().and_then(|span| trace_ids(&span)) else {
+        let Some(ids) = leaf_span(ctx, event).and_then(|span| trace_ids(&span)) else {
             return format.format_event(ctx, writer, event);
         };
         // The ids go at the end of the line's first row, before the newline the format ends
@@ -136,6 +135,19 @@ where
         writer.write_str(&line[..end])?;
         write!(writer, " trace_id={} span_id={}", ids.trace_id, ids.span_id)?;
         writer.write_str(&line[end..])
+    }
+}
+
+/// The span an event belongs to: its explicit parent, or the current span.
+fn leaf_span<'a, S, N>(ctx: &'a FmtContext<'_, S, N>, event: &Event<'_>) -> Option<SpanRef<'a, S>>
+where
+    S: Subscriber + for<'b> LookupSpan<'b>,
+    N: for<'w> FormatFields<'w> + 'static,
+{
+    if event.is_contextual() {
+        ctx.lookup_current()
+    } else {
+        event.parent().and_then(|id| ctx.span(id))
     }
 }
 
