@@ -364,8 +364,12 @@ fn each_statement_is_a_client_span_under_the_span_it_ran_in() {
     let traceparent = format!("00-{TRACE_ID}-{PARENT_ID}-01");
     let found = get_with(server.addr, "/items/1", &[("traceparent", traceparent.as_str())]).unwrap();
     assert!(found.ends_with("apple"), "{found}");
-    let taken = post(server.addr, "/items/2/apple").unwrap();
-    assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
+    // Five unique violations: each marks its own INSERT failed, whichever of sqlx's statement
+    // event and trestle's error arrives first.
+    for id in 2..=6 {
+        let taken = post(server.addr, &format!("/items/{id}/apple")).unwrap();
+        assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
+    }
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
 
@@ -402,8 +406,18 @@ fn each_statement_is_a_client_span_under_the_span_it_ran_in() {
     // SQLite's extended code for a UNIQUE constraint.
     assert_eq!(attr(failed, "error.type"), Some(Value::StringValue("2067".into())));
     assert_eq!(attr(failed, "db.response.status_code"), Some(Value::StringValue("2067".into())));
-    let ok_inserts = spans.iter().filter(|(_, s)| s.name == "INSERT" && s.status.clone().unwrap_or_default().code == 0);
-    assert_eq!(ok_inserts.count(), 1, "the first insert succeeded");
+    let inserts = |code: i32| {
+        spans.iter().filter(|(_, s)| s.name == "INSERT" && s.status.clone().unwrap_or_default().code == code).count()
+    };
+    assert_eq!(inserts(0), 1, "the first insert succeeded");
+    assert_eq!(inserts(2), 5, "each conflicting insert failed");
+    assert!(
+        spans
+            .iter()
+            .filter(|(_, s)| s.name != "INSERT")
+            .all(|(_, s)| s.status.clone().unwrap_or_default().code != 2 || s.kind == SpanKind::Server as i32),
+        "no other statement took a failure"
+    );
     assert!(!format!("{spans:?}").contains("hidden-literal"), "a literal was exported");
 }
 

@@ -11,7 +11,8 @@
 //! and `db.client.connection.wait_time` (seconds spent waiting for a pool connection) on the
 //! statement that followed the wait. A statement is held until the next one in the same span,
 //! or the span's end, so that an error trestle converts from sqlx marks it failed
-//! (`error.type`, `db.response.status_code`, status ERROR).
+//! (`error.type`, `db.response.status_code`, status ERROR): the failure goes to the latest
+//! statement of the span that started before it, whichever of the two events came first.
 //!
 //! Statements outside any span (migrations at startup) are not traced.
 
@@ -63,6 +64,13 @@ struct Pending {
     error: Option<(String, Option<String>)>,
 }
 
+/// A failed statement reported by trestle, not yet matched with its statement.
+struct Failure {
+    at: SystemTime,
+    /// `error.type` and the SQLSTATE.
+    error: (String, Option<String>),
+}
+
 /// The pool wait to put on the next statement of a span.
 struct Waited(f64);
 
@@ -80,9 +88,22 @@ where
                 if !parent.span().span_context().is_valid() {
                     return;
                 }
-                let waited = span.extensions_mut().remove::<Waited>();
-                let pending = fields.into_pending(parent, waited);
-                let previous = span.extensions_mut().replace(pending);
+                let mut extensions = span.extensions_mut();
+                let waited = extensions.remove::<Waited>();
+                let mut statement = fields.into_pending(parent, waited);
+                let mut previous = extensions.remove::<Pending>();
+                // A failure belongs to the latest statement that started before it: this one
+                // when its event came after the error (SQLite reports from its worker thread, so
+                // the error can arrive first), else the one held.
+                if let Some(failure) = extensions.remove::<Failure>() {
+                    if statement.start <= failure.at {
+                        statement.error = Some(failure.error);
+                    } else if let Some(previous) = &mut previous {
+                        previous.error = Some(failure.error);
+                    }
+                }
+                extensions.insert(statement);
+                drop(extensions);
                 if let Some(previous) = previous {
                     self.export(previous);
                 }
@@ -97,19 +118,24 @@ where
             ERROR_TARGET => {
                 let mut fields = ErrorFields::default();
                 event.record(&mut fields);
-                let pending = span.extensions_mut().remove::<Pending>();
-                if let Some(mut pending) = pending {
-                    pending.error = Some((fields.kind.unwrap_or_else(|| "_OTHER".into()), fields.code));
-                    self.export(pending);
-                }
+                let error = (fields.kind.unwrap_or_else(|| "_OTHER".into()), fields.code);
+                // Settled when the span's next statement arrives, or when the span ends.
+                span.extensions_mut().replace(Failure { at: SystemTime::now(), error });
             }
             _ => {}
         }
     }
 
     fn on_close(&self, id: tracing::span::Id, ctx: LayerContext<'_, S>) {
-        let pending = ctx.span(&id).and_then(|span| span.extensions_mut().remove::<Pending>());
-        if let Some(pending) = pending {
+        let Some(span) = ctx.span(&id) else { return };
+        let mut extensions = span.extensions_mut();
+        let pending = extensions.remove::<Pending>();
+        let failure = extensions.remove::<Failure>();
+        drop(extensions);
+        if let Some(mut pending) = pending {
+            if let Some(failure) = failure.filter(|f| pending.start <= f.at) {
+                pending.error = Some(failure.error);
+            }
             self.export(pending);
         }
     }
