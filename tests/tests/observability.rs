@@ -370,11 +370,25 @@ fn each_statement_is_a_client_span_under_the_span_it_ran_in() {
         let taken = post(server.addr, &format!("/items/{id}/apple")).unwrap();
         assert!(taken.starts_with("HTTP/1.1 409"), "{taken}");
     }
+    // The insert fails inside its own span; the handler's `?` converts the error after that span
+    // ended: the INSERT is still the statement marked failed, not the handler's SELECT.
+    let counted = post(server.addr, "/counted/9/apple").unwrap();
+    assert!(counted.starts_with("HTTP/1.1 409"), "{counted}");
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
 
     let spans = receiver.spans();
     let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    let (_, store) = spans.iter().find(|(_, s)| s.name == "store_item").expect("the store_item span");
+    let nested_insert = spans.iter().map(|(_, s)| s).find(|s| s.name == "INSERT" && s.parent_span_id == store.span_id);
+    let nested_insert = nested_insert.unwrap_or_else(|| panic!("no INSERT under store_item in {names:?}"));
+    assert_eq!(nested_insert.status.clone().unwrap_or_default().code, 2, "the nested INSERT failed");
+    let count = spans.iter().map(|(_, s)| s).find(|s| s.name == "SELECT" && hex(&s.trace_id) == hex(&store.trace_id));
+    assert_eq!(
+        count.expect("the COUNT statement").status.clone().unwrap_or_default().code,
+        0,
+        "the SELECT did not fail"
+    );
     let in_trace = |name: &str| spans.iter().map(|(_, s)| s).find(|s| hex(&s.trace_id) == TRACE_ID && s.name == name);
     let app_span = in_trace("load_item").unwrap_or_else(|| panic!("no load_item span in {names:?}"));
     let select = in_trace("SELECT").unwrap_or_else(|| panic!("no SELECT span in {names:?}"));
@@ -410,7 +424,7 @@ fn each_statement_is_a_client_span_under_the_span_it_ran_in() {
         spans.iter().filter(|(_, s)| s.name == "INSERT" && s.status.clone().unwrap_or_default().code == code).count()
     };
     assert_eq!(inserts(0), 1, "the first insert succeeded");
-    assert_eq!(inserts(2), 5, "each conflicting insert failed");
+    assert_eq!(inserts(2), 6, "each conflicting insert failed (five, and the nested one)");
     assert!(
         spans
             .iter()

@@ -72,6 +72,12 @@ pub struct ServerConfig {
     /// client.
     #[config(default = [] as [&str; 0], validate = networks)]
     pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies report the client in: `x-forwarded-for` (with
+    /// `x-forwarded-proto`: nginx, HAProxy, cloud load balancers) or `forwarded` (RFC 7239).
+    /// Only that one is read: a proxy that does not write the other passes a client's forged
+    /// copy of it through.
+    #[config(default = "x-forwarded-for", validate = forwarded_header)]
+    pub forwarded_header: String,
     /// Open a span per request (method, route, request id, status, latency) and log its outcome.
     #[config(default = true)]
     pub trace: bool,
@@ -177,6 +183,13 @@ fn methods(methods: &[String]) -> Result<(), String> {
     match methods.iter().position(|m| http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).is_err()) {
         Some(n) => Err(bad_entry(n, "an HTTP method (like GET or POST)")),
         None => Ok(()),
+    }
+}
+
+fn forwarded_header(name: &str) -> Result<(), &'static str> {
+    match name.to_ascii_lowercase().as_str() {
+        "x-forwarded-for" | "forwarded" => Ok(()),
+        _ => Err("must be \"x-forwarded-for\" or \"forwarded\""),
     }
 }
 

@@ -91,7 +91,25 @@ pub(crate) struct ProblemExtension {
     pub(crate) problem: Arc<Problem>,
     pub(crate) constraint: Option<String>,
     /// The cause: logged once, on the request's completion line, never sent.
-    pub(crate) cause: Option<Arc<Cause>>,
+    pub(crate) cause: Option<Arc<CauseOnce>>,
+}
+
+/// An error's cause, shared by the paths that may log it (the completion line, or the body
+/// rendering itself) so that exactly one does.
+pub(crate) struct CauseOnce {
+    cause: Cause,
+    logged: std::sync::atomic::AtomicBool,
+}
+
+impl CauseOnce {
+    fn new(cause: Cause) -> Self {
+        Self { cause, logged: std::sync::atomic::AtomicBool::new(false) }
+    }
+
+    /// The cause, the first time it is asked for; `None` once it has been logged.
+    pub(crate) fn take_for_log(&self) -> Option<&Cause> {
+        (!self.logged.swap(true, std::sync::atomic::Ordering::Relaxed)).then_some(&self.cause)
+    }
 }
 
 impl fmt::Debug for ProblemExtension {
@@ -99,31 +117,33 @@ impl fmt::Debug for ProblemExtension {
         f.debug_struct("ProblemExtension")
             .field("problem", &self.problem)
             .field("constraint", &self.constraint)
-            .field("cause", &self.cause.as_ref().map(|c| c.to_string()))
+            .field("cause", &self.cause.as_ref().map(|c| c.cause.to_string()))
             .finish()
     }
 }
 
 /// An error response's cause, carried past rendering to the log line that reports the request.
 #[derive(Clone)]
-pub(crate) struct LoggedCause(pub(crate) Arc<Cause>);
+pub(crate) struct LoggedCause(pub(crate) Arc<CauseOnce>);
 
 /// The body of an error response that no middleware rendered: `application/problem+json`,
 /// serialized when the server first asks for its size or its bytes (once), the cause logged
-/// then. With the default stack it is dropped unread: the stack renders the problem itself,
-/// with the request's id.
+/// then, in the span the error was answered in. With the default stack it is dropped unread:
+/// the stack renders the problem itself, with the request's id.
 struct ProblemBody {
     /// `None` once sent.
     problem: Option<Arc<Problem>>,
-    cause: Option<Arc<Cause>>,
+    cause: Option<Arc<CauseOnce>>,
+    /// Where the handler answered with the error: the cause's log line belongs there.
+    span: tracing::Span,
     rendered: std::cell::OnceCell<bytes::Bytes>,
 }
 
 impl ProblemBody {
     fn bytes(&self, problem: &Problem) -> &bytes::Bytes {
         self.rendered.get_or_init(|| {
-            if let Some(cause) = &self.cause {
-                log_cause(problem.status, cause);
+            if let Some(cause) = self.cause.as_ref().and_then(|c| c.take_for_log()) {
+                self.span.in_scope(|| log_cause(problem.status, cause));
             }
             let body = serde_json::to_vec(problem)
                 .unwrap_or_else(|_| br#"{"title":"Internal Server Error","status":500}"#.to_vec());
@@ -390,8 +410,13 @@ impl IntoResponse for Error {
         let Inner { problem, headers, constraint, source } = *self.inner;
         let status = problem.status();
         let problem = Arc::new(problem);
-        let cause = source.map(Arc::new);
-        let body = ProblemBody { problem: Some(problem.clone()), cause: cause.clone(), rendered: Default::default() };
+        let cause = source.map(|source| Arc::new(CauseOnce::new(source)));
+        let body = ProblemBody {
+            problem: Some(problem.clone()),
+            cause: cause.clone(),
+            span: tracing::Span::current(),
+            rendered: Default::default(),
+        };
         let mut response = Response::new(axum::body::Body::new(body));
         *response.status_mut() = status;
         response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
@@ -417,6 +442,23 @@ mod tests {
         let problem: Problem = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(problem.status, 404);
         assert_eq!(problem.detail.as_deref(), Some("no such cart"));
+    }
+
+    #[tokio::test]
+    async fn a_cause_is_logged_by_whichever_path_comes_first_and_only_once() {
+        let cause =
+            |response: &Response| response.extensions().get::<ProblemExtension>().unwrap().cause.clone().unwrap();
+        // A layer read the body (rendering it, logging the cause): the completion line must not
+        // log it again.
+        let response = Error::internal(std::io::Error::other("disk on fire")).into_response();
+        let shared = cause(&response);
+        axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        assert!(shared.take_for_log().is_none());
+        // The completion line logged it first: the body, if it is rendered after all, does not.
+        let response = Error::internal(std::io::Error::other("disk on fire")).into_response();
+        let shared = cause(&response);
+        assert!(shared.take_for_log().is_some_and(|c| c.to_string().contains("disk on fire")));
+        assert!(shared.take_for_log().is_none());
     }
 
     #[test]

@@ -59,23 +59,29 @@ impl Cidr {
     }
 }
 
-/// `server.trusted_proxies`, parsed.
+/// `server.trusted_proxies` and `server.forwarded_header`, parsed.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct TrustedProxies(Arc<[Cidr]>);
+pub(crate) struct TrustedProxies {
+    nets: Arc<[Cidr]>,
+    /// Read `Forwarded` rather than `X-Forwarded-For`/`-Proto`.
+    rfc7239: bool,
+}
 
 impl TrustedProxies {
-    /// The networks in `list`; the first that does not parse is the error.
-    pub(crate) fn parse(list: &[String]) -> Result<Self, (String, &'static str)> {
+    /// The networks in `list`, reported through `header`; the first network that does not
+    /// parse is the error.
+    pub(crate) fn parse(list: &[String], header: &str) -> Result<Self, (String, &'static str)> {
         let nets = list.iter().map(|net| net.parse::<Cidr>().map_err(|why| (net.clone(), why)));
-        Ok(Self(nets.collect::<Result<Vec<_>, _>>()?.into()))
+        let nets = nets.collect::<Result<Vec<_>, _>>()?.into();
+        Ok(Self { nets, rfc7239: header.eq_ignore_ascii_case("forwarded") })
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.nets.is_empty()
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        self.nets.iter().any(|net| net.contains(ip))
     }
 
     /// The request's client and scheme, seen from a connection with `peer`.
@@ -85,9 +91,10 @@ impl TrustedProxies {
             return client;
         }
         // Right to left: each hop was appended by the proxy to its right, trusted so far.
-        for hop in hops(headers).into_iter().rev() {
+        for hop in hops(headers, self.rfc7239).into_iter().rev() {
+            client.https = hop.https.unwrap_or(client.https);
             let Some(ip) = hop.ip else { break };
-            client = ClientAddr { ip, https: hop.https.unwrap_or(client.https) };
+            client.ip = ip;
             if !self.trusts(ip) {
                 break;
             }
@@ -102,11 +109,11 @@ struct Hop {
     https: Option<bool>,
 }
 
-/// The hops in `Forwarded`, or else in `X-Forwarded-For` with `X-Forwarded-Proto`, left (the
-/// client's side) to right.
-fn hops(headers: &HeaderMap) -> Vec<Hop> {
+/// The hops in `Forwarded` (`rfc7239`), or in `X-Forwarded-For` with `X-Forwarded-Proto`, left
+/// (the client's side) to right.
+fn hops(headers: &HeaderMap, rfc7239: bool) -> Vec<Hop> {
     let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(','));
-    if headers.contains_key(http::header::FORWARDED) {
+    if rfc7239 {
         return values("forwarded")
             .map(|element| {
                 let mut hop = Hop { ip: None, https: None };
@@ -125,14 +132,16 @@ fn hops(headers: &HeaderMap) -> Vec<Hop> {
     }
     let ips: Vec<Option<IpAddr>> = values("x-forwarded-for").map(|ip| node_ip(ip.trim())).collect();
     let protos: Vec<Option<bool>> = values("x-forwarded-proto").map(|p| scheme(p.trim())).collect();
+    if ips.is_empty() {
+        // A proxy that reports only the scheme.
+        return protos.last().map(|&https| Hop { ip: None, https }).into_iter().collect();
+    }
+    // Aligned from the right, as both lists grow there: values a client wrote sit left of the
+    // proxies' own, and a hop without a value keeps the scheme found so far.
+    let offset = protos.len() as isize - ips.len() as isize;
     ips.iter()
         .enumerate()
-        .map(|(i, &ip)| Hop {
-            ip,
-            // One value per hop when the proxies each appended one; else the one the proxy at
-            // the edge (where TLS ended) set.
-            https: if protos.len() == ips.len() { protos[i] } else { protos.first().copied().flatten() },
-        })
+        .map(|(i, &ip)| Hop { ip, https: usize::try_from(i as isize + offset).ok().and_then(|j| protos[j]) })
         .collect()
 }
 
@@ -206,7 +215,11 @@ mod tests {
     use super::*;
 
     fn trusted(nets: &[&str]) -> TrustedProxies {
-        TrustedProxies::parse(&nets.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap()
+        TrustedProxies::parse(&nets.iter().map(|n| n.to_string()).collect::<Vec<_>>(), "x-forwarded-for").unwrap()
+    }
+
+    fn trusted_rfc7239(nets: &[&str]) -> TrustedProxies {
+        TrustedProxies::parse(&nets.iter().map(|n| n.to_string()).collect::<Vec<_>>(), "forwarded").unwrap()
     }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -240,15 +253,43 @@ mod tests {
     }
 
     #[test]
+    fn only_the_configured_header_is_read() {
+        // The proxy appends X-Forwarded-For; the client's own Forwarded passes through it.
+        let h = headers(&[("forwarded", "for=1.2.3.4;proto=https"), ("x-forwarded-for", "198.51.100.7")]);
+        assert_eq!(
+            trusted(&["10.0.0.0/8"]).resolve(ip("10.0.0.3"), &h),
+            ClientAddr { ip: ip("198.51.100.7"), https: false }
+        );
+        let h = headers(&[("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=198.51.100.7")]);
+        assert_eq!(trusted_rfc7239(&["10.0.0.0/8"]).resolve(ip("10.0.0.3"), &h).ip, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn forwarded_schemes_align_from_the_right() {
+        let proxies = trusted(&["10.0.0.0/8"]);
+        // The client claims https; the proxy appends what it saw.
+        let h = headers(&[("x-forwarded-for", "198.51.100.7"), ("x-forwarded-proto", "https, http")]);
+        assert!(!proxies.resolve(ip("10.0.0.3"), &h).https);
+        // Only the edge (TLS) proxy sets the scheme; an inner proxy adds a hop.
+        let h = headers(&[("x-forwarded-for", "198.51.100.7, 10.0.0.9"), ("x-forwarded-proto", "https")]);
+        assert_eq!(proxies.resolve(ip("10.0.0.3"), &h), ClientAddr { ip: ip("198.51.100.7"), https: true });
+        // A proxy reporting only the scheme.
+        assert!(proxies.resolve(ip("10.0.0.3"), &headers(&[("x-forwarded-proto", "https")])).https);
+        let h = headers(&[("forwarded", "proto=https")]);
+        assert!(trusted_rfc7239(&["10.0.0.0/8"]).resolve(ip("10.0.0.3"), &h).https);
+    }
+
+    #[test]
     fn the_right_most_untrusted_hop_is_the_client() {
         let proxies = trusted(&["10.0.0.0/8", "::1"]);
         // The client wrote a fake first hop; the edge proxy appended the real address.
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.2"), ("x-forwarded-proto", "https")]);
         assert_eq!(proxies.resolve(ip("10.0.0.3"), &h), ClientAddr { ip: ip("198.51.100.7"), https: true });
+        let rfc7239 = trusted_rfc7239(&["10.0.0.0/8", "::1"]);
         let h = headers(&[("forwarded", r#"for=6.6.6.6, for="[2001:db8::7]:4711";proto=https, for=10.0.0.2"#)]);
-        assert_eq!(proxies.resolve(ip("::1"), &h), ClientAddr { ip: ip("2001:db8::7"), https: true });
+        assert_eq!(rfc7239.resolve(ip("::1"), &h), ClientAddr { ip: ip("2001:db8::7"), https: true });
         let h = headers(&[("forwarded", "for=unknown;proto=https")]);
-        assert_eq!(proxies.resolve(ip("10.0.0.3"), &h).ip, ip("10.0.0.3"), "an unknown hop stops the walk");
+        assert_eq!(rfc7239.resolve(ip("10.0.0.3"), &h).ip, ip("10.0.0.3"), "an unknown hop stops the walk");
         assert!(!proxies.resolve(ip("10.0.0.3"), &headers(&[])).https);
     }
 }

@@ -4,7 +4,9 @@
 //! tower-http wraps every response body in its `CompressionBody` — an enum with room for each
 //! encoder — even when the client accepts none, and axum then boxes that large body again: a
 //! fifth of the default stack's instructions on a small JSON route (callgrind). A request
-//! without `Accept-Encoding` cannot be answered compressed, so it skips the layer entirely.
+//! without `Accept-Encoding` cannot be answered compressed, so it skips the layer; its response
+//! still says `Vary: Accept-Encoding` when it would have been compressed for another client, so
+//! a shared cache does not hand the plain copy to everyone.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -54,6 +56,9 @@ pub(crate) struct Compress<S> {
     compressing: Compression<S, Worth>,
 }
 
+type PlainFuture<S> =
+    Map<<S as Service<Request>>::Future, fn(Result<Response, Infallible>) -> Result<Response, Infallible>>;
+
 type CompressedFuture<S> = Map<
     <Compression<S, Worth> as Service<Request>>::Future,
     fn(Result<Response<tower_http::compression::CompressionBody<Body>>, Infallible>) -> Result<Response, Infallible>,
@@ -65,7 +70,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, CompressedFuture<S>>;
+    type Future = Either<PlainFuture<S>, CompressedFuture<S>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Both wrap the same route, which axum's routes say is always ready.
@@ -76,23 +81,23 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        if accepts_an_encoding(&req) {
+        if req.headers().contains_key(http::header::ACCEPT_ENCODING) {
+            // tower-http decides, `identity` and `*;q=0` (406) included.
             Either::Right(self.compressing.call(req).map(|result| result.map(|res| res.map(Body::new))))
         } else {
-            Either::Left(self.plain.call(req))
+            Either::Left(self.plain.call(req).map(vary as fn(_) -> _))
         }
     }
 }
 
-/// Whether the request lists a content coding other than `identity`.
-fn accepts_an_encoding(req: &Request) -> bool {
-    req.headers().get_all(http::header::ACCEPT_ENCODING).iter().any(|value| {
-        value.to_str().is_ok_and(|codings| {
-            codings.split(',').any(|coding| {
-                let name = coding.split(';').next().unwrap_or_default().trim();
-                !name.is_empty() && !name.eq_ignore_ascii_case("identity")
-            })
-        })
+/// Adds `Vary: Accept-Encoding` to a response that would have been compressed for a client
+/// that accepts an encoding.
+fn vary(result: Result<Response, Infallible>) -> Result<Response, Infallible> {
+    result.map(|mut response| {
+        if worth().should_compress(&response) {
+            response.headers_mut().append(http::header::VARY, http::HeaderValue::from_static("accept-encoding"));
+        }
+        response
     })
 }
 
@@ -100,20 +105,12 @@ fn accepts_an_encoding(req: &Request) -> bool {
 mod tests {
     use super::*;
 
-    fn with(accept: Option<&str>) -> Request {
-        let mut builder = Request::get("/");
-        if let Some(accept) = accept {
-            builder = builder.header(http::header::ACCEPT_ENCODING, accept);
-        }
-        builder.body(Body::empty()).unwrap()
-    }
-
     #[test]
-    fn only_a_request_that_accepts_an_encoding_goes_through_compression() {
-        assert!(!accepts_an_encoding(&with(None)));
-        assert!(!accepts_an_encoding(&with(Some("identity"))));
-        assert!(!accepts_an_encoding(&with(Some(""))));
-        assert!(accepts_an_encoding(&with(Some("gzip"))));
-        assert!(accepts_an_encoding(&with(Some("identity, br;q=0.5"))));
+    fn a_plain_answer_that_would_be_compressed_varies_on_accept_encoding() {
+        let big =
+            Response::builder().header("content-type", "application/json").body(Body::from(vec![b' '; 2048])).unwrap();
+        assert_eq!(vary(Ok(big)).unwrap().headers()[http::header::VARY], "accept-encoding");
+        let small = Response::new(Body::from("ok"));
+        assert!(vary(Ok(small)).unwrap().headers().get(http::header::VARY).is_none());
     }
 }

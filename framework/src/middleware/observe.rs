@@ -113,7 +113,7 @@ impl Observer for LogLine {
     fn on_response(&self, _pending: (), response: &Response, latency: Duration) {
         let status = response.status().as_u16();
         let latency_ms = latency.as_secs_f64() * 1000.0;
-        let cause = response.extensions().get::<LoggedCause>().map(|c| &*c.0);
+        let cause = response.extensions().get::<LoggedCause>().and_then(|c| c.0.take_for_log());
         match (status, cause) {
             (500.., Some(error)) => tracing::error!(status, latency_ms, %error, "request failed"),
             (500.., None) => tracing::error!(status, latency_ms, "request failed"),

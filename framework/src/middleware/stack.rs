@@ -53,7 +53,7 @@ impl Stack {
     /// `server.request_id_header`.
     pub(crate) fn build(server: &ServerConfig, settings: &Settings) -> Result<Self, super::InvalidSetting> {
         let request_ids = RequestIds::new(&server.request_id_header, settings.make_request_id.clone())?;
-        let trusted = super::client::TrustedProxies::parse(&server.trusted_proxies)
+        let trusted = super::client::TrustedProxies::parse(&server.trusted_proxies, &server.forwarded_header)
             .map_err(|(value, problem)| super::InvalidSetting { key: "server.trusted_proxies", value, problem })?;
         Ok(Self {
             shared: Arc::new(Shared {
@@ -186,8 +186,9 @@ where
             }
             // Without the log line (`server.trace = false`) an error's cause is still logged once.
             if !shared.logs_requests {
-                if let Some(cause) = response.extensions().get::<crate::error::LoggedCause>() {
-                    crate::error::log_cause(response.status().as_u16(), &cause.0);
+                let cause = response.extensions().get::<crate::error::LoggedCause>();
+                if let Some(cause) = cause.and_then(|c| c.0.take_for_log()) {
+                    crate::error::log_cause(response.status().as_u16(), cause);
                 }
             }
             Ok(response)

@@ -85,7 +85,8 @@ where
                 let mut fields = QueryFields::default();
                 event.record(&mut fields);
                 let Some(parent) = super::otel::otel_context(&span.id()) else { return };
-                if !parent.span().span_context().is_valid() {
+                // An unsampled trace exports nothing: no statement to build.
+                if !parent.span().span_context().is_sampled() {
                     return;
                 }
                 let mut extensions = span.extensions_mut();
@@ -132,12 +133,32 @@ where
         let pending = extensions.remove::<Pending>();
         let failure = extensions.remove::<Failure>();
         drop(extensions);
-        if let Some(mut pending) = pending {
-            if let Some(failure) = failure.filter(|f| pending.start <= f.at) {
-                pending.error = Some(failure.error);
-            }
-            self.export(pending);
+        let Some(mut pending) = pending else { return };
+        if let Some(failure) = failure.filter(|f| pending.start <= f.at) {
+            pending.error = Some(failure.error);
+            return self.export(pending);
         }
+        // Not known to have failed: its error may yet be converted in an enclosing span (an
+        // instrumented function returned it, the handler's `?` turns it into a problem), so the
+        // statement moves up to the parent, where the newer of the two statements is held.
+        let Some(parent) = span.parent() else { return self.export(pending) };
+        let mut extensions = parent.extensions_mut();
+        let older = match extensions.remove::<Pending>() {
+            Some(held) if held.start > pending.start => {
+                extensions.insert(held);
+                pending
+            }
+            Some(held) => {
+                extensions.insert(pending);
+                held
+            }
+            None => {
+                extensions.insert(pending);
+                return;
+            }
+        };
+        drop(extensions);
+        self.export(older);
     }
 }
 
@@ -227,7 +248,7 @@ impl QueryFields {
         if let Some(operation) = operation {
             attributes.push(KeyValue::new("db.operation.name", operation));
         }
-        attributes.push(KeyValue::new("db.query.text", without_literals(&text)));
+        attributes.push(KeyValue::new("db.query.text", without_literals(&text, system == "mysql")));
         if let Some(rows) = self.rows_returned {
             attributes.push(KeyValue::new("db.response.returned_rows", rows as i64));
         }
@@ -295,8 +316,11 @@ fn operation_name(text: &str) -> Option<&'static str> {
 }
 
 /// `sql` with every literal — quoted strings, dollar-quoted strings, numbers — replaced by `?`
-/// and comments dropped; identifiers, keywords and placeholders (`$1`, `?`) stay.
-pub(crate) fn without_literals(sql: &str) -> String {
+/// and comments dropped; identifiers, keywords and placeholders (`$1`, `?`) stay. `mysql`
+/// follows MySQL's rules, where a backslash escapes inside strings, `"…"` is a string and `#`
+/// starts a comment; elsewhere (PostgreSQL, SQLite) a backslash is an ordinary character
+/// except in PostgreSQL's `E'…'` strings, and `"…"` is an identifier.
+pub(crate) fn without_literals(sql: &str, mysql: bool) -> String {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len());
     let mut i = 0;
@@ -304,23 +328,33 @@ pub(crate) fn without_literals(sql: &str) -> String {
     let mut in_word = false;
     while i < bytes.len() {
         let b = bytes[i];
+        // PostgreSQL's escape-string syntax: E'…' (the E is dropped with the literal).
+        let escape_string = !mysql && matches!(b, b'e' | b'E') && !in_word && bytes.get(i + 1) == Some(&b'\'');
         match b {
-            b'\'' => {
-                // A string literal; '' is an escaped quote inside it.
+            _ if escape_string || b == b'\'' || (mysql && b == b'"') => {
+                // A string literal; a doubled quote is a quote inside it.
+                if escape_string {
+                    i += 1;
+                }
+                let quote = bytes[i];
+                let backslash_escapes = mysql || escape_string;
                 i += 1;
                 while i < bytes.len() {
-                    if bytes[i] == b'\'' {
-                        if bytes.get(i + 1) == Some(&b'\'') {
+                    if bytes[i] == quote {
+                        if bytes.get(i + 1) == Some(&quote) {
                             i += 2;
                             continue;
                         }
                         break;
                     }
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    i += if backslash_escapes && bytes[i] == b'\\' { 2 } else { 1 };
                 }
                 i += 1;
                 out.push('?');
                 in_word = false;
+            }
+            b'#' if mysql => {
+                i = bytes[i..].iter().position(|&c| c == b'\n').map_or(bytes.len(), |p| i + p);
             }
             b'"' | b'`' => {
                 // A quoted identifier: kept.
@@ -383,10 +417,25 @@ mod tests {
             ("SELECT \"weird 'name'\" FROM `t 1`", "SELECT \"weird 'name'\" FROM `t 1`"),
             ("SELECT $$secret$$, $tag$x$tag$, ?", "SELECT ?, ?, ?"),
             ("SELECT 1 -- password 'x'\nFROM t /* 'y' */ WHERE a = 0x1F", "SELECT ? \nFROM t   WHERE a = ?"),
-            ("INSERT INTO t VALUES ('a\\'b', 'c')", "INSERT INTO t VALUES (?, ?)"),
+            // Outside MySQL a backslash is an ordinary character: the next quote ends the string.
+            ("INSERT INTO t VALUES ('C:\\', 'hunter2')", "INSERT INTO t VALUES (?, ?)"),
+            ("SELECT E'it\\'s', e'x'", "SELECT ?, ?"),
+            ("SELECT name FROM t WHERE x = 'a''b'", "SELECT name FROM t WHERE x = ?"),
         ];
         for (sql, want) in cases {
-            assert_eq!(without_literals(sql), want, "{sql}");
+            assert_eq!(without_literals(sql, false), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn mysql_strings_escape_with_backslashes_and_double_quotes_are_strings() {
+        let cases = [
+            ("INSERT INTO t VALUES ('a\\'b', 'c')", "INSERT INTO t VALUES (?, ?)"),
+            ("SELECT id FROM users WHERE name = \"alice\"", "SELECT id FROM users WHERE name = ?"),
+            ("SELECT `name` FROM t # it's 'secret'\nWHERE a = 1", "SELECT `name` FROM t \nWHERE a = ?"),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(without_literals(sql, true), want, "{sql}");
         }
     }
 

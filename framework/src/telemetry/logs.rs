@@ -54,10 +54,15 @@ impl<'w> FormatFields<'w> for JsonFields {
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
-        let first = current.fields.is_empty();
-        let mut members = Members { out: &mut current.fields, first, result: Ok(()) };
+        let before = current.fields.len();
+        let mut members = Members { out: &mut current.fields, first: before == 0, result: Ok(()) };
         fields.record(&mut members);
-        members.result
+        let result = members.result;
+        if result.is_err() {
+            // A half-written member would make every later line of this span invalid JSON.
+            current.fields.truncate(before);
+        }
+        result
     }
 }
 

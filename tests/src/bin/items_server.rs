@@ -24,13 +24,31 @@ async fn create(db: Db<Sqlite>, Path((id, name)): Path<(i64, String)>) -> trestl
     Ok("created")
 }
 
+/// Counts the items, then creates one inside a span of its own; a sqlx error is turned into a
+/// problem by the handler's `?`, after that span ended.
+async fn create_counted(db: Db<Sqlite>, Path((id, name)): Path<(i64, String)>) -> trestle::Result<String> {
+    let count: i64 = trestle::sqlx::query_scalar("SELECT COUNT(*) FROM items").fetch_one(&*db).await?;
+    store(&db, id, &name).instrument(tracing::info_span!("store_item")).await?;
+    Ok(format!("{} items", count + 1))
+}
+
+async fn store(db: &Db<Sqlite>, id: i64, name: &str) -> Result<(), trestle::sqlx::Error> {
+    trestle::sqlx::query("INSERT INTO items (id, name) VALUES ($1, $2)").bind(id).bind(name).execute(&**db).await?;
+    Ok(())
+}
+
 #[trestle::main]
 async fn main() -> Result<(), trestle::StartupError> {
     App::new()
         .database_with::<Sqlite>()
         .migrations(trestle::migrate!())
         .state(|ctx| ctx.clone())
-        .routes(Router::new().route("/items/{id}", get(item)).route("/items/{id}/{name}", post(create)))
+        .routes(
+            Router::new()
+                .route("/items/{id}", get(item))
+                .route("/items/{id}/{name}", post(create))
+                .route("/counted/{id}/{name}", post(create_counted)),
+        )
         .run()
         .await
 }
