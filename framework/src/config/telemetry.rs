@@ -69,7 +69,7 @@ pub struct OtlpConfig {
     pub parent_sampling: bool,
     /// Export a client span for each SQL statement (from sqlx's statement events): what it ran
     /// (literals removed), how many rows, how long it waited for a connection, whether it
-    /// failed. Costs about 34k instructions per statement (callgrind, `dbspans` pair: half of it
+    /// failed. Costs about 37k instructions per statement (callgrind, `dbspans` pair: half of it
     /// the OTLP encoding, a third sqlx's statement event and turning it into a span).
     #[config(default = true)]
     pub db_spans: bool,
