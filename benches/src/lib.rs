@@ -590,18 +590,8 @@ async fn raw_checked_echo(
 /// line on (request ids, panic catching, timeout, security headers and metrics off: the raw
 /// side has none of them).
 pub async fn trestle_error_paths() -> Router {
-    trestle::App::new()
-        .routes(Router::new().route("/echo", post(trestle_echo)))
-        .configure(|c| {
-            c.set("server.request_id", "false")
-                .set("server.catch_panic", "false")
-                .set("server.security_headers", "false")
-                .set("server.compression", "false")
-                .set("server.request_timeout", "0s")
-                .set("server.health", "false")
-                .set("telemetry.metrics.enabled", "false")
-        })
-        .for_benchmarks()
+    bare(trestle::App::new().routes(Router::new().route("/echo", post(trestle_echo))))
+        .configure(|c| c.set("server.trace", "true"))
         .into_router()
         .await
         .expect("bench app builds")

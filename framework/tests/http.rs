@@ -321,6 +321,9 @@ async fn a_bad_trusted_proxy_network_stops_startup_naming_the_key() {
         let message = TestApp::new(app).await.unwrap_err().to_string();
         assert!(message.contains("server.trusted_proxies") && message.contains(says), "{bad}: {message}");
     }
+    let app = App::new().routes(routes()).configure(|c| c.set("server.forwarded_header", "x-real-ip"));
+    let message = TestApp::new(app).await.unwrap_err().to_string();
+    assert!(message.contains("server.forwarded_header") && message.contains("\"forwarded\""), "{message}");
 }
 
 #[tokio::test]

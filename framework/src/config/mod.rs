@@ -85,6 +85,7 @@ pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader};
 pub use schema::{Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
+pub(crate) use sections::Cidr;
 pub use sections::{Cors, ServerConfig};
 pub use telemetry::{LogFormat, MetricsConfig, OtlpConfig, OtlpProtocol, TelemetryConfig};
 pub use template::{template, template_with};

@@ -193,20 +193,57 @@ fn forwarded_header(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// IP addresses or CIDR networks (`middleware::client` parses them the same way).
+/// IP addresses or CIDR networks.
 fn networks(list: &[String]) -> Result<(), String> {
-    for net in list {
-        let (addr, prefix) = net.trim().split_once('/').map_or((net.trim(), None), |(a, p)| (a, Some(p)));
-        let max = match addr.parse::<std::net::IpAddr>() {
-            Ok(ip) if ip.is_ipv4() => 32,
-            Ok(_) => 128,
-            Err(_) => return Err(format!("{net:?} is not an IP address or a network like 10.0.0.0/8 or fd00::/8")),
+    list.iter().try_for_each(|net| net.parse::<Cidr>().map(drop))
+}
+
+/// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`) or a single address: an entry of
+/// `server.trusted_proxies`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cidr {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = text.trim().split_once('/').map_or((text.trim(), None), |(a, p)| (a, Some(p)));
+        let addr: std::net::IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{text:?} is not an IP address or a network like 10.0.0.0/8 or fd00::/8"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{text:?} has a prefix length that is not 0 to {max}"))?,
+            None => max,
         };
-        if prefix.is_some_and(|p| p.parse::<u8>().map_or(true, |p| p > max)) {
-            return Err(format!("{net:?} has a prefix length that is not 0 to {max}"));
+        Ok(Self { addr, prefix })
+    }
+}
+
+impl Cidr {
+    /// Whether `ip` is in the network; an IPv4 peer on a dual-stack socket (`::ffff:a.b.c.d`)
+    /// counts as IPv4.
+    pub(crate) fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
         }
     }
-    Ok(())
 }
 
 fn header_names(headers: &[String]) -> Result<(), String> {

@@ -9,55 +9,13 @@
 //! the headers are ignored and the request costs nothing extra.
 
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 use http::HeaderMap;
 
-/// A network in CIDR notation (`10.0.0.0/8`, `fd00::/8`) or a single address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Cidr {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl FromStr for Cidr {
-    type Err = &'static str;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        const HOW: &str = "must be an IP address or a network like 10.0.0.0/8 or fd00::/8";
-        let (addr, prefix) = match text.trim().split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text.trim(), None),
-        };
-        let addr: IpAddr = addr.parse().map_err(|_| HOW)?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or(HOW)?,
-            None => max,
-        };
-        Ok(Self { addr, prefix })
-    }
-}
-
-impl Cidr {
-    fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
-        match (self.addr, ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
+use crate::config::Cidr;
 
 /// `server.trusted_proxies` and `server.forwarded_header`, parsed.
 #[derive(Clone, Debug, Default)]
@@ -70,8 +28,8 @@ pub(crate) struct TrustedProxies {
 impl TrustedProxies {
     /// The networks in `list`, reported through `header`; the first network that does not
     /// parse is the error.
-    pub(crate) fn parse(list: &[String], header: &str) -> Result<Self, (String, &'static str)> {
-        let nets = list.iter().map(|net| net.parse::<Cidr>().map_err(|why| (net.clone(), why)));
+    pub(crate) fn parse(list: &[String], header: &str) -> Result<Self, String> {
+        let nets = list.iter().map(|net| net.parse::<Cidr>().map_err(|_| net.clone()));
         let nets = nets.collect::<Result<Vec<_>, _>>()?.into();
         Ok(Self { nets, rfc7239: header.eq_ignore_ascii_case("forwarded") })
     }

@@ -4,13 +4,12 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-
-use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::response::Response;
@@ -53,8 +52,13 @@ impl Stack {
     /// `server.request_id_header`.
     pub(crate) fn build(server: &ServerConfig, settings: &Settings) -> Result<Self, super::InvalidSetting> {
         let request_ids = RequestIds::new(&server.request_id_header, settings.make_request_id.clone())?;
-        let trusted = super::client::TrustedProxies::parse(&server.trusted_proxies, &server.forwarded_header)
-            .map_err(|(value, problem)| super::InvalidSetting { key: "server.trusted_proxies", value, problem })?;
+        let trusted = super::client::TrustedProxies::parse(&server.trusted_proxies, &server.forwarded_header).map_err(
+            |value| super::InvalidSetting {
+                key: "server.trusted_proxies",
+                value,
+                problem: "is not an IP address or a network like 10.0.0.0/8 or fd00::/8",
+            },
+        )?;
         Ok(Self {
             shared: Arc::new(Shared {
                 request_ids: server.request_id.then_some(request_ids),

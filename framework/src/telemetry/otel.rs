@@ -117,8 +117,7 @@ pub(crate) fn remember_dispatch() {
 
 /// The exported trace and span ids of the span `id`, when it is exported.
 pub(crate) fn span_ids(id: &tracing::span::Id) -> Option<(TraceId, SpanId)> {
-    let dispatch = DISPATCH.get()?.upgrade()?;
-    let cx = tracing_opentelemetry::get_otel_context(id, &dispatch)?;
+    let cx = otel_context(id)?;
     let span = cx.span();
     let ids = span.span_context();
     ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))
