@@ -29,7 +29,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         quote! {
             #(#attrs)*
             #vis #sig {
-                ::trestle::__private::set_app_manifest_dir(::core::env!("CARGO_MANIFEST_DIR"));
+                ::trestle::__private::set_app_package(
+                    ::core::env!("CARGO_MANIFEST_DIR"),
+                    ::core::env!("CARGO_PKG_NAME"),
+                    ::core::env!("CARGO_PKG_VERSION"),
+                    ::core::env!("CARGO_PKG_DESCRIPTION"),
+                );
                 ::trestle::__private::runtime().block_on(async move #body)
             }
         }

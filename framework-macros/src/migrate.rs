@@ -10,6 +10,7 @@ struct File {
     description: String,
     kind: &'static str,
     path: PathBuf,
+    name: String,
 }
 
 pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
@@ -61,7 +62,7 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             ));
             continue;
         };
-        files.push(File { version, description: description.replace('_', " "), kind, path });
+        files.push(File { version, description: description.replace('_', " "), kind, path, name });
     }
     files.sort_by(|a, b| (a.version, a.kind).cmp(&(b.version, b.kind)));
     for pair in files.windows(2) {
@@ -83,16 +84,19 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         let description = &f.description;
         let path = f.path.to_string_lossy().into_owned();
         let kind = syn::Ident::new(f.kind, Span::call_site());
+        let file = &f.name;
         quote! {
             ::trestle::__private::Migration {
                 version: #version,
                 description: #description,
                 sql: ::core::include_str!(#path),
                 kind: ::trestle::__private::MigrationKind::#kind,
+                file: #file,
             }
         }
     });
+    let dir = dir.to_string_lossy().into_owned();
     Ok(quote! {
-        ::trestle::__private::Migrations::new(&[#(#items),*])
+        ::trestle::__private::Migrations::new(#dir, &[#(#items),*])
     })
 }

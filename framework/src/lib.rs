@@ -125,6 +125,8 @@ pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, tes
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
+/// clap, for an app's own commands ([`App::commands`]): `#[derive(trestle::clap::Subcommand)]`.
+pub use clap;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use db::Db;
@@ -164,7 +166,12 @@ pub mod __private {
     pub use tokio;
 
     pub use crate::auth::scopes::{RequireScopes, ScopeList};
-    pub use crate::config::loader::set_app_manifest_dir;
+    /// Set by `#[trestle::main]`: the app crate's folder (whose `config/` debug builds fall back
+    /// to), and its name, version and description for the command line.
+    pub fn set_app_package(dir: &'static str, name: &'static str, version: &'static str, description: &'static str) {
+        crate::config::loader::set_app_manifest_dir(dir);
+        crate::app::cli::set_package(crate::app::cli::Package { name, version, description });
+    }
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use crate::db::migrate::{Migration, MigrationKind};
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]

@@ -533,3 +533,20 @@ fn text_from_the_environment_reads_as_any_type() {
     assert_eq!(l.server.cors.allowed_origins, ["https://a.com", "https://b.com"]);
     assert_eq!(l.telemetry.metrics.port, Some(9100));
 }
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    // Two values of the wrong type, one that fails validation, a missing key and a typo: one
+    // load names them all, each with its origin, and nothing twice.
+    let files = [("config/default.toml", "page_size = \"many\"\npage_sise = 3\n\n[mail]\nport = 0\nfrom = \"nobody\"\n")];
+    let (_d, loader) = setup(&files, &[("APP__SERVER__PORT", "eighty"), ("APP_ENV", "production")]);
+    let err = loader.load::<Settings>().unwrap_err();
+    let text = err.to_string();
+    let ConfigError::Several(problems) = &err else { panic!("several problems expected: {text}") };
+    let keys: Vec<&str> = problems.iter().filter_map(|p| p.key()).collect();
+    for key in ["api_key", "page_sise", "page_size", "server.port", "mail.port", "mail"] {
+        assert_eq!(keys.iter().filter(|k| **k == key).count(), 1, "{key} once in: {text}");
+    }
+    assert!(text.contains("default.toml line 1") && text.contains("APP__SERVER__PORT"), "{text}");
+    assert!(text.contains("did you mean `page_size`"), "{text}");
+}

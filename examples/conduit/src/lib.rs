@@ -8,6 +8,7 @@ mod articles;
 mod comments;
 mod error;
 mod profiles;
+pub mod seed;
 mod tags;
 mod time;
 mod users;
@@ -51,6 +52,7 @@ pub fn app() -> App<Settings, Ctx> {
         .migrations(migrations)
         .auth()
         .renderer(error::render)
+        .commands(seed::run)
         .state(|ctx| ctx.clone())
         .routes(routes![
             users::register,

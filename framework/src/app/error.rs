@@ -82,6 +82,14 @@ pub enum StartupError {
         /// The environment variable that sets the key.
         env_var: String,
     },
+    /// One of the app's own commands ([`App::commands`](crate::App::commands)) failed.
+    #[error("command `{name}` failed: {source}")]
+    Command {
+        /// The command's name.
+        name: String,
+        /// The error it returned.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}; set {keys} ({env_vars}) to a free address, or stop whatever holds it")]
     Bind {

@@ -5,6 +5,7 @@
 //! [`App::run`] runs them all; [`App::load_config`] and [`App::prepare`] stop early, for
 //! commands that check config or migrate without serving.
 
+pub mod cli;
 mod error;
 mod serve;
 mod startup;
@@ -160,6 +161,7 @@ pub struct App<C = NoConfig, S = ()> {
     setup: Setup,
     state: StateFn<C, S>,
     routes: crate::routing::Routes<S>,
+    commands: Option<cli::AppCommands<C>>,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -197,14 +199,24 @@ impl App {
             },
             state: Box::new(|_| ()),
             routes: crate::routing::Routes::new(),
+            commands: None,
             _config: PhantomData,
         }
     }
 
     /// Reads the app's own config struct `C` (top-level keys, beside `[server]` and
     /// `[telemetry]`) from the same sources as the framework's sections.
+    ///
+    /// # Panics
+    ///
+    /// After [`commands`](App::commands): the app's commands get the config type's context, so
+    /// call `config` first.
     pub fn config<C: Config>(self) -> App<C, ()> {
-        App { setup: self.setup, state: Box::new(|_| ()), routes: self.routes, _config: PhantomData }
+        assert!(
+            self.commands.is_none(),
+            "App::commands was called before App::config: call config::<YourConfig>() first, so the commands get its context"
+        );
+        App { setup: self.setup, state: Box::new(|_| ()), routes: self.routes, commands: None, _config: PhantomData }
     }
 }
 
@@ -222,7 +234,13 @@ impl<C: Config> App<C, ()> {
         S: Clone + Send + Sync + 'static,
         F: FnOnce(&Context<C>) -> S + Send + 'static,
     {
-        App { setup: self.setup, state: Box::new(build), routes: self.routes.with_state(()), _config: PhantomData }
+        App {
+            setup: self.setup,
+            state: Box::new(build),
+            routes: self.routes.with_state(()),
+            commands: self.commands,
+            _config: PhantomData,
+        }
     }
 }
 
@@ -391,10 +409,82 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         self.prepare(config).await?.into_router().await
     }
 
-    /// Starts the app: loads config, initialises logging, binds `server.host:server.port`,
-    /// serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// Adds the app's own commands to its command line: a `#[derive(clap::Subcommand)]` enum
+    /// and the function that runs the one chosen, with the [`Context`] (config loaded, database
+    /// connected and migrated, keys loaded, as for serving). `--help` lists them beside
+    /// trestle's; an error the function returns (any `Display`: `trestle::Error`,
+    /// `anyhow::Error`, …) is printed with its causes and the process exits 1. Call it after
+    /// [`config`](App::config).
+    ///
+    /// ```no_run
+    /// use trestle::clap; // clap's derive names `clap::…`: trestle's serves, no dependency needed
+    /// use trestle::prelude::*;
+    ///
+    /// #[derive(clap::Subcommand)]
+    /// enum Tasks {
+    ///     /// Fill the database with example rows.
+    ///     Seed {
+    ///         /// How many.
+    ///         #[arg(long, default_value_t = 10)]
+    ///         count: u32,
+    ///     },
+    /// }
+    ///
+    /// #[trestle::main]
+    /// async fn main() -> Result<(), StartupError> {
+    ///     App::new()
+    ///         .database()
+    ///         .commands(|task: Tasks, ctx: Context<trestle::config::NoConfig>| async move {
+    ///             let Tasks::Seed { count } = task;
+    ///             for n in 0..count {
+    ///                 trestle::sqlx::query("INSERT INTO items (n) VALUES ($1)").bind(n as i64).execute(&*ctx.db()).await?;
+    ///             }
+    ///             Ok::<(), trestle::sqlx::Error>(())
+    ///         })
+    ///         .run()
+    ///         .await
+    /// }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When one of the enum's commands has the name of one of trestle's (`serve`, `migrate`,
+    /// `routes`, `config`, `health`, `doctor`): at the first [`run`](App::run).
+    pub fn commands<E, F, Fut, Err>(mut self, run: F) -> Self
+    where
+        E: clap::Subcommand + 'static,
+        F: FnOnce(E, Context<C>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), Err>> + Send + 'static,
+        Err: std::fmt::Display + 'static,
+    {
+        self.commands = Some(cli::AppCommands::new(run));
+        self
+    }
+
+    /// Runs the app's command line on the process arguments (see [`cli`]): with none, or with
+    /// `serve`, it starts the app — loads config, initialises logging, binds
+    /// `server.host:server.port`, serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// Other commands migrate, check config, list routes, probe health or diagnose, and exit
+    /// with their documented code.
     pub async fn run(self) -> Result<(), StartupError> {
-        self.run_until(serve::shutdown_signal()).await
+        let code = self.run_with_args(std::env::args_os()).await?;
+        if code != 0 {
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            std::process::exit(code);
+        }
+        Ok(())
+    }
+
+    /// Like [`run`](App::run), with these arguments (the first is the program's name) instead
+    /// of the process's, returning the exit code instead of exiting: for tests and for apps that
+    /// parse part of the command line themselves.
+    pub async fn run_with_args<I, T>(self, args: I) -> Result<i32, StartupError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString>,
+    {
+        cli::run(self, args.into_iter().map(Into::into).collect()).await
     }
 
     /// Like [`run`](App::run), but shuts down when `shutdown` completes (not on signals).

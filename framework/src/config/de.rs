@@ -22,6 +22,8 @@ pub(crate) enum Error {
     WrongType { found: String, expected: String },
     /// The value has the right kind but is not acceptable.
     Invalid(String),
+    /// A key the type needs is absent (the located key is the table it belongs in).
+    Missing(&'static str),
 }
 
 impl Display for Error {
@@ -29,6 +31,7 @@ impl Display for Error {
         match self {
             Error::WrongType { found, expected } => write!(f, "expected {expected}, found {found}"),
             Error::Invalid(message) => f.write_str(message),
+            Error::Missing(field) => write!(f, "missing key `{field}`"),
         }
     }
 }
@@ -54,7 +57,7 @@ impl de::Error for Error {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Error::Invalid(format!("missing key `{field}`"))
+        Error::Missing(field)
     }
 }
 

@@ -162,6 +162,25 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The key a problem is about, if it is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Missing { key, .. }
+            | ConfigError::WrongType { key, .. }
+            | ConfigError::Invalid { key, .. }
+            | ConfigError::Unknown { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+
+    /// The problems one by one (`Several` taken apart).
+    pub(crate) fn into_list(self) -> Vec<ConfigError> {
+        match self {
+            ConfigError::Several(list) => list,
+            one => vec![one],
+        }
+    }
+
     /// One error for one problem, `Several` for more.
     pub(crate) fn from_list(mut errors: Vec<ConfigError>) -> Option<ConfigError> {
         match errors.len() {

@@ -181,15 +181,43 @@ impl Loader {
 
     /// Loads and validates the framework's sections and the app's struct `C`.
     pub fn load<C: Config>(&self) -> Result<Loaded<C>, ConfigError> {
+        self.load_checked().0
+    }
+
+    /// [`load`](Loader::load), with the warnings (unknown keys outside production) also when
+    /// loading fails: `config check` reports both.
+    pub(crate) fn load_checked<C: Config>(&self) -> (Result<Loaded<C>, ConfigError>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let result = self.load_collecting(&mut warnings);
+        (result, warnings)
+    }
+
+    fn load_collecting<C: Config>(&self, warnings_out: &mut Vec<String>) -> Result<Loaded<C>, ConfigError> {
         let sources = self.resolve_sources()?;
         let mut schema = C::fields();
         schema.extend(FrameworkConfig::fields());
         let (layers, files) = self.read_layers(&sources, &schema)?;
-        let tree = Tree::merge(&layers);
-        let warnings = self.check_keys(&schema, &layers, &tree, &sources)?;
-        let framework: FrameworkConfig = self.deserialize(&tree, &schema)?;
-        let app: C = self.deserialize(&tree, &schema)?;
-        self.validate(&tree, [framework.validate(), app.validate()])?;
+        let mut tree = Tree::merge(&layers);
+        // Every problem is reported at once: each stage's failures are collected, and a value
+        // that does not deserialize is set aside so the rest can be checked.
+        let mut problems = Vec::new();
+        let warnings = self.check_keys(&schema, &layers, &tree, &sources, &mut problems);
+        warnings_out.clone_from(&warnings);
+        let framework: Option<FrameworkConfig> = self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems);
+        let app: Option<C> = self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems);
+        let (Some(framework), Some(app)) = (framework, app) else {
+            return Err(ConfigError::from_list(problems).expect("a section that did not load has a problem"));
+        };
+        if let Err(invalid) = self.validate(&tree, [framework.validate(), app.validate()]) {
+            for problem in invalid.into_list() {
+                if !problems.iter().any(|p| p.key().is_some() && p.key() == problem.key()) {
+                    problems.push(problem);
+                }
+            }
+        }
+        if let Some(error) = ConfigError::from_list(problems) {
+            return Err(error);
+        }
         Ok(Loaded {
             app,
             server: framework.server,
@@ -201,6 +229,59 @@ impl Loader {
             warnings,
             env: self.env_names.clone(),
         })
+    }
+
+    /// Every key of the config `C` would load, with its value and where the value came from —
+    /// secrets redacted — for `config show`. Only stages 1 to 3 run: what would fail
+    /// [`load`](Loader::load) (a missing or malformed key) still shows here, so run both.
+    ///
+    /// ```
+    /// use trestle::config::{Loader, NoConfig, Origin};
+    ///
+    /// let settings = Loader::new()
+    ///     .env_vars([("APP__SERVER__PORT", "8080"), ("APP__AUTH__JWT__SECRET", "0123456789abcdef0123456789abcdef")])
+    ///     .explain::<NoConfig>()
+    ///     .unwrap();
+    /// let port = settings.iter().find(|s| s.key == "server.port").unwrap();
+    /// assert_eq!(port.value.as_deref(), Some("\"8080\""));
+    /// assert_eq!(port.origin, Some(Origin::Env { var: "APP__SERVER__PORT".into() }));
+    /// let secret = settings.iter().find(|s| s.key == "auth.jwt.secret").unwrap();
+    /// assert_eq!(secret.value.as_deref(), Some("\"[REDACTED]\""));
+    /// ```
+    pub fn explain<C: Config>(&self) -> Result<Vec<Setting>, ConfigError> {
+        let sources = self.resolve_sources()?;
+        let mut schema = C::fields();
+        schema.extend(FrameworkConfig::fields());
+        let (layers, _) = self.read_layers(&sources, &schema)?;
+        let tree = Tree::merge(&layers);
+        let mut known = Vec::new();
+        leaves("", &schema, &mut known);
+        let mut out: Vec<Setting> = known
+            .iter()
+            .map(|(key, field)| {
+                let value = tree.get(key).map(|v| shown(key, v, field.secret || field.ty.contains("Secret")));
+                Setting {
+                    origin: value.as_ref().map(|_| tree.origin_of_value(key)),
+                    env_var: self.env_names.var(key),
+                    key: key.clone(),
+                    value,
+                    known: true,
+                }
+            })
+            .collect();
+        // Keys no struct knows (typos, leftovers): shown, redacted, so `show` explains a warning.
+        for (key, origin) in &tree.origins {
+            if !known.iter().any(|(k, _)| key == k || key.starts_with(&format!("{k}."))) {
+                out.push(Setting {
+                    key: key.clone(),
+                    value: Some("\"[REDACTED]\"".to_owned()),
+                    origin: Some(origin.clone()),
+                    env_var: self.env_names.var(key),
+                    known: false,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Stage 1: the variables, the profile and the config folder.
@@ -335,17 +416,17 @@ impl Loader {
     }
 
     /// Stage 4: every required key set somewhere, no unknown keys (in production, or set in
-    /// code; elsewhere they are returned as warnings).
+    /// code; elsewhere they are returned as warnings). Problems are added to `problems`.
     fn check_keys(
         &self,
         schema: &[Field],
         layers: &[Layer],
         tree: &Tree,
         sources: &Sources,
-    ) -> Result<Vec<String>, ConfigError> {
+        problems: &mut Vec<ConfigError>,
+    ) -> Vec<String> {
         let mut known = Vec::new();
         leaves("", schema, &mut known);
-        let mut problems = Vec::new();
         for (key, field) in known.iter().filter(|(_, f)| f.required()) {
             if !tree.has(key) {
                 problems.push(self.missing(key, field, sources.dir.as_deref()));
@@ -365,10 +446,7 @@ impl Loader {
                 }
             }
         }
-        match ConfigError::from_list(problems) {
-            Some(error) => Err(error),
-            None => Ok(warnings),
-        }
+        warnings
     }
 
     fn missing(&self, key: &str, field: &Field, dir: Option<&Path>) -> ConfigError {
@@ -387,6 +465,45 @@ impl Loader {
         }
     }
 
+    /// Stage 5 for every bad value: `T` from the merged tree, each value that fails put back to
+    /// its default (from `defaults`) and tried again, so one bad value does not hide
+    /// the next; the failures are added to `problems`, except for a key already there (a missing
+    /// key is reported once).
+    fn deserialize_all<T: Config>(
+        &self,
+        tree: &mut Tree,
+        schema: &[Field],
+        defaults: &Layer,
+        problems: &mut Vec<ConfigError>,
+    ) -> Option<T> {
+        let mut seen = Vec::new();
+        loop {
+            match self.deserialize::<T>(tree, schema) {
+                Ok(value) => return Some(value),
+                Err(error) => {
+                    let key = error.key().unwrap_or_default().to_owned();
+                    if seen.contains(&key) || seen.len() > 64 {
+                        // The same key again: setting it aside did not help.
+                        return None;
+                    }
+                    if !problems.iter().any(|p| p.key() == Some(key.as_str())) {
+                        problems.push(error);
+                    }
+                    // A key without default gets an empty text in its place: enough for the
+                    // common text and secret fields to let the check go on (the value is never
+                    // used: the load fails).
+                    let stand_in = defaults
+                        .leaves
+                        .iter()
+                        .find(|(k, _, _)| *k == key)
+                        .map_or(toml::Value::String(String::new()), |(_, value, _)| value.clone());
+                    tree.insert(&key, stand_in, Origin::Default);
+                    seen.push(key);
+                }
+            }
+        }
+    }
+
     /// Stage 5: `T` from the merged tree.
     fn deserialize<T: Config>(&self, tree: &Tree, schema: &[Field]) -> Result<T, ConfigError> {
         de::from_tree(tree.root.clone()).map_err(|de::Located { key, error }| {
@@ -395,6 +512,16 @@ impl Loader {
             match error {
                 de::Error::WrongType { found, expected } => {
                     ConfigError::WrongType { key, origin, expected, found, env_var }
+                }
+                de::Error::Missing(field) => {
+                    // Reported at the key itself, where the check of required keys reports it.
+                    let key = join(&key, field);
+                    ConfigError::Invalid {
+                        origin: Origin::Default,
+                        env_var: self.env_names.var(&key),
+                        message: "the key is missing".to_owned(),
+                        key,
+                    }
                 }
                 de::Error::Invalid(message) => {
                     let mut known = Vec::new();
@@ -434,6 +561,55 @@ impl Loader {
             }
         }
         ConfigError::from_list(problems).map_or(Ok(()), Err)
+    }
+}
+
+/// One key of the effective config, as [`Loader::explain`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Setting {
+    /// The dotted key (`server.port`).
+    pub key: String,
+    /// The value as TOML (`8080`, `"0.0.0.0"`, `["a", "b"]`), `"[REDACTED]"` for a secret (a
+    /// database URL shows without its password); `None` when no source sets an optional key.
+    pub value: Option<String>,
+    /// Where the value came from (`None` when unset).
+    pub origin: Option<Origin>,
+    /// The environment variable that sets it.
+    pub env_var: String,
+    /// Whether a config struct knows the key (an unknown key is a typo or a leftover).
+    pub known: bool,
+}
+
+/// Key names (whole, or after a `_`) whose values are treated as secrets even when their field
+/// is not marked one.
+const SECRET_NAMES: [&str; 7] = ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key"];
+
+/// `value` as TOML for `config show`: secrets redacted, a database URL without its password.
+fn shown(key: &str, value: &toml::Value, secret: bool) -> String {
+    let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    let secret = secret || SECRET_NAMES.iter().any(|s| name == *s || name.ends_with(&format!("_{s}")));
+    match value {
+        toml::Value::String(url) if secret && key == "database.url" => {
+            toml::Value::String(super::DatabaseUrl::new(url).redacted()).to_string()
+        }
+        toml::Value::Table(table) if secret && table.is_empty() => "{}".to_owned(),
+        toml::Value::Table(table) if secret => {
+            // A map of secrets (headers): the names help, the values stay hidden.
+            let names: Vec<String> = table.keys().map(|k| format!("{} = \"[REDACTED]\"", toml_key(k))).collect();
+            format!("{{ {} }}", names.join(", "))
+        }
+        _ if secret => "\"[REDACTED]\"".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A table key as TOML writes it: bare when it can be.
+fn toml_key(key: &str) -> String {
+    if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        key.to_owned()
+    } else {
+        toml::Value::String(key.to_owned()).to_string()
     }
 }
 
@@ -522,6 +698,26 @@ impl Tree {
             let toml::Value::Table(inner) = slot else { unreachable!("made a table just above") };
             table = inner;
         }
+    }
+
+    /// Where the value at `key` came from; for a table (a map-valued key), where its first
+    /// entry did.
+    fn origin_of_value(&self, key: &str) -> Origin {
+        let under = format!("{key}.");
+        match self.origins.iter().find(|(k, o)| k.starts_with(&under) && **o != Origin::Default) {
+            Some((_, origin)) if !self.origins.contains_key(key) => origin.clone(),
+            _ => self.origin(key),
+        }
+    }
+
+    /// The value at `key`, if any source sets it.
+    fn get(&self, key: &str) -> Option<&toml::Value> {
+        let mut segments = key.split('.');
+        let mut value = self.root.get(segments.next()?)?;
+        for segment in segments {
+            value = value.as_table()?.get(segment)?;
+        }
+        Some(value)
     }
 
     /// Whether a source other than the defaults sets `key`, or keys under it (a map-valued

@@ -82,7 +82,7 @@ pub use auth::{AuthConfig, JwtConfig};
 pub use database::{DatabaseConfig, DatabaseUrl, StatementTimeout};
 pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
-pub use loader::{Loaded, Loader};
+pub use loader::{Loaded, Loader, Setting};
 pub use schema::{Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
 pub(crate) use sections::Cidr;

@@ -24,7 +24,7 @@ pub(crate) mod sealed {
 
     use super::{BoxFuture, Handle};
     use crate::config::{DatabaseConfig, DatabaseUrl};
-    use crate::db::migrate::Report;
+    use crate::db::migrate::{Plan, Report};
 
     /// The framework's side of a backend.
     pub trait Sealed: sqlx::Database {
@@ -39,8 +39,12 @@ pub(crate) mod sealed {
         fn handle(pool: Pool<Self>) -> Handle;
         /// This backend's pool, if `handle` is one.
         fn pool(handle: &Handle) -> Option<&Pool<Self>>;
-        /// Applies `migrator` under the database's migration lock.
-        fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<Report, MigrateError>>;
+        /// Runs `plan` with `migrator` under the database's migration lock.
+        fn migrate<'a>(
+            pool: &'a Pool<Self>,
+            migrator: &'a Migrator,
+            plan: Plan,
+        ) -> BoxFuture<'a, Result<Report, MigrateError>>;
         /// Creates the database of `url`.
         fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>>;
         /// Drops the database of `url`.
@@ -150,6 +154,29 @@ impl Handle {
         }
     }
 
+    /// Applies the pending migrations (the `migrate` command); the versions applied.
+    pub(crate) async fn apply(&self, migrations: &super::Migrations) -> Result<Vec<i64>, super::DbError> {
+        each!(self, pool => migrations.apply(pool).await.map(|r| r.applied))
+    }
+
+    /// Reverts the migrations newer than `to`, or the newest (the `migrate down` command); the
+    /// versions reverted.
+    pub(crate) async fn revert(
+        &self,
+        migrations: &super::Migrations,
+        to: Option<i64>,
+    ) -> Result<Vec<i64>, super::DbError> {
+        each!(self, pool => migrations.revert(pool, to).await)
+    }
+
+    /// Where each migration stands (the `migrate status` command).
+    pub(crate) async fn migration_status(
+        &self,
+        migrations: &super::Migrations,
+    ) -> Result<Vec<super::migrate::MigrationStatus>, super::DbError> {
+        each!(self, pool => migrations.status(pool).await)
+    }
+
     /// Closes every connection (shutdown).
     pub(crate) async fn close(&self) {
         each!(self, pool => pool.close().await)
@@ -194,8 +221,12 @@ macro_rules! backend {
                 }
             }
 
-            fn migrate<'a>(pool: &'a Pool<Self>, migrator: &'a Migrator) -> BoxFuture<'a, Result<Report, MigrateError>> {
-                Box::pin($migrate(pool, migrator))
+            fn migrate<'a>(
+                pool: &'a Pool<Self>,
+                migrator: &'a Migrator,
+                plan: super::migrate::Plan,
+            ) -> BoxFuture<'a, Result<Report, MigrateError>> {
+                Box::pin($migrate(pool, migrator, plan))
             }
 
             fn create_database(url: &str) -> BoxFuture<'_, Result<(), sqlx::Error>> {

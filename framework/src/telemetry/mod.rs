@@ -73,6 +73,24 @@ impl TelemetryError {
 /// Installs the global subscriber. Returns `Ok(false)` when one was already installed (a test
 /// that builds several apps, or an app that set up its own): that one is kept.
 pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
+    install(config, std::io::stdout, std::io::stdout().is_terminal())
+}
+
+/// Logs for a command of the app's command line (`migrate`, `doctor`, the app's own): to
+/// stderr, so its stdout holds only the command's output, and without trace export, so a
+/// command does not wait on a collector.
+pub(crate) fn init_for_command(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
+    let mut config = config.clone();
+    config.otlp.endpoint.clear();
+    install(&config, std::io::stderr, std::io::stderr().is_terminal())
+}
+
+/// The global subscriber of `config`, writing to `writer`; text formats colour their output
+/// only when it is a terminal (`terminal`), so a file or a pipe gets no escape codes.
+fn install<W>(config: &TelemetryConfig, writer: W, terminal: bool) -> Result<bool, TelemetryError>
+where
+    W: for<'w> fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     if tracing::dispatcher::has_been_set() {
         return Ok(false);
     }
@@ -94,7 +112,7 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
     let (global, logs_filter) = if per_layer { (None, Some(parse()?)) } else { (Some(parse()?), None) };
     let export_filters = if per_layer { Some([parse()?, parse()?]) } else { None };
     let format = match config.format {
-        LogFormat::Auto if std::io::stdout().is_terminal() => LogFormat::Pretty,
+        LogFormat::Auto if terminal => LogFormat::Pretty,
         LogFormat::Auto => LogFormat::Json,
         other => other,
     };
@@ -111,17 +129,24 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
         };
     }
     let installed = match format {
-        LogFormat::Json => install!(fmt::layer().event_format(logs::JsonLines).fmt_fields(logs::JsonFields)),
+        LogFormat::Json => {
+            install!(fmt::layer().with_writer(writer).event_format(logs::JsonLines).fmt_fields(logs::JsonFields))
+        }
         LogFormat::Compact => {
             let format = || fmt::format().compact();
-            install!(
-                fmt::layer().event_format(logs::TextLines::new(format().with_ansi(false), format().with_ansi(true)))
-            )
+            install!(fmt::layer()
+                .with_writer(writer)
+                .with_ansi(terminal)
+                .event_format(logs::TextLines::new(format().with_ansi(false), format().with_ansi(true))))
         }
         LogFormat::Pretty | LogFormat::Auto => {
             let format = || fmt::format().pretty();
             let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
-            install!(fmt::layer().event_format(lines).fmt_fields(fmt::format::PrettyFields::new()))
+            install!(fmt::layer()
+                .with_writer(writer)
+                .with_ansi(terminal)
+                .event_format(lines)
+                .fmt_fields(fmt::format::PrettyFields::new()))
         }
     };
     #[cfg(feature = "otel")]

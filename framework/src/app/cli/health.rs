@@ -1,0 +1,114 @@
+//! `health`: probes a running instance's readiness over HTTP, so a container's `HEALTHCHECK`
+//! needs nothing but the app's own binary.
+
+use std::time::Duration;
+
+use clap::Args;
+use http_body_util::BodyExt;
+
+use super::super::App;
+use crate::config::Config;
+
+/// `health`'s options.
+#[derive(Args, Debug)]
+pub(super) struct Probe {
+    /// The URL to probe; by default `/health/ready` on `server.host`:`server.port` from the
+    /// config (a wildcard host probes loopback).
+    #[arg(long)]
+    url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::duration::parse(text)
+}
+
+pub(super) async fn run<C: Config, S>(app: &App<C, S>, probe: Probe) -> i32 {
+    let url = match probe.url {
+        Some(url) => url,
+        None => match app.setup.loader.load::<C>() {
+            Ok(config) => default_url(&config.server.host, config.server.port),
+            Err(e) => {
+                println!("not checked: the config does not load, so the address is unknown (pass --url): {e}");
+                return 1;
+            }
+        },
+    };
+    match tokio::time::timeout(probe.timeout, get(&url)).await {
+        Ok(Ok((status, _))) if status.is_success() => {
+            println!("ready: {url} answered {status}");
+            0
+        }
+        Ok(Ok((status, body))) => {
+            println!("not ready: {url} answered {status}");
+            let detail = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned));
+            if let Some(detail) = detail {
+                println!("  {detail}");
+            }
+            1
+        }
+        Ok(Err(e)) => {
+            println!("not ready: {e}");
+            1
+        }
+        Err(_) => {
+            println!("not ready: {url} did not answer within {}ms (--timeout)", probe.timeout.as_millis());
+            1
+        }
+    }
+}
+
+/// `http://host:port/health/ready`, loopback for a wildcard host.
+fn default_url(host: &str, port: u16) -> String {
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        h if h.contains(':') && !h.starts_with('[') => return format!("http://[{h}]:{port}/health/ready"),
+        h => h,
+    };
+    format!("http://{host}:{port}/health/ready")
+}
+
+/// One GET, answered with its status and body.
+async fn get(url: &str) -> Result<(http::StatusCode, bytes::Bytes), String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL ({e}): pass --url http://host:port/path"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(format!(
+            "`{url}`: the probe speaks plain http (the app serves http; TLS ends at a proxy in front of it): use http://"
+        ));
+    }
+    let host = uri.host().ok_or_else(|| format!("`{url}` names no host"))?;
+    let authority = uri.authority().map_or(host, |a| a.as_str()).to_owned();
+    let addr = format!("{}:{}", host, uri.port_u16().unwrap_or(80));
+    let stream = tokio::net::TcpStream::connect(addr.as_str())
+        .await
+        .map_err(|e| format!("cannot connect to {authority} ({e}): is the app running and listening there?"))?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("{authority} does not speak HTTP/1.1: {e}"))?;
+    tokio::spawn(connection);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let request = http::Request::get(path)
+        .header(http::header::HOST, &authority)
+        .header(http::header::USER_AGENT, "trestle-health")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let response = sender.send_request(request).await.map_err(|e| format!("{authority} closed the connection: {e}"))?;
+    let status = response.status();
+    let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wildcard_hosts_are_probed_on_loopback() {
+        assert_eq!(super::default_url("0.0.0.0", 3000), "http://127.0.0.1:3000/health/ready");
+        assert_eq!(super::default_url("::", 80), "http://[::1]:80/health/ready");
+        assert_eq!(super::default_url("10.0.0.5", 8080), "http://10.0.0.5:8080/health/ready");
+    }
+}
