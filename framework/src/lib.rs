@@ -55,6 +55,12 @@
 //! variable. [`App::load_config`] and [`App::prepare`] stop after the early phases, for commands
 //! that check config or apply migrations without serving.
 //!
+//! ## The command line
+//!
+//! [`App::run`] parses the process arguments: no arguments serves; `migrate`, `routes`,
+//! `config check|show|template`, `health` and `doctor` operate the app (see [`app::cli`]), and
+//! [`App::commands`] adds the app's own.
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -70,7 +76,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`app`] | [`App`]: the builder, startup phases, [`StartupError`], serving, graceful shutdown |
+//! | [`app`] | [`App`]: the builder, startup phases, [`StartupError`], serving, graceful shutdown, the command line ([`app::cli`]) |
 //! | [`auth`] | JWT keys, [`auth::Auth`] extractors, token issuing, password hashing |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
 //! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
