@@ -538,7 +538,8 @@ fn text_from_the_environment_reads_as_any_type() {
 fn every_problem_is_reported_at_once() {
     // Two values of the wrong type, one that fails validation, a missing key and a typo: one
     // load names them all, each with its origin, and nothing twice.
-    let files = [("config/default.toml", "page_size = \"many\"\npage_sise = 3\n\n[mail]\nport = 0\nfrom = \"nobody\"\n")];
+    let files =
+        [("config/default.toml", "page_size = \"many\"\npage_sise = 3\n\n[mail]\nport = 0\nfrom = \"nobody\"\n")];
     let (_d, loader) = setup(&files, &[("APP__SERVER__PORT", "eighty"), ("APP_ENV", "production")]);
     let err = loader.load::<Settings>().unwrap_err();
     let text = err.to_string();
@@ -549,4 +550,36 @@ fn every_problem_is_reported_at_once() {
     }
     assert!(text.contains("default.toml line 1") && text.contains("APP__SERVER__PORT"), "{text}");
     assert!(text.contains("did you mean `page_size`"), "{text}");
+}
+
+#[test]
+fn a_missing_number_and_a_bad_option_do_not_hide_later_problems() {
+    #[derive(Debug, Config, Deserialize)]
+    #[allow(dead_code)] // only loaded, to see what fails
+    struct Tuning {
+        /// Worker threads (required).
+        workers: u32,
+        /// Optional cap.
+        cap: Option<u16>,
+        /// Must be positive.
+        #[config(default = 1, validate = positive)]
+        batch: u32,
+        /// A section after them.
+        #[config(nested)]
+        mail: Mail,
+    }
+    fn positive(n: &u32) -> Result<(), &'static str> {
+        if *n == 0 {
+            Err("must be at least 1")
+        } else {
+            Ok(())
+        }
+    }
+    let files = [("config/default.toml", "cap = \"lots\"\nbatch = 0\n\n[mail]\nport = \"smtp\"\n")];
+    let (_d, loader) = setup(&files, &[]);
+    let text = loader.load::<Tuning>().unwrap_err().to_string();
+    for key in ["`workers`", "`cap`", "`batch`", "`mail.port`"] {
+        assert_eq!(text.matches(key).count(), 1, "{key} once in: {text}");
+    }
+    assert!(!text.contains("mail.port` from the built-in default"), "no problem blamed on a stand-in: {text}");
 }

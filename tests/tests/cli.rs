@@ -251,9 +251,15 @@ fn routes_lists_methods_paths_handlers_auth_and_scopes() {
     let row = |path: &str| run.stdout.lines().find(|l| l.contains(&format!(" {path} "))).unwrap_or_default().to_owned();
     let create = row("/things");
     assert!(create.starts_with("POST") && create.contains("cli_app::create"), "{run:?}");
-    assert!(create.contains("required") && create.ends_with("things:write"), "{run:?}");
+    assert!(
+        create.contains("required") && create.contains("things:write") && create.ends_with("Creates a thing"),
+        "{run:?}"
+    );
     assert!(row("/things/{id}").contains("optional"), "{run:?}");
-    assert!(row("/hello").contains("public"), "{run:?}");
+    assert!(row("/hello").contains("public") && row("/hello").ends_with("Greets"), "{run:?}");
+    let auth_column =
+        |line: &str| line.find(" public ").or_else(|| line.find(" optional ")).or_else(|| line.find(" required "));
+    assert_eq!(auth_column(&row("/hello")), auth_column(&create), "columns line up: {run:?}");
     assert!(run.stdout.contains("/health/ready"), "the framework's routes are listed too: {run:?}");
 
     let json = sandbox.run(&["routes", "--json"], &[]);
@@ -291,11 +297,27 @@ fn folder_lock() -> std::sync::MutexGuard<'static, ()> {
 /// `migrate` up, status, down and new against one database.
 fn migrate_lifecycle(sandbox: &Sandbox) {
     let _turn = folder_lock();
+    // A run killed half-way may have left the file it created: start from the committed four.
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("cli_migrations");
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("0001_") && !name.starts_with("0002_") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
     let status = sandbox.run(&["migrate", "status"], &[]);
     assert_eq!(status.code, 1, "pending migrations fail the gate: {status:?}");
     assert!(status.stdout.contains("2 pending"), "{status:?}");
     let row = |run: &Run, version: &str| {
-        run.stdout.lines().find(|l| l.starts_with(version)).unwrap_or_default().split_whitespace().nth(1).unwrap_or_default().to_owned()
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(version))
+            .unwrap_or_default()
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
     };
     assert_eq!(row(&status, "1 "), "pending");
 
@@ -309,7 +331,10 @@ fn migrate_lifecycle(sandbox: &Sandbox) {
     let status = sandbox.run(&["migrate", "status"], &[]);
     assert_eq!(status.code, 0, "{status:?}");
     assert_eq!((row(&status, "1 "), row(&status, "2 ")), ("applied".into(), "applied".into()), "{status:?}");
-    assert!(status.stdout.lines().nth(1).unwrap().split_whitespace().nth(2).unwrap().len() == 16, "a checksum: {status:?}");
+    assert!(
+        status.stdout.lines().nth(1).unwrap().split_whitespace().nth(2).unwrap().len() == 16,
+        "a checksum: {status:?}"
+    );
 
     let fill = sandbox.run(&["fill", "--count", "3"], &[]);
     assert_eq!((fill.code, fill.stdout.trim()), (0, "things: 3"), "{fill:?}");
@@ -369,7 +394,7 @@ fn migrate_says_what_it_cannot_do() {
     let sandbox = Sandbox::new();
     let run = sandbox.run(&["migrate", "new", "--", "---"], &[]);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.stdout.contains("is not a migration name"), "{run:?}");
+    assert!(run.stderr.contains("is not a migration name") && run.stdout.is_empty(), "{run:?}");
     let url = format!("postgres://app:pw@127.0.0.1:{}/shop", closed_port());
     let run = run_in(
         &sandbox.dir,
@@ -396,7 +421,8 @@ fn health_probes_a_live_a_not_ready_and_a_dead_server() {
     assert_eq!(from_config.code, 0, "a wildcard host is probed on loopback: {from_config:?}");
     drop(server);
 
-    let failing = [("APP__DATABASE__URL", sandbox.url.as_str()), ("APP__AUTH__JWT__SECRET", SECRET), ("CLI_APP_NOT_READY", "1")];
+    let failing =
+        [("APP__DATABASE__URL", sandbox.url.as_str()), ("APP__AUTH__JWT__SECRET", SECRET), ("CLI_APP_NOT_READY", "1")];
     let not_ready = common::start_binary(BIN, &failing);
     let url = format!("http://{}/health/ready", not_ready.addr);
     let run = sandbox.run(&["health", "--url", &url], &[]);
@@ -489,4 +515,12 @@ fn an_app_command_runs_with_the_context_and_a_failure_exits_1() {
     let usage = sandbox.run(&["fill"], &[]);
     assert_eq!(usage.code, 2, "a missing argument is a usage error: {usage:?}");
     assert!(usage.stderr.contains("--count"), "{usage:?}");
+}
+
+#[test]
+fn a_config_dir_that_is_not_a_folder_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["--config-dir", "no-such-folder", "config", "check"], &[]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("--config-dir no-such-folder is not a folder"), "{run:?}");
 }

@@ -25,12 +25,19 @@ pub enum Command {
 /// Runs a command with the app's context (database connected and migrated).
 pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error> {
     let Command::Seed { users, articles, comments } = command;
+    if ctx.profile() == "production" {
+        // Known passwords on a production database would be accounts anyone can use.
+        return Err(trestle::Error::internal(std::io::Error::other(
+            "seed creates users whose password is `password`: it does not run in the production profile",
+        )));
+    }
     let hash = password::hash("password").await?;
+    let mut added = [0u64; 3];
     let now = crate::time::now();
     let db = ctx.db();
     let mut tx = db.begin().await?;
     for n in 1..=users {
-        trestle::sqlx::query(
+        let inserted = trestle::sqlx::query(
             "INSERT INTO users (email, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING",
         )
         .bind(format!("seed-user-{n}@example.com"))
@@ -38,7 +45,9 @@ pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error
         .bind(&hash)
         .bind(&now)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        added[0] += inserted;
     }
     for n in 1..=articles {
         let author = format!("seed-user-{}", (n - 1) % users.max(1) + 1);
@@ -56,6 +65,7 @@ pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error
         if inserted.rows_affected() == 0 {
             continue;
         }
+        added[1] += 1;
         for tag in [format!("tag{}", n % 10), format!("tag{}", n % 7 + 10), format!("tag{}", n % 5 + 20)] {
             trestle::sqlx::query(
                 "INSERT INTO article_tags (article_id, tag) SELECT id, $2 FROM articles WHERE slug = $1 ON CONFLICT DO NOTHING",
@@ -72,7 +82,7 @@ pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error
     .fetch_one(&mut *tx)
     .await?;
     for n in existing + 1..=comments {
-        trestle::sqlx::query(
+        let inserted_comment = trestle::sqlx::query(
             "INSERT INTO comments (body, article_id, author_id, created_at, updated_at)
              SELECT 'Seeded comment.', a.id, u.id, $3, $3 FROM articles a, users u WHERE a.slug = $1 AND u.username = $2",
         )
@@ -81,8 +91,10 @@ pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error
         .bind(&now)
         .execute(&mut *tx)
         .await?;
+        added[2] += inserted_comment.rows_affected();
     }
     tx.commit().await?;
-    println!("seeded: {users} users, {articles} articles with 3 tags each, {comments} comments");
+    let [users, articles, comments] = added;
+    println!("seeded: {users} users, {articles} articles (3 tags each) and {comments} comments added");
     Ok(())
 }

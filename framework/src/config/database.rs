@@ -177,7 +177,13 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         let url = &self.0;
         let Some(scheme_end) = url.find("://") else {
-            return url.clone();
+            // Not a URL with an authority (`sqlite:app.db` shows as is); with an `@` it may be a
+            // mistyped one holding credentials: show only its scheme.
+            return match url.split_once(':') {
+                Some((scheme, _)) if url.contains('@') => format!("{scheme}:***"),
+                _ if url.contains('@') => "***".to_owned(),
+                _ => url.clone(),
+            };
         };
         let rest = &url[scheme_end + 3..];
         let (authority_prefix, rest) = match rest.rfind('@') {
@@ -262,6 +268,8 @@ mod tests {
             ("postgres://u:p%40ss@h:5432/db?sslmode=require", "postgres://u:***@h:5432/db?sslmode=require"),
             ("mysql://root@127.0.0.1/test", "mysql://root@127.0.0.1/test"),
             ("postgres://h/db?user=u&password=secret", "postgres://h/db?user=u&password=***"),
+            ("postgres:/app:secret@db/x", "postgres:***"),
+            ("sqlite:data/app.db", "sqlite:data/app.db"),
             ("sqlite://data.db?mode=rwc", "sqlite://data.db?mode=rwc"),
             ("sqlite::memory:", "sqlite::memory:"),
             ("postgres://u:a@b@h/db", "postgres://u:***@h/db"),

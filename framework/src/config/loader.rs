@@ -203,17 +203,22 @@ impl Loader {
         let mut problems = Vec::new();
         let warnings = self.check_keys(&schema, &layers, &tree, &sources, &mut problems);
         warnings_out.clone_from(&warnings);
-        let framework: Option<FrameworkConfig> = self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems);
-        let app: Option<C> = self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems);
+        let mut stand_ins = Vec::new();
+        let framework: Option<FrameworkConfig> =
+            self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems, &mut stand_ins);
+        let app: Option<C> = self.deserialize_all(&mut tree, &schema, &layers[0], &mut problems, &mut stand_ins);
         let (Some(framework), Some(app)) = (framework, app) else {
             return Err(ConfigError::from_list(problems).expect("a section that did not load has a problem"));
         };
         if let Err(invalid) = self.validate(&tree, [framework.validate(), app.validate()]) {
-            for problem in invalid.into_list() {
-                if !problems.iter().any(|p| p.key().is_some() && p.key() == problem.key()) {
-                    problems.push(problem);
-                }
-            }
+            // A hook judging a value put in place of a bad one would report a problem the user
+            // does not have: only the others count.
+            let judged_stand_in = |key: &str| {
+                stand_ins
+                    .iter()
+                    .any(|s| key == s || key.starts_with(&format!("{s}.")) || s.starts_with(&format!("{key}.")))
+            };
+            problems.extend(invalid.into_list().into_iter().filter(|p| !p.key().is_some_and(judged_stand_in)));
         }
         if let Some(error) = ConfigError::from_list(problems) {
             return Err(error);
@@ -465,41 +470,70 @@ impl Loader {
         }
     }
 
-    /// Stage 5 for every bad value: `T` from the merged tree, each value that fails put back to
-    /// its default (from `defaults`) and tried again, so one bad value does not hide
-    /// the next; the failures are added to `problems`, except for a key already there (a missing
-    /// key is reported once).
+    /// Stage 5 for every bad value: `T` from the merged tree; each value that fails is set
+    /// aside (its default put back, else removed, else a value of some kind in its place) and `T`
+    /// tried again, so one bad value does not hide the next. Failures are added to `problems`, except
+    /// for a key already there (a missing key is reported once); the keys set aside are added to
+    /// `stand_ins`, whose values the validation hooks must not be judged on.
     fn deserialize_all<T: Config>(
         &self,
         tree: &mut Tree,
         schema: &[Field],
         defaults: &Layer,
         problems: &mut Vec<ConfigError>,
+        stand_ins: &mut Vec<String>,
     ) -> Option<T> {
-        let mut seen = Vec::new();
+        let mut attempts: Vec<(String, u8)> = Vec::new();
         loop {
-            match self.deserialize::<T>(tree, schema) {
+            let error = match self.deserialize::<T>(tree, schema) {
                 Ok(value) => return Some(value),
-                Err(error) => {
-                    let key = error.key().unwrap_or_default().to_owned();
-                    if seen.contains(&key) || seen.len() > 64 {
-                        // The same key again: setting it aside did not help.
-                        return None;
-                    }
-                    if !problems.iter().any(|p| p.key() == Some(key.as_str())) {
-                        problems.push(error);
-                    }
-                    // A key without default gets an empty text in its place: enough for the
-                    // common text and secret fields to let the check go on (the value is never
-                    // used: the load fails).
-                    let stand_in = defaults
-                        .leaves
-                        .iter()
-                        .find(|(k, _, _)| *k == key)
-                        .map_or(toml::Value::String(String::new()), |(_, value, _)| value.clone());
-                    tree.insert(&key, stand_in, Origin::Default);
-                    seen.push(key);
+                Err(error) => error,
+            };
+            let key = error.key().unwrap_or_default().to_owned();
+            let attempt = match attempts.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
                 }
+                None => {
+                    attempts.push((key.clone(), 1));
+                    1
+                }
+            };
+            if attempt == 1 && !problems.iter().any(|p| p.key() == Some(key.as_str())) {
+                problems.push(error);
+            }
+            if attempts.len() > 64 {
+                return None;
+            }
+            let under = format!("{key}.");
+            let default_leaves: Vec<_> =
+                defaults.leaves.iter().filter(|(k, _, _)| *k == key || k.starts_with(&under)).collect();
+            match attempt {
+                // Its default (a leaf, or a section's leaves).
+                1 if !default_leaves.is_empty() => {
+                    tree.remove(&key);
+                    for (k, value, _) in default_leaves {
+                        tree.insert(k, value.clone(), Origin::Default);
+                    }
+                }
+                // No default: absent (an `Option` reads as `None`), then a value of each kind
+                // in turn (text, number, boolean, list) until one fits.
+                1 => tree.remove(&key),
+                n if default_leaves.is_empty() && n <= 5 => {
+                    let stand_in = match n {
+                        2 => toml::Value::String(String::new()),
+                        3 => toml::Value::Integer(0),
+                        4 => toml::Value::Boolean(false),
+                        _ => toml::Value::Array(Vec::new()),
+                    };
+                    tree.insert(&key, stand_in, Origin::Default);
+                }
+                // Setting it aside did not help: the rest of `T` stays unchecked.
+                _ => return None,
+            }
+            if !stand_ins.contains(&key) {
+                stand_ins.push(key);
             }
         }
     }
@@ -514,10 +548,11 @@ impl Loader {
                     ConfigError::WrongType { key, origin, expected, found, env_var }
                 }
                 de::Error::Missing(field) => {
-                    // Reported at the key itself, where the check of required keys reports it.
+                    // Reported at the key itself, where the check of required keys reports it,
+                    // from where the table it belongs in came.
                     let key = join(&key, field);
                     ConfigError::Invalid {
-                        origin: Origin::Default,
+                        origin,
                         env_var: self.env_names.var(&key),
                         message: "the key is missing".to_owned(),
                         key,
@@ -581,16 +616,33 @@ pub struct Setting {
     pub known: bool,
 }
 
-/// Key names (whole, or after a `_`) whose values are treated as secrets even when their field
-/// is not marked one.
-const SECRET_NAMES: [&str; 7] = ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key"];
+/// Key names (whole, or after a `_`) whose text values are treated as secrets even when their
+/// field is not marked one.
+const SECRET_NAMES: [&str; 11] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "secret_key",
+    "access_key",
+    "credentials",
+    "dsn",
+];
 
-/// `value` as TOML for `config show`: secrets redacted, a database URL without its password.
+/// `value` as TOML for `config show`: secrets redacted; a database URL, and any URL in a value
+/// that is not secret, without its password.
 fn shown(key: &str, value: &toml::Value, secret: bool) -> String {
     let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
-    let secret = secret || SECRET_NAMES.iter().any(|s| name == *s || name.ends_with(&format!("_{s}")));
+    let named = SECRET_NAMES.iter().any(|s| name == *s || name.ends_with(&format!("_{s}")));
+    let secret = secret || (named && matches!(value, toml::Value::String(_) | toml::Value::Table(_)));
     match value {
         toml::Value::String(url) if secret && key == "database.url" => {
+            toml::Value::String(super::DatabaseUrl::new(url).redacted()).to_string()
+        }
+        toml::Value::String(url) if !secret && url.contains("://") => {
             toml::Value::String(super::DatabaseUrl::new(url).redacted()).to_string()
         }
         toml::Value::Table(table) if secret && table.is_empty() => "{}".to_owned(),
@@ -605,7 +657,7 @@ fn shown(key: &str, value: &toml::Value, secret: bool) -> String {
 }
 
 /// A table key as TOML writes it: bare when it can be.
-fn toml_key(key: &str) -> String {
+pub(crate) fn toml_key(key: &str) -> String {
     if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         key.to_owned()
     } else {
@@ -698,6 +750,21 @@ impl Tree {
             let toml::Value::Table(inner) = slot else { unreachable!("made a table just above") };
             table = inner;
         }
+    }
+
+    /// Removes the value at `key` (and the origins under it).
+    fn remove(&mut self, key: &str) {
+        let (parent, name) = key.rsplit_once('.').unwrap_or(("", key));
+        let mut table = &mut self.root;
+        for segment in parent.split('.').filter(|s| !s.is_empty()) {
+            match table.get_mut(segment) {
+                Some(toml::Value::Table(inner)) => table = inner,
+                _ => return,
+            }
+        }
+        table.remove(name);
+        let under = format!("{key}.");
+        self.origins.retain(|k, _| k != key && !k.starts_with(&under));
     }
 
     /// Where the value at `key` came from; for a table (a map-valued key), where its first

@@ -183,7 +183,11 @@ impl Migrations {
 
     /// Reverts the applied migrations newer than `to` (only the newest when `None`), newest
     /// first, each with its `.down.sql`; returns the versions reverted.
-    pub(crate) async fn revert<DB: Backend>(&self, pool: &sqlx::Pool<DB>, to: Option<i64>) -> Result<Vec<i64>, DbError> {
+    pub(crate) async fn revert<DB: Backend>(
+        &self,
+        pool: &sqlx::Pool<DB>,
+        to: Option<i64>,
+    ) -> Result<Vec<i64>, DbError> {
         let report = DB::migrate(pool, &self.migrator(), Plan::Revert { to }).await.map_err(|e| self.error(e))?;
         for version in &report.applied {
             tracing::info!(version, name = self.name(*version), "migration reverted");
@@ -224,11 +228,16 @@ impl Migrations {
         for file in self.not_built() {
             let version = file.split('_').next().and_then(|v| v.parse().ok()).unwrap_or(0);
             let stem = file.trim_end_matches(".sql").trim_end_matches(".up").trim_end_matches(".down");
+            let mut description = stem.split_once('_').map_or(stem, |(_, d)| d).replace('_', " ");
             if file.ends_with(".down.sql") {
-                continue;
+                description.push_str(" (down)");
             }
-            let description = stem.split_once('_').map_or(stem, |(_, d)| d).replace('_', " ");
-            out.push(MigrationStatus { version, description, state: MigrationState::NotBuilt, checksum: String::new() });
+            out.push(MigrationStatus {
+                version,
+                description,
+                state: MigrationState::NotBuilt,
+                checksum: String::new(),
+            });
         }
         out.sort_by_key(|s| s.version);
         Ok(out)
@@ -255,7 +264,7 @@ impl Migrations {
                 self.describe(v)
             ),
             MigrateError::VersionNotPresent(v) => format!(
-                "{} cannot be reverted: the binary has no `.down.sql` for it; make it reversible (`{v}_name.up.sql` with `{v}_name.down.sql`), or undo it with a new migration",
+                "{} cannot be reverted: this binary has no `.down.sql` for it, so nothing was reverted; add one beside its `.up.sql` and rebuild, or undo it with a new migration",
                 self.describe(v)
             ),
             other => format!("migrations could not run: {other}"),
@@ -298,11 +307,12 @@ fn short_hex(checksum: &[u8]) -> String {
     checksum.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-/// Runs `plan` on `conn`, which holds the migration lock: reads what is applied, checks it
-/// against the embedded migrations, applies (or reverts) the rest. (sqlx's `Migrator::run` does
-/// the same but does not say what it applied, so a caller that reads the list first races with
-/// other processes.)
-async fn run_locked<C: Migrate + Send + ?Sized>(
+/// Runs `plan` on `conn`, which holds the migration lock (except for `Inspect`, which only reads):
+/// reads what is applied, checks it against the embedded migrations, applies (or reverts) the
+/// rest. (sqlx's `Migrator::run` does the same but does not say what it applied, so a caller that
+/// reads the list first races with other processes.) Like `sqlx migrate info`, even `Inspect`
+/// creates sqlx's bookkeeping table when it is missing.
+async fn run_plan<C: Migrate + Send + ?Sized>(
     conn: &mut C,
     migrator: &Migrator,
     plan: Plan,
@@ -325,14 +335,18 @@ async fn run_locked<C: Migrate + Send + ?Sized>(
             Some(to) => newest_first.filter(|a| a.version > to).collect(),
             None => newest_first.take(1).collect(),
         };
+        let down_of = |version| migrator.iter().find(|m| m.version == version && m.migration_type.is_down_migration());
+        // Every target must be reversible before the first is reverted: on PostgreSQL and MySQL
+        // each revert commits, so stopping half-way would leave a state nobody asked for.
+        if let Some(irreversible) = targets.iter().find(|a| down_of(a.version).is_none()) {
+            return Err(MigrateError::VersionNotPresent(irreversible.version));
+        }
         let mut reverted = Vec::new();
         for applied in targets {
-            let down = migrator
-                .iter()
-                .find(|m| m.version == applied.version && m.migration_type.is_down_migration())
-                .ok_or(MigrateError::VersionNotPresent(applied.version))?;
-            conn.revert(TABLE, down).await?;
-            reverted.push(applied.version);
+            if let Some(down) = down_of(applied.version) {
+                conn.revert(TABLE, down).await?;
+                reverted.push(applied.version);
+            }
         }
         return Ok(report(reverted));
     }
@@ -361,10 +375,13 @@ pub(crate) async fn run_postgres(
     plan: Plan,
 ) -> Result<Report, MigrateError> {
     let mut conn = pool.acquire().await?;
+    if let Plan::Inspect = plan {
+        return run_plan(&mut *conn, migrator, plan).await;
+    }
     conn.close_on_drop();
     sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await?;
     conn.lock().await?;
-    let report = run_locked(&mut *conn, migrator, plan).await?;
+    let report = run_plan(&mut *conn, migrator, plan).await?;
     conn.unlock().await?;
     Ok(report)
 }
@@ -381,8 +398,11 @@ pub(crate) async fn run_sqlite(
 ) -> Result<Report, MigrateError> {
     use sqlx::Connection;
     let mut conn = pool.acquire().await?;
+    if let Plan::Inspect = plan {
+        return run_plan(&mut *conn, migrator, plan).await;
+    }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let report = run_locked(&mut *tx, migrator, plan).await?;
+    let report = run_plan(&mut *tx, migrator, plan).await?;
     tx.commit().await?;
     Ok(report)
 }
@@ -397,6 +417,9 @@ pub(crate) async fn run_mysql(
     plan: Plan,
 ) -> Result<Report, MigrateError> {
     let mut conn = pool.acquire().await?;
+    if let Plan::Inspect = plan {
+        return run_plan(&mut *conn, migrator, plan).await;
+    }
     conn.close_on_drop();
     super::backend::mysql_statement_timeout(&mut conn, std::time::Duration::ZERO).await?;
     let (database,): (Option<String>,) = sqlx::query_as("SELECT DATABASE()").fetch_one(&mut *conn).await?;
@@ -408,7 +431,7 @@ pub(crate) async fn run_mysql(
             "the migration lock GET_LOCK('{name}') was not granted"
         ))));
     }
-    let report = run_locked(&mut *conn, migrator, plan).await?;
+    let report = run_plan(&mut *conn, migrator, plan).await?;
     sqlx::query("SELECT RELEASE_LOCK(?)").bind(&name).execute(&mut *conn).await?;
     Ok(report)
 }

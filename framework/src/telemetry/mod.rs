@@ -76,6 +76,11 @@ pub fn init(config: &TelemetryConfig) -> Result<bool, TelemetryError> {
     install(config, std::io::stdout, std::io::stdout().is_terminal())
 }
 
+/// Whether text logs are coloured: on a terminal, unless `NO_COLOR` is set (no-color.org).
+fn colour(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Logs for a command of the app's command line (`migrate`, `doctor`, the app's own): to
 /// stderr, so its stdout holds only the command's output, and without trace export, so a
 /// command does not wait on a collector.
@@ -136,7 +141,7 @@ where
             let format = || fmt::format().compact();
             install!(fmt::layer()
                 .with_writer(writer)
-                .with_ansi(terminal)
+                .with_ansi(colour(terminal))
                 .event_format(logs::TextLines::new(format().with_ansi(false), format().with_ansi(true))))
         }
         LogFormat::Pretty | LogFormat::Auto => {
@@ -144,7 +149,7 @@ where
             let lines = logs::TextLines::new(format().with_ansi(false), format().with_ansi(true));
             install!(fmt::layer()
                 .with_writer(writer)
-                .with_ansi(terminal)
+                .with_ansi(colour(terminal))
                 .event_format(lines)
                 .fmt_fields(fmt::format::PrettyFields::new()))
         }

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 
 use super::super::App;
+use crate::config::loader::toml_key;
 use crate::config::{Config, Origin, Setting};
 
 /// What `config` does.
@@ -53,7 +54,7 @@ fn show<C: Config, S>(app: &App<C, S>) -> i32 {
     let settings = match app.setup.loader.explain::<C>() {
         Ok(settings) => settings,
         Err(e) => {
-            println!("config cannot be read: {e}");
+            eprintln!("config cannot be read: {e}");
             return 1;
         }
     };
@@ -94,9 +95,11 @@ fn render(settings: &[Setting]) -> String {
     });
     for setting in sorted {
         let (table, name) = setting.key.rsplit_once('.').map_or(("", setting.key.as_str()), |(t, n)| (t, n));
+        let name = toml_key(name);
         if section != Some(table) {
             if !table.is_empty() {
-                out.push_str(&format!("\n[{table}]\n"));
+                let dotted: Vec<String> = table.split('.').map(toml_key).collect();
+                out.push_str(&format!("\n[{}]\n", dotted.join(".")));
             }
             section = Some(table);
         }

@@ -12,7 +12,7 @@ use crate::config::{Config, Loaded};
 /// `doctor`'s options.
 #[derive(Args, Debug)]
 pub(super) struct Options {
-    /// How long the database check waits for an answer.
+    /// How long each database check waits for an answer.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
 }
@@ -100,8 +100,13 @@ async fn database<C: Config, S>(app: &App<C, S>, config: &Loaded<C>, timeout: Du
         }
     };
     if let Some(migrations) = migrations {
-        let line = match handle.migration_status(migrations).await {
-            Ok(status) => {
+        let line = match tokio::time::timeout(timeout, handle.migration_status(migrations)).await {
+            Err(_) => Line {
+                check: "migrations",
+                ok: false,
+                detail: format!("no answer within {}ms (--timeout)", timeout.as_millis()),
+            },
+            Ok(Ok(status)) => {
                 let applied = status.iter().filter(|s| s.state == MigrationState::Applied).count();
                 let listed = |keep: &dyn Fn(MigrationState) -> bool| {
                     status
@@ -132,7 +137,7 @@ async fn database<C: Config, S>(app: &App<C, S>, config: &Loaded<C>, timeout: Du
                     Line { check: "migrations", ok: false, detail }
                 }
             }
-            Err(e) => Line { check: "migrations", ok: false, detail: e.to_string() },
+            Ok(Err(e)) => Line { check: "migrations", ok: false, detail: e.to_string() },
         };
         lines.push(line);
     }

@@ -26,7 +26,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub(super) async fn run<C: Config, S>(app: &App<C, S>, probe: Probe) -> i32 {
-    let url = match probe.url {
+    let target = match probe.url {
         Some(url) => url,
         None => match app.setup.loader.load::<C>() {
             Ok(config) => default_url(&config.server.host, config.server.port),
@@ -36,7 +36,9 @@ pub(super) async fn run<C: Config, S>(app: &App<C, S>, probe: Probe) -> i32 {
             }
         },
     };
-    match tokio::time::timeout(probe.timeout, get(&url)).await {
+    // What the messages show: the URL without its user info.
+    let url = crate::config::DatabaseUrl::new(target.as_str()).redacted();
+    match tokio::time::timeout(probe.timeout, get(&target)).await {
         Ok(Ok((status, _))) if status.is_success() => {
             println!("ready: {url} answered {status}");
             0
@@ -75,14 +77,20 @@ fn default_url(host: &str, port: u16) -> String {
 
 /// One GET, answered with its status and body.
 async fn get(url: &str) -> Result<(http::StatusCode, bytes::Bytes), String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL ({e}): pass --url http://host:port/path"))?;
+    let uri: http::Uri =
+        url.parse().map_err(|e| format!("the --url is not a URL ({e}): pass http://host:port/path"))?;
     if uri.scheme_str() != Some("http") {
-        return Err(format!(
-            "`{url}`: the probe speaks plain http (the app serves http; TLS ends at a proxy in front of it): use http://"
-        ));
+        return Err(
+            "the probe speaks plain http (the app serves http; TLS ends at a proxy in front of it): use an http:// URL"
+                .to_owned(),
+        );
     }
-    let host = uri.host().ok_or_else(|| format!("`{url}` names no host"))?;
-    let authority = uri.authority().map_or(host, |a| a.as_str()).to_owned();
+    let host = uri.host().ok_or_else(|| "the --url names no host".to_owned())?;
+    // Host and messages name host and port only: user info in the URL stays out of both.
+    let authority = match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
     let addr = format!("{}:{}", host, uri.port_u16().unwrap_or(80));
     let stream = tokio::net::TcpStream::connect(addr.as_str())
         .await

@@ -53,11 +53,11 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
         return Ok(new_migration(dir, &name, reversible, sequential, timestamp));
     }
     let Some((connect, _)) = app.setup.resources.database.as_ref() else {
-        println!("this app has no database: nothing to migrate (call App::database() to connect one)");
+        eprintln!("this app has no database: nothing to migrate (call App::database() to connect one)");
         return Ok(1);
     };
     let Some(migrations) = migrations else {
-        println!("this app has no migrations: give it its folder with App::migrations(trestle::migrate!())");
+        eprintln!("this app has no migrations: give it its folder with App::migrations(trestle::migrate!())");
         return Ok(1);
     };
     let config = app.load_config()?;
@@ -101,7 +101,7 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
     if let Action::New { name, reversible, sequential, timestamp, dir } = action {
         return Ok(new_migration(dir, &name, reversible, sequential, timestamp));
     }
-    println!("this build has no database support: enable trestle's sqlite, postgres or mysql feature");
+    eprintln!("this build has no database support: enable trestle's sqlite, postgres or mysql feature");
     Ok(1)
 }
 
@@ -125,10 +125,19 @@ fn print_status(status: &[crate::db::migrate::MigrationStatus]) -> i32 {
     let count = |state: MigrationState| status.iter().filter(|s| s.state == state).count();
     let advice = [
         (MigrationState::Pending, "pending: run `migrate` (or start the app with database.migrate = true)"),
-        (MigrationState::Changed, "changed after being applied: restore the file, and put the change in a new migration"),
-        (MigrationState::Missing, "applied but not in this binary: restore the file, or use the database this app belongs to"),
+        (
+            MigrationState::Changed,
+            "changed after being applied: restore the file, and put the change in a new migration",
+        ),
+        (
+            MigrationState::Missing,
+            "applied but not in this binary: restore the file, or use the database this app belongs to",
+        ),
         (MigrationState::NotBuilt, "in the migrations folder but not built into this binary: rebuild the app"),
-        (MigrationState::Dirty, "partly applied by a failed run: repair the schema by hand, then delete its row from _sqlx_migrations"),
+        (
+            MigrationState::Dirty,
+            "partly applied by a failed run: repair the schema by hand, then delete its row from _sqlx_migrations",
+        ),
     ];
     let mut attention = false;
     for (state, what) in advice {
@@ -148,20 +157,25 @@ fn print_status(status: &[crate::db::migrate::MigrationStatus]) -> i32 {
 
 /// `migrate new`: the file(s) of the next migration; 1 when they cannot be written.
 fn new_migration(dir: Option<PathBuf>, name: &str, reversible: bool, sequential: bool, timestamp: bool) -> i32 {
-    let dir = dir.unwrap_or_else(|| PathBuf::from("migrations"));
+    let dir = dir.unwrap_or_else(|| {
+        eprintln!(
+            "the folder migrate!() read at build time is not here: writing to ./migrations (pass --dir to choose)"
+        );
+        PathBuf::from("migrations")
+    });
     let slug = slug(name);
     if slug.is_empty() {
-        println!("`{name}` is not a migration name: use letters and digits, e.g. `add_user_bio`");
+        eprintln!("`{name}` is not a migration name: use letters and digits, e.g. `add_user_bio`");
         return 1;
     }
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        println!("cannot create the migrations folder {}: {e}; pass another with --dir", dir.display());
+        eprintln!("cannot create the migrations folder {}: {e}; pass another with --dir", dir.display());
         return 1;
     }
     let existing = match existing(&dir) {
         Ok(existing) => existing,
         Err(e) => {
-            println!("cannot read the migrations folder {}: {e}; check its permissions", dir.display());
+            eprintln!("cannot read the migrations folder {}: {e}; check its permissions", dir.display());
             return 1;
         }
     };
@@ -171,7 +185,12 @@ fn new_migration(dir: Option<PathBuf>, name: &str, reversible: bool, sequential:
         let next = existing.iter().filter_map(|(v, _, _)| v.parse::<i64>().ok()).max().unwrap_or(0) + 1;
         format!("{next:0width$}")
     } else {
-        utc_timestamp(std::time::SystemTime::now())
+        // A second's timestamp already taken (two in one second) moves on to the next second.
+        let mut at = std::time::SystemTime::now();
+        while existing.iter().any(|(v, _, _)| *v == utc_timestamp(at)) {
+            at += std::time::Duration::from_secs(1);
+        }
+        utc_timestamp(at)
     };
     let reversible = reversible || existing.iter().any(|(_, _, up)| *up);
     let files: Vec<(String, &str)> = if reversible {
@@ -191,7 +210,7 @@ fn new_migration(dir: Option<PathBuf>, name: &str, reversible: bool, sequential:
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
         if let Err(e) = written {
-            println!("cannot create {}: {e}", path.display());
+            eprintln!("cannot create {}: {e}", path.display());
             return 1;
         }
         println!("created {}", path.display());
@@ -202,7 +221,8 @@ fn new_migration(dir: Option<PathBuf>, name: &str, reversible: bool, sequential:
 
 /// `Add user bio!` → `add_user_bio`.
 fn slug(name: &str) -> String {
-    let mapped: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
     mapped.split('_').filter(|part| !part.is_empty()).collect::<Vec<_>>().join("_")
 }
 

@@ -18,8 +18,10 @@
 //!
 //! Every command takes `--profile NAME` (instead of `APP_ENV`) and `--config-dir DIR` (instead
 //! of `APP_CONFIG_DIR`). Commands that need only config (`config`, `routes`, `health`,
-//! `migrate new`) neither connect the database nor start telemetry; the others log to stderr
-//! and never export traces. A command's output goes to stdout, logs to stderr.
+//! `migrate new`) neither connect the database nor start telemetry; `migrate`, `doctor` and the
+//! app's own commands log to stderr and never export traces. A command's output goes to stdout,
+//! its logs and the reason it could not run to stderr. `--version` prints the version of the
+//! app's package when `main` is a `#[trestle::main]`.
 //!
 //! An app adds commands of its own with [`App::commands`](crate::App::commands): a
 //! `#[derive(clap::Subcommand)]` enum and the function that runs it.
@@ -81,7 +83,9 @@ impl<C> AppCommands<C> {
                 let command = E::from_arg_matches(matches)?;
                 let future = run(command, context);
                 // `{:#}`: anyhow's and trestle's errors print their whole cause chain.
-                Ok(Box::pin(async move { future.await.map_err(|e| Box::new(Failed(format!("{e:#}"))) as CommandError) }))
+                Ok(Box::pin(
+                    async move { future.await.map_err(|e| Box::new(Failed(format!("{e:#}"))) as CommandError) },
+                ))
             }),
         }
     }
@@ -126,7 +130,8 @@ struct Globals {
     config_dir: Option<PathBuf>,
 }
 
-/// The framework's command line. See the [module docs](self).
+// The framework's command line (see the module docs). No doc comment here: clap would show it
+// as every app's description.
 #[derive(Parser, Debug)]
 struct Cli {
     #[command(flatten)]
@@ -166,8 +171,9 @@ fn builtin_names() -> Vec<String> {
     Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect()
 }
 
-/// The parser: the framework's commands, the app's, and the app's name and version.
-fn parser<C>(commands: Option<&AppCommands<C>>) -> clap::Command {
+/// The parser: the framework's commands, the app's, and the app's name and version (`program`
+/// names it without `#[trestle::main]`).
+fn parser<C>(commands: Option<&AppCommands<C>>, program: Option<&OsString>) -> clap::Command {
     let mut cmd = Cli::command();
     if let Some(commands) = commands {
         if let Some(name) = builtin_names().into_iter().find(|name| (commands.has)(name)) {
@@ -185,8 +191,7 @@ fn parser<C>(commands: Option<&AppCommands<C>>) -> clap::Command {
             }
         }
         None => {
-            let name = std::env::args_os()
-                .next()
+            let name = program
                 .map(PathBuf::from)
                 .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "app".to_owned());
@@ -201,7 +206,7 @@ pub(crate) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
     app: App<C, S>,
     args: Vec<OsString>,
 ) -> Result<i32, StartupError> {
-    let matches = match parser(app.commands.as_ref()).try_get_matches_from(args) {
+    let matches = match parser(app.commands.as_ref(), args.first()).try_get_matches_from(args) {
         Ok(matches) => matches,
         Err(e) => {
             // `--help` and `--version` print to stdout and exit 0; usage errors to stderr, 2.
@@ -210,6 +215,13 @@ pub(crate) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
         }
     };
     let globals = Globals::from_arg_matches(&matches).unwrap_or_default();
+    if let Some(dir) = globals.config_dir.as_ref().filter(|d| !d.is_dir()) {
+        eprintln!(
+            "error: --config-dir {} is not a folder: create it, or point to the folder of default.toml",
+            dir.display()
+        );
+        return Ok(2);
+    }
     let app = app.configure(|mut loader| {
         if let Some(profile) = globals.profile {
             loader = loader.profile(profile);
@@ -264,12 +276,16 @@ async fn run_app_command<C: Config, S: Clone + Send + Sync + 'static>(
     result.map(|()| 0).map_err(|source| StartupError::Command { name, source })
 }
 
-/// Logs for a command: stderr, no trace export.
+/// Logs for a command: stderr, no trace export; the config's warnings (unknown keys) logged, as
+/// `serve` logs them.
 fn command_logs<C>(config: &crate::config::Loaded<C>) -> Result<(), StartupError> {
     crate::telemetry::init_for_command(&config.telemetry).map_err(|source| StartupError::Telemetry {
         env_var: source.config_key().map(|key| config.env.var(key)),
         source,
     })?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     Ok(())
 }
 

@@ -52,10 +52,20 @@ pub(super) fn run<C: Config, S: Clone + Send + Sync + 'static>(app: &App<C, S>, 
         return 0;
     }
     let width = |f: fn(&Row) -> usize, title: &str| rows.iter().map(f).max().unwrap_or(0).max(title.len());
-    let (m, p, h) = (width(|r| r.methods.len(), "METHOD"), width(|r| r.path.len(), "PATH"), width(|r| r.handler.len(), "HANDLER"));
-    println!("{:<m$}  {:<p$}  {:<h$}  {:<8}  SCOPES", "METHOD", "PATH", "HANDLER", "AUTH");
+    let (m, p, h) =
+        (width(|r| r.methods.len(), "METHOD"), width(|r| r.path.len(), "PATH"), width(|r| r.handler.len(), "HANDLER"));
+    let s = width(|r| r.scopes.join(",").len(), "SCOPES");
+    println!("{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  SUMMARY", "METHOD", "PATH", "HANDLER", "AUTH", "SCOPES");
     for r in &rows {
-        let line = format!("{:<m$}  {:<p$}  {:<h$}  {:<8}  {}", r.methods, r.path, r.handler, r.auth, r.scopes.join(","));
+        let line = format!(
+            "{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  {}",
+            r.methods,
+            r.path,
+            r.handler,
+            r.auth.to_string(),
+            r.scopes.join(","),
+            r.summary
+        );
         println!("{}", line.trim_end());
     }
     0
