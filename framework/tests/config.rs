@@ -583,3 +583,35 @@ fn a_missing_number_and_a_bad_option_do_not_hide_later_problems() {
     }
     assert!(!text.contains("mail.port` from the built-in default"), "no problem blamed on a stand-in: {text}");
 }
+
+#[test]
+fn a_file_variable_reads_a_mounted_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("api_key");
+    fs::write(&secret, "sk_from_a_file\n").unwrap();
+    let var = ("APP__API_KEY_FILE", secret.to_str().unwrap());
+    let (_d, loader) = setup(&[], &[var]);
+    let loaded = loader.load::<Settings>().unwrap();
+    assert_eq!(loaded.app.api_key.expose(), "sk_from_a_file", "the final newline is not part of it");
+
+    // Both the value and the file: which one is meant is unclear, so neither is taken.
+    let (_d, loader) = setup(&[], &[var, KEY]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(
+        text.contains("APP__API_KEY_FILE") && text.contains("APP__API_KEY") && text.contains("unset one"),
+        "{text}"
+    );
+    assert!(!text.contains("sk_from_a_file") && !text.contains("SECRETVALUE"), "{text}");
+
+    let (_d, loader) = setup(&[], &[("APP__API_KEY_FILE", "/run/secrets/nowhere")]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("APP__API_KEY_FILE names /run/secrets/nowhere, which cannot be read"), "{text}");
+}
+
+#[test]
+fn a_key_that_ends_in_file_is_itself_not_an_indirection() {
+    // `auth.jwt.public_key_file` is a key of its own: its variable sets the path.
+    let (_d, loader) = setup(&[], &[KEY, ("APP__AUTH__JWT__PUBLIC_KEY_FILE", "/keys/public.pem")]);
+    let loaded = loader.load::<Settings>().unwrap();
+    assert_eq!(loaded.auth.jwt.public_key_file.as_deref(), Some(std::path::Path::new("/keys/public.pem")));
+}

@@ -28,6 +28,13 @@ pub enum Origin {
         /// The variable's name.
         var: String,
     },
+    /// A file named by an environment variable ending in `_FILE` (a mounted secret).
+    EnvFile {
+        /// The variable (`APP__AUTH__JWT__SECRET_FILE`).
+        var: String,
+        /// The file it names.
+        path: PathBuf,
+    },
     /// `Loader::set` (code, usually a test).
     Code,
 }
@@ -39,6 +46,7 @@ impl fmt::Display for Origin {
             Origin::File { path, line } => write!(f, "{} line {line}", path.display()),
             Origin::Env { var } => write!(f, "environment variable {var}"),
             Origin::DotEnv { path, var } => write!(f, "{var} in {}", path.display()),
+            Origin::EnvFile { var, path } => write!(f, "file {} (named by {var})", path.display()),
             Origin::Code => f.write_str("Loader::set in code"),
         }
     }
@@ -48,6 +56,7 @@ impl fmt::Display for Origin {
 fn fix(origin: &Origin, env_var: &str) -> String {
     match origin {
         Origin::Env { .. } | Origin::DotEnv { .. } => "fix that variable".to_owned(),
+        Origin::EnvFile { .. } => "fix the file's contents".to_owned(),
         Origin::Code => "fix the value passed in code".to_owned(),
         Origin::Default => format!("set it in config/default.toml or {env_var}"),
         Origin::File { .. } => format!("fix it there or override it with {env_var}"),
@@ -77,6 +86,16 @@ pub enum ConfigError {
         column: usize,
         /// The parser's message (without the line's text, which may hold a secret).
         message: String,
+    },
+    /// A `…_FILE` variable names a file that cannot be read.
+    #[error("{var} names {}, which cannot be read ({source}): mount the secret there, or unset {var}", path.display())]
+    SecretFile {
+        /// The variable.
+        var: String,
+        /// The file it names.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
     },
     /// The `.env` file has a line that is not `KEY=value`.
     #[error("cannot parse {} line {line}: write each line as KEY=value (quote values that contain spaces or #)", path.display())]

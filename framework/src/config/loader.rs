@@ -404,13 +404,7 @@ impl Loader {
             }
         }
 
-        let mut leaves: Vec<_> = sources
-            .vars
-            .iter()
-            .filter_map(|(var, (value, origin))| {
-                Some((self.env_names.key(var)?, toml::Value::String(value.clone()), origin.clone()))
-            })
-            .collect();
+        let mut leaves = self.variable_leaves(sources, schema)?;
         // Variables come in no particular order; sorting keeps warnings stable.
         leaves.sort_by(|a, b| a.0.cmp(&b.0));
         layers.push(Layer { leaves, checked: true });
@@ -418,6 +412,55 @@ impl Loader {
         let leaves = self.overrides.iter().map(|(k, v)| (k.clone(), toml::Value::String(v.clone()), Origin::Code));
         layers.push(Layer { leaves: leaves.collect(), checked: true });
         Ok((layers, files))
+    }
+
+    /// The variables' leaves. `APP__AUTH__JWT__SECRET_FILE=/run/secrets/jwt` sets
+    /// `auth.jwt.secret` to the file's contents (without its final newline): the Docker and
+    /// Kubernetes secrets convention, for any key whose name plus `_file` is not a key itself.
+    fn variable_leaves(
+        &self,
+        sources: &Sources,
+        schema: &[Field],
+    ) -> Result<Vec<(String, toml::Value, Origin)>, ConfigError> {
+        let mut known = Vec::new();
+        leaves("", schema, &mut known);
+        let is_known = |key: &str| known.iter().any(|(k, _)| k == key);
+        let mut out = Vec::new();
+        let mut from_files = Vec::new();
+        for (var, (value, origin)) in &sources.vars {
+            let Some(key) = self.env_names.key(var) else { continue };
+            match key.strip_suffix("_file").filter(|base| is_known(base) && !is_known(&key)) {
+                Some(base) => {
+                    let path = PathBuf::from(value);
+                    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
+                        var: var.clone(),
+                        path: path.clone(),
+                        source,
+                    })?;
+                    let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
+                    from_files.push(base.to_owned());
+                    out.push((
+                        base.to_owned(),
+                        toml::Value::String(text.to_owned()),
+                        Origin::EnvFile { var: var.clone(), path },
+                    ));
+                }
+                None => out.push((key, toml::Value::String(value.clone()), origin.clone())),
+            }
+        }
+        for base in from_files {
+            let both: Vec<&Origin> = out.iter().filter(|(k, _, _)| *k == base).map(|(_, _, o)| o).collect();
+            if both.len() > 1 {
+                let names: Vec<String> = both.iter().map(ToString::to_string).collect();
+                return Err(ConfigError::Invalid {
+                    env_var: self.env_names.var(&base),
+                    origin: both[0].clone(),
+                    message: format!("it is set twice ({}): unset one of them", names.join(" and ")),
+                    key: base,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Stage 4: every required key set somewhere, no unknown keys (in production, or set in

@@ -177,6 +177,11 @@ pub(crate) fn plain_message(e: &sqlx::Error) -> String {
         sqlx::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
             std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+            // getaddrinfo's failure: in a static binary in an empty root or a FROM scratch image,
+            // name resolution needs the /etc files a container runtime mounts.
+            _ if io.to_string().contains("failed to lookup address") => format!(
+                "{io}: the database host name does not resolve; check the host in database.url, and that the system has /etc/hosts and /etc/resolv.conf (container runtimes mount them; in a bare root use an IP address)"
+            ),
             _ => io.to_string(),
         },
         other => other.to_string(),
@@ -283,6 +288,14 @@ fn mark_statement_failed(e: &sqlx::Error) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_host_that_does_not_resolve_says_where_names_come_from() {
+        let lookup =
+            std::io::Error::other("failed to lookup address information: Temporary failure in name resolution");
+        let text = plain_message(&sqlx::Error::Io(lookup));
+        assert!(text.contains("database.url") && text.contains("/etc/hosts") && text.contains("IP address"), "{text}");
+    }
 
     #[test]
     fn statuses_by_kind() {

@@ -124,6 +124,7 @@ fn origin(origin: Option<&Origin>) -> String {
         Some(Origin::File { path, line }) => format!("{}:{line}", path.display()),
         Some(Origin::Env { var }) => format!("env {var}"),
         Some(Origin::DotEnv { path, var }) => format!("{var} in {}", path.display()),
+        Some(Origin::EnvFile { var, path }) => format!("file {} ({var})", path.display()),
         Some(Origin::Code) => "set in code".to_owned(),
     }
 }

@@ -92,9 +92,15 @@ async fn get(url: &str) -> Result<(http::StatusCode, bytes::Bytes), String> {
         None => host.to_owned(),
     };
     let addr = format!("{}:{}", host, uri.port_u16().unwrap_or(80));
-    let stream = tokio::net::TcpStream::connect(addr.as_str())
-        .await
-        .map_err(|e| format!("cannot connect to {authority} ({e}): is the app running and listening there?"))?;
+    let stream = tokio::net::TcpStream::connect(addr.as_str()).await.map_err(|e| {
+        if e.to_string().contains("failed to lookup address") {
+            format!(
+                "cannot resolve {host} ({e}): the system has no /etc/hosts or DNS answer for it (container runtimes mount /etc/hosts; in a bare root use --url with an IP address)"
+            )
+        } else {
+            format!("cannot connect to {authority} ({e}): is the app running and listening there?")
+        }
+    })?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
         .map_err(|e| format!("{authority} does not speak HTTP/1.1: {e}"))?;

@@ -1,0 +1,38 @@
+# Sourced by the scripts that run the RealWorld suites (../shared/realworld: Hurl and Postman)
+# against a conduit: finds the suites, installs their runners (idempotent), runs one suite.
+# The suites' run.sh leaves out the one Postman request the Hurl suite contradicts.
+
+realworld_setup() {
+  for candidate in "${REALWORLD:-}" ../shared/realworld; do
+    if [ -n "$candidate" ] && [ -f "$candidate/run.sh" ]; then REALWORLD="$(cd "$candidate" && pwd)"; break; fi
+  done
+  if [ -z "${REALWORLD:-}" ] || [ ! -f "$REALWORLD/run.sh" ]; then
+    echo "the RealWorld suites are not at ../shared/realworld; set REALWORLD to their folder" >&2
+    return 1
+  fi
+  export REALWORLD
+  export REALWORLD_TOOLS="${REALWORLD_TOOLS:-$HOME/.cache/realworld-tools}"
+  bash "$REALWORLD/install-tools.sh" >/dev/null
+}
+
+# realworld_suite LABEL SUITE HOST: runs one suite (hurl or postman); fails when any test fails.
+realworld_suite() {
+  echo "== $1: $2"
+  local reports
+  reports="$(mktemp -d)"
+  if ! REPORT_DIR="$reports" HOST="$3" SUITE="$2" bash "$REALWORLD/run.sh" | tail -n 3; then
+    echo "$1: the $2 suite failed" >&2
+    rm -rf "$reports"
+    return 1
+  fi
+  rm -rf "$reports"
+}
+
+# wait_http URL [SECONDS]: until URL answers 2xx (default 10 s).
+wait_http() {
+  local deadline=$(( $(date +%s) + ${2:-10} ))
+  until curl -fs -o /dev/null --max-time 1 "$1"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then return 1; fi
+    sleep 0.05
+  done
+}
