@@ -615,3 +615,34 @@ fn a_key_that_ends_in_file_is_itself_not_an_indirection() {
     let loaded = loader.load::<Settings>().unwrap();
     assert_eq!(loaded.auth.jwt.public_key_file.as_deref(), Some(std::path::Path::new("/keys/public.pem")));
 }
+
+#[test]
+fn a_file_variable_fills_one_entry_of_a_map_and_the_environment_beats_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("otlp_token");
+    fs::write(&token, "Bearer from-a-file").unwrap();
+    let (_d, loader) =
+        setup(&[], &[KEY, ("APP__TELEMETRY__OTLP__HEADERS__AUTHORIZATION_FILE", token.to_str().unwrap())]);
+    let loaded = loader.load::<Settings>().unwrap();
+    let headers = &loaded.telemetry.otlp.headers;
+    assert_eq!(headers.get("authorization").map(|v| v.expose().as_str()), Some("Bearer from-a-file"));
+    assert!(!headers.contains_key("authorization_file"), "{:?}", headers.keys().collect::<Vec<_>>());
+
+    // The real environment's value wins over a `_FILE` in `.env`, as over any `.env` line.
+    let secret = dir.path().join("api_key");
+    fs::write(&secret, "from-dotenv-file").unwrap();
+    let (d, loader) = setup(&[], &[KEY]);
+    fs::write(d.path().join(".env"), format!("APP__API_KEY_FILE={}\n", secret.display())).unwrap();
+    assert_eq!(loader.load::<Settings>().unwrap().app.api_key.expose(), "sk_live_SECRETVALUE");
+}
+
+#[test]
+fn an_unreadable_secret_file_is_reported_with_the_other_problems() {
+    let (_d, loader) = setup(&[], &[("APP__API_KEY_FILE", "/run/secrets/nowhere"), ("APP__SERVER__PORT", "eighty")]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(text.contains("/run/secrets/nowhere") && text.contains("server.port"), "{text}");
+    // A value that is not a path may be the secret itself: it is not echoed.
+    let (_d, loader) = setup(&[], &[("APP__API_KEY_FILE", "sk_live_pasted_by_mistake")]);
+    let text = loader.load::<Settings>().unwrap_err().to_string();
+    assert!(!text.contains("sk_live_pasted_by_mistake") && text.contains("APP__API_KEY_FILE"), "{text}");
+}

@@ -3,7 +3,9 @@
 # The suites' run.sh leaves out the one Postman request the Hurl suite contradicts.
 
 realworld_setup() {
-  for candidate in "${REALWORLD:-}" ../shared/realworld; do
+  # Beside the repository; the second path is where this workplace keeps them for a clone made
+  # elsewhere (CI's).
+  for candidate in "${REALWORLD:-}" ../shared/realworld /work/shared/realworld; do
     if [ -n "$candidate" ] && [ -f "$candidate/run.sh" ]; then REALWORLD="$(cd "$candidate" && pwd)"; break; fi
   done
   if [ -z "${REALWORLD:-}" ] || [ ! -f "$REALWORLD/run.sh" ]; then
@@ -18,13 +20,16 @@ realworld_setup() {
 # realworld_suite LABEL SUITE HOST: runs one suite (hurl or postman); fails when any test fails.
 realworld_suite() {
   echo "== $1: $2"
-  local reports
+  local reports status=0
   reports="$(mktemp -d)"
-  if ! REPORT_DIR="$reports" HOST="$3" SUITE="$2" bash "$REALWORLD/run.sh" | tail -n 3; then
+  REPORT_DIR="$reports" HOST="$3" SUITE="$2" bash "$REALWORLD/run.sh" >"$reports/output.txt" 2>&1 || status=$?
+  if [ "$status" != 0 ]; then
+    cat "$reports/output.txt" >&2
     echo "$1: the $2 suite failed" >&2
     rm -rf "$reports"
     return 1
   fi
+  grep -E "^(hurl|postman):" "$reports/output.txt" || tail -n 1 "$reports/output.txt"
   rm -rf "$reports"
 }
 

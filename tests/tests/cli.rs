@@ -524,3 +524,35 @@ fn a_config_dir_that_is_not_a_folder_is_a_usage_error() {
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.contains("--config-dir no-such-folder is not a folder"), "{run:?}");
 }
+
+#[test]
+fn sigterm_while_the_database_is_retried_stops_startup_even_as_pid_1() {
+    // PID 1 of a PID namespace (as in a container): the kernel drops a signal it has no handler
+    // for, so the handlers must exist from the start of startup.
+    let sandbox = Sandbox::new();
+    let url = format!("postgres://app:pw@127.0.0.1:{}/shop", closed_port());
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", BIN, "serve"])
+        .current_dir(&sandbox.dir)
+        .env_clear()
+        .env("APP__DATABASE__URL", &url)
+        .env("APP__AUTH__JWT__SECRET", SECRET)
+        .env("APP__SERVER__PORT", "0")
+        .env("APP__DATABASE__CONNECT_RETRIES", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("unshare");
+    // The app: the child of unshare, once it is there and retrying.
+    std::thread::sleep(Duration::from_millis(1500));
+    let children = std::fs::read_to_string(format!("/proc/{}/task/{}/children", child.id(), child.id())).unwrap();
+    let app: u32 = children.split_whitespace().next().expect("unshare's child").parse().unwrap();
+    let ns_pid = std::fs::read_to_string(format!("/proc/{app}/status")).unwrap();
+    let ns_pid = ns_pid.lines().find(|l| l.starts_with("NSpid")).unwrap().split_whitespace().last().unwrap().to_owned();
+    assert_eq!(ns_pid, "1", "the app is PID 1 of its namespace");
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &app.to_string()]).status().unwrap().success());
+    let status = common::wait_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    assert!(sent.elapsed() < Duration::from_secs(3), "stopped at once, not after the retries: {:?}", sent.elapsed());
+}

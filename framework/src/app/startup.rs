@@ -357,7 +357,22 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
             "route"
         );
     }
-    prepare(app, config).await?.serve(shutdown).await
+    // Polled once now, so `run`'s signal handlers exist from the start of startup: as PID 1 of
+    // a container (where a signal without a handler is dropped) a SIGTERM while the database is
+    // still being retried ends startup at once instead of waiting for the runtime's SIGKILL.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let requested = std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+    if requested {
+        return Ok(());
+    }
+    let prepared = tokio::select! {
+        prepared = prepare(app, config) => prepared?,
+        () = shutdown.as_mut() => {
+            tracing::info!("shutdown requested during startup: stopping before serving");
+            return Ok(());
+        }
+    };
+    prepared.serve(shutdown).await
 }
 
 /// Phase 7: binds the listeners, serves until `shutdown`, drains, closes the pool.
@@ -367,8 +382,8 @@ async fn serve(ready: Ready, shutdown: impl Future<Output = ()> + Send) -> Resul
     let env = ready.env;
     // Polled once before the listener exists: a future that installs signal handlers when first
     // polled (as `run`'s does) has them in place before any client is served, so a SIGTERM right
-    // after "listening on" drains instead of killing the process. Until here a signal still stops
-    // startup the default way.
+    // after "listening on" drains instead of killing the process. (`App::run` polls it first at
+    // the start of startup already; `Prepared::serve` called directly starts here.)
     let mut shutdown = std::pin::pin!(shutdown);
     let requested = std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     let addr = format!("{}:{}", server.host, server.port);

@@ -196,11 +196,11 @@ impl Loader {
         let sources = self.resolve_sources()?;
         let mut schema = C::fields();
         schema.extend(FrameworkConfig::fields());
-        let (layers, files) = self.read_layers(&sources, &schema)?;
-        let mut tree = Tree::merge(&layers);
         // Every problem is reported at once: each stage's failures are collected, and a value
         // that does not deserialize is set aside so the rest can be checked.
         let mut problems = Vec::new();
+        let (layers, files) = self.read_layers(&sources, &schema, &mut problems)?;
+        let mut tree = Tree::merge(&layers);
         let warnings = self.check_keys(&schema, &layers, &tree, &sources, &mut problems);
         warnings_out.clone_from(&warnings);
         let mut stand_ins = Vec::new();
@@ -257,7 +257,8 @@ impl Loader {
         let sources = self.resolve_sources()?;
         let mut schema = C::fields();
         schema.extend(FrameworkConfig::fields());
-        let (layers, _) = self.read_layers(&sources, &schema)?;
+        // What cannot be read (a secret file) is left out here; `load` reports it.
+        let (layers, _) = self.read_layers(&sources, &schema, &mut Vec::new())?;
         let tree = Tree::merge(&layers);
         let mut known = Vec::new();
         leaves("", &schema, &mut known);
@@ -379,7 +380,12 @@ impl Loader {
 
     /// Stage 2: defaults, `default.toml`, `{profile}.toml`, the variables, code — lowest first —
     /// and the files that were read.
-    fn read_layers(&self, sources: &Sources, schema: &[Field]) -> Result<(Vec<Layer>, Vec<PathBuf>), ConfigError> {
+    fn read_layers(
+        &self,
+        sources: &Sources,
+        schema: &[Field],
+        problems: &mut Vec<ConfigError>,
+    ) -> Result<(Vec<Layer>, Vec<PathBuf>), ConfigError> {
         let defaults = defaults_tree(schema).map_err(|(key, message)| ConfigError::Invalid {
             env_var: self.env_names.var(&key),
             key,
@@ -404,7 +410,7 @@ impl Loader {
             }
         }
 
-        let mut leaves = self.variable_leaves(sources, schema)?;
+        let mut leaves = self.variable_leaves(sources, schema, problems);
         // Variables come in no particular order; sorting keeps warnings stable.
         leaves.sort_by(|a, b| a.0.cmp(&b.0));
         layers.push(Layer { leaves, checked: true });
@@ -416,51 +422,69 @@ impl Loader {
 
     /// The variables' leaves. `APP__AUTH__JWT__SECRET_FILE=/run/secrets/jwt` sets
     /// `auth.jwt.secret` to the file's contents (without its final newline): the Docker and
-    /// Kubernetes secrets convention, for any key whose name plus `_file` is not a key itself.
+    /// Kubernetes secrets convention, for any key (or entry of a map-valued key, such as one OTLP
+    /// header) whose name plus `_file` is not a key itself. A file that cannot be read is a
+    /// problem added to `problems`; the value and its `_FILE` both set by one source is another
+    /// (the real environment still wins over `.env`).
     fn variable_leaves(
         &self,
         sources: &Sources,
         schema: &[Field],
-    ) -> Result<Vec<(String, toml::Value, Origin)>, ConfigError> {
+        problems: &mut Vec<ConfigError>,
+    ) -> Vec<(String, toml::Value, Origin)> {
         let mut known = Vec::new();
         leaves("", schema, &mut known);
         let is_known = |key: &str| known.iter().any(|(k, _)| k == key);
-        let mut out = Vec::new();
-        let mut from_files = Vec::new();
+        let in_known_map = |key: &str| known.iter().any(|(k, _)| key.starts_with(&format!("{k}.")));
+        // (key, value, origin, from the real environment)
+        let mut found: Vec<(String, toml::Value, Origin, bool)> = Vec::new();
         for (var, (value, origin)) in &sources.vars {
             let Some(key) = self.env_names.key(var) else { continue };
-            match key.strip_suffix("_file").filter(|base| is_known(base) && !is_known(&key)) {
-                Some(base) => {
-                    let path = PathBuf::from(value);
-                    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::SecretFile {
-                        var: var.clone(),
-                        path: path.clone(),
-                        source,
-                    })?;
+            let real = matches!(origin, Origin::Env { .. });
+            let base =
+                key.strip_suffix("_file").filter(|base| (is_known(base) || in_known_map(base)) && !is_known(&key));
+            let Some(base) = base else {
+                found.push((key, toml::Value::String(value.clone()), origin.clone(), real));
+                continue;
+            };
+            let path = PathBuf::from(value);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
                     let text = text.strip_suffix('\n').map_or(text.as_str(), |t| t.strip_suffix('\r').unwrap_or(t));
-                    from_files.push(base.to_owned());
-                    out.push((
-                        base.to_owned(),
-                        toml::Value::String(text.to_owned()),
-                        Origin::EnvFile { var: var.clone(), path },
-                    ));
+                    let origin = Origin::EnvFile { var: var.clone(), path };
+                    found.push((base.to_owned(), toml::Value::String(text.to_owned()), origin, real));
                 }
-                None => out.push((key, toml::Value::String(value.clone()), origin.clone())),
+                Err(source) => {
+                    // A value that is no path may be the secret itself, put in the wrong variable.
+                    let path = if value.contains('/') { path } else { PathBuf::from("(a value that is not a path)") };
+                    problems.push(ConfigError::SecretFile { var: var.clone(), path, source });
+                }
             }
         }
-        for base in from_files {
-            let both: Vec<&Origin> = out.iter().filter(|(k, _, _)| *k == base).map(|(_, _, o)| o).collect();
-            if both.len() > 1 {
-                let names: Vec<String> = both.iter().map(ToString::to_string).collect();
-                return Err(ConfigError::Invalid {
-                    env_var: self.env_names.var(&base),
-                    origin: both[0].clone(),
-                    message: format!("it is set twice ({}): unset one of them", names.join(" and ")),
-                    key: base,
-                });
+        let mut out: Vec<(String, toml::Value, Origin)> = Vec::new();
+        for (key, value, origin, real) in &found {
+            let rivals: Vec<&(String, toml::Value, Origin, bool)> = found.iter().filter(|(k, ..)| k == key).collect();
+            if rivals.len() > 1 {
+                // The real environment wins over `.env`; two of one source are a conflict.
+                if rivals.iter().any(|(.., r)| *r) && !*real {
+                    continue;
+                }
+                if rivals.iter().filter(|(.., r)| r == real).count() > 1 {
+                    if !problems.iter().any(|p| p.key() == Some(key.as_str())) {
+                        let names: Vec<String> = rivals.iter().map(|(_, _, o, _)| o.to_string()).collect();
+                        problems.push(ConfigError::Invalid {
+                            env_var: self.env_names.var(key),
+                            origin: origin.clone(),
+                            message: format!("it is set twice ({}): unset one of them", names.join(" and ")),
+                            key: key.clone(),
+                        });
+                    }
+                    continue;
+                }
             }
+            out.push((key.clone(), value.clone(), origin.clone()));
         }
-        Ok(out)
+        out
     }
 
     /// Stage 4: every required key set somewhere, no unknown keys (in production, or set in

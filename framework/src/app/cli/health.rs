@@ -28,10 +28,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub(super) async fn run<C: Config, S>(app: &App<C, S>, probe: Probe) -> i32 {
     let target = match probe.url {
         Some(url) => url,
-        None => match app.setup.loader.load::<C>() {
-            Ok(config) => default_url(&config.server.host, config.server.port),
+        None => match address(app) {
+            Ok((host, port)) => default_url(&host, port),
             Err(e) => {
-                println!("not checked: the config does not load, so the address is unknown (pass --url): {e}");
+                println!("not checked: the address is unknown (pass --url): {e}");
                 return 1;
             }
         },
@@ -64,6 +64,31 @@ pub(super) async fn run<C: Config, S>(app: &App<C, S>, probe: Probe) -> i32 {
     }
 }
 
+/// `server.host` and `server.port`, from the config as it loads — or, when another part of it
+/// does not (a secret file rotated away from under a running server), from those two keys alone:
+/// the probe asks about the server, not about the config.
+fn address<C: Config, S>(app: &App<C, S>) -> Result<(String, u16), String> {
+    match app.setup.loader.load::<C>() {
+        Ok(config) => Ok((config.server.host, config.server.port)),
+        Err(load_error) => {
+            let settings = app.setup.loader.explain::<C>().map_err(|e| e.to_string())?;
+            let value = |key: &str| {
+                settings
+                    .iter()
+                    .find(|s| s.key == key)
+                    .and_then(|s| s.value.clone())
+                    .map(|v| v.trim_matches('"').to_owned())
+            };
+            let host = value("server.host").unwrap_or_default();
+            let port = value("server.port").and_then(|p| p.parse().ok());
+            match port {
+                Some(port) if !host.is_empty() => Ok((host, port)),
+                _ => Err(load_error.to_string()),
+            }
+        }
+    }
+}
+
 /// `http://host:port/health/ready`, loopback for a wildcard host.
 fn default_url(host: &str, port: u16) -> String {
     let host = match host {
@@ -92,15 +117,19 @@ async fn get(url: &str) -> Result<(http::StatusCode, bytes::Bytes), String> {
         None => host.to_owned(),
     };
     let addr = format!("{}:{}", host, uri.port_u16().unwrap_or(80));
-    let stream = tokio::net::TcpStream::connect(addr.as_str()).await.map_err(|e| {
-        if e.to_string().contains("failed to lookup address") {
+    // Resolved first, on its own, so a name that does not resolve is told apart from a server
+    // that does not answer.
+    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host(addr.as_str())
+        .await
+        .map_err(|e| {
             format!(
-                "cannot resolve {host} ({e}): the system has no /etc/hosts or DNS answer for it (container runtimes mount /etc/hosts; in a bare root use --url with an IP address)"
+                "cannot resolve {host} ({e}): the system has no /etc/hosts entry or DNS answer for it (container runtimes mount /etc/hosts and /etc/resolv.conf; in a bare root use --url with an IP address)"
             )
-        } else {
-            format!("cannot connect to {authority} ({e}): is the app running and listening there?")
-        }
-    })?;
+        })?
+        .collect();
+    let stream = tokio::net::TcpStream::connect(addrs.as_slice())
+        .await
+        .map_err(|e| format!("cannot connect to {authority} ({e}): is the app running and listening there?"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
         .map_err(|e| format!("{authority} does not speak HTTP/1.1: {e}"))?;
