@@ -6,7 +6,6 @@ use std::time::Duration;
 use clap::Args;
 
 use super::super::{App, StartupError};
-use super::status_word;
 use crate::config::{Config, Loaded};
 
 /// `doctor`'s options.
@@ -66,7 +65,8 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(app: App<C,
 
 fn print(lines: &[Line]) {
     for line in lines {
-        println!("{:<4}  {:<10} {}", status_word(line.ok), line.check, line.detail);
+        let word = if line.ok { "ok" } else { "FAIL" };
+        println!("{word:<4}  {:<10} {}", line.check, line.detail);
     }
 }
 

@@ -288,12 +288,3 @@ fn command_logs<C>(config: &crate::config::Loaded<C>) -> Result<(), StartupError
     }
     Ok(())
 }
-
-/// What a check prints: `ok`, or `FAIL` and why.
-fn status_word(ok: bool) -> &'static str {
-    if ok {
-        "ok"
-    } else {
-        "FAIL"
-    }
-}
