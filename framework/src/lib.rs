@@ -140,6 +140,9 @@ pub use db::Db;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use sqlx;
+/// tracing, for the app's own logs and spans: `trestle::tracing::info!("…")` lands in the same
+/// lines (with the request id) as the framework's.
+pub use tracing;
 
 /// What most apps need, in one `use trestle::prelude::*;`.
 pub mod prelude {

@@ -459,3 +459,33 @@ async fn problem_types_tell_missing_from_invalid_credentials() {
     let res = app.get("/admin").bearer(&hs256(&claims(json!({})), SECRET)).send().await;
     assert_eq!(res.problem().problem_type, trestle::auth::INSUFFICIENT_SCOPE);
 }
+
+/// Who is calling.
+#[trestle::get("/whoami")]
+async fn whoami_unconfigured(auth: Auth) -> String {
+    auth.0.sub.clone()
+}
+
+/// Who is calling, if anyone.
+#[trestle::get("/maybe")]
+async fn maybe_unconfigured(auth: Option<Auth>) -> String {
+    auth.map(|a| a.0.sub).unwrap_or_default()
+}
+
+#[trestle::test]
+async fn a_route_taking_auth_without_app_auth_is_a_startup_error_naming_it() {
+    for routes in [routes![whoami_unconfigured], routes![maybe_unconfigured]] {
+        let app = App::new().state(|ctx| ctx.clone()).routes(routes);
+        let Err(err) = app.into_router().await else { panic!("started without keys") };
+        let text = err.to_string();
+        assert!(matches!(err, StartupError::Auth { .. }), "{text}");
+        assert!(text.contains("GET /") && text.contains("_unconfigured") && text.contains("App::auth()"), "{text}");
+    }
+    // With the keys, the same route starts.
+    let app = App::new()
+        .configure(|c| c.set("auth.jwt.secret", "0123456789abcdef0123456789abcdef"))
+        .auth()
+        .state(|ctx| ctx.clone())
+        .routes(routes![whoami_unconfigured]);
+    assert!(app.into_router().await.is_ok());
+}

@@ -185,6 +185,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     config: Loaded<C>,
 ) -> Result<Prepared<C, S>, StartupError> {
     let setup = app.setup;
+    refuse_auth_without_keys::<C, S>(&app.routes, setup.resources.auth)?;
     let mut health = setup.health;
     let resources = open_resources(&setup.resources, &config, &mut health).await?;
     let expose_constraint_names = config.database.expose_constraint_names;
@@ -199,6 +200,27 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         observe: observe(&metrics, &context),
     };
     Ok(Prepared { context, state, routes: app.routes, layers: setup.layers, stack, health, metrics, env })
+}
+
+/// With the `Context` as state, a route that takes `Auth` gets its keys from the context, which
+/// has none unless `App::auth()` was called: every request would fail. Caught here, before
+/// anything opens, naming the route. (An app state of its own holds its keys itself.)
+fn refuse_auth_without_keys<C: 'static, S: Clone + Send + Sync + 'static>(
+    routes: &Routes<S>,
+    auth: bool,
+) -> Result<(), StartupError> {
+    if auth || std::any::TypeId::of::<S>() != std::any::TypeId::of::<Context<C>>() {
+        return Ok(());
+    }
+    match routes.table().into_iter().find(|r| r.auth != crate::routing::AuthRequirement::None) {
+        Some(route) => Err(StartupError::Auth {
+            source: crate::auth::AuthError::NotSetUp {
+                route: format!("{} {} ({})", route.methods.join(","), route.path, route.handler),
+            },
+            env_var: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Phase 3: connects the database (and migrates), loads the JWT keys, creates the metrics

@@ -54,6 +54,12 @@ pub enum AuthError {
     /// Signing failed.
     #[error("signing the token failed: {0}")]
     Signing(String),
+    /// A route reads the caller's token, but the app loads no keys to verify it with.
+    #[error("route {route} takes Auth, but the app loads no JWT keys: call App::auth() on the builder and configure [auth.jwt] (auth.jwt.secret for HS256)")]
+    NotSetUp {
+        /// The route: methods, path and handler.
+        route: String,
+    },
 }
 
 impl AuthError {
@@ -65,7 +71,7 @@ impl AuthError {
             AuthError::MissingPublicKey(_) => Some("auth.jwt.public_key_file"),
             AuthError::KeyFile { key, .. } => Some(key),
             AuthError::CannotIssue => Some("auth.jwt.private_key_file"),
-            AuthError::SelfCheck(_) | AuthError::Signing(_) => None,
+            AuthError::SelfCheck(_) | AuthError::Signing(_) | AuthError::NotSetUp { .. } => None,
         }
     }
 }
