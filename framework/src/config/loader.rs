@@ -194,8 +194,7 @@ impl Loader {
 
     fn load_collecting<C: Config>(&self, warnings_out: &mut Vec<String>) -> Result<Loaded<C>, ConfigError> {
         let sources = self.resolve_sources()?;
-        let mut schema = C::fields();
-        schema.extend(FrameworkConfig::fields());
+        let schema = schema::<C>();
         // Every problem is reported at once: each stage's failures are collected, and a value
         // that does not deserialize is set aside so the rest can be checked.
         let mut problems = Vec::new();
@@ -255,8 +254,7 @@ impl Loader {
     /// ```
     pub fn explain<C: Config>(&self) -> Result<Vec<Setting>, ConfigError> {
         let sources = self.resolve_sources()?;
-        let mut schema = C::fields();
-        schema.extend(FrameworkConfig::fields());
+        let schema = schema::<C>();
         // What cannot be read (a secret file) is left out here; `load` reports it.
         let (layers, _) = self.read_layers(&sources, &schema, &mut Vec::new())?;
         let tree = Tree::merge(&layers);
@@ -664,6 +662,13 @@ impl Loader {
         }
         ConfigError::from_list(problems).map_or(Ok(()), Err)
     }
+}
+
+/// Every field `load` and `explain` read: the app's struct, then the framework's sections.
+fn schema<C: Config>() -> Vec<Field> {
+    let mut schema = C::fields();
+    schema.extend(FrameworkConfig::fields());
+    schema
 }
 
 /// One key of the effective config, as [`Loader::explain`] reports it.
