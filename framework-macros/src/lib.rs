@@ -117,7 +117,8 @@ macro_rules! method_attribute {
     ($($name:ident => $method:literal),* $(,)?) => {$(
         #[doc = concat!("A `", $method, "` route on an `async fn` handler: `#[", stringify!($name), "(\"/users/{id}\")]`,")]
         /// optionally with `scopes = ["admin"]` (401 without a token, 403 without the scopes,
-        /// before the handler runs).
+        /// before the handler runs) and `rate_limit = "5/1m"` (the route's own quota per client:
+        /// requests/period, a burst third as in `"20/1s/40"`, or `"off"`; see `trestle::rate_limit`).
         ///
         /// The function stays callable as written; a hidden module of the same name carries the
         /// route for `routes![…]`, so the handler must be a module-level item (not inside a

@@ -19,6 +19,7 @@ struct Args {
     methods: Vec<(String, Span)>,
     path: LitStr,
     scopes: Vec<LitStr>,
+    rate_limit: Option<LitStr>,
 }
 
 /// `"/path", scopes = ["a"]` (method from the attribute's name), or for `#[route]`:
@@ -28,6 +29,7 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
         path: Option<LitStr>,
         methods: Vec<LitStr>,
         scopes: Vec<LitStr>,
+        rate_limit: Option<LitStr>,
     }
     fn list(input: ParseStream) -> syn::Result<Vec<LitStr>> {
         if input.peek(syn::token::Bracket) {
@@ -40,7 +42,7 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
     }
     impl Parse for Raw {
         fn parse(input: ParseStream) -> syn::Result<Self> {
-            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new() };
+            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new(), rate_limit: None };
             if input.peek(LitStr) {
                 raw.path = Some(input.parse()?);
                 if !input.is_empty() {
@@ -54,10 +56,15 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
                     "path" => raw.path = Some(input.parse()?),
                     "method" => raw.methods = list(input)?,
                     "scopes" => raw.scopes = list(input)?,
+                    "rate_limit" => {
+                        let quota: LitStr = input.parse()?;
+                        check_quota(&quota.value()).map_err(|e| syn::Error::new(quota.span(), e))?;
+                        raw.rate_limit = Some(quota);
+                    }
                     other => {
                         return Err(syn::Error::new(
                             key.span(),
-                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"` or `scopes = [\"…\"]`"),
+                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"`, `scopes = [\"…\"]` or `rate_limit = \"5/1m\"`"),
                         ))
                     }
                 }
@@ -86,7 +93,34 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
             raw.methods.iter().map(|m| (m.value(), m.span())).collect()
         }
     };
-    Ok(Args { methods, path, scopes: raw.scopes })
+    Ok(Args { methods, path, scopes: raw.scopes, rate_limit: raw.rate_limit })
+}
+
+/// A route's `rate_limit = "…"`: `requests/period[/burst]` or `off` — the syntax
+/// `trestle::config::parse_quota` reads at startup, checked here so a typo is a compile error.
+fn check_quota(text: &str) -> Result<(), String> {
+    const FORM: &str = "write requests/period, like \"5/1m\" or \"100/1s\" (a burst third: \"20/1s/40\"), or \"off\"";
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(());
+    }
+    let parts: Vec<&str> = text.split('/').map(str::trim).collect();
+    let count = |n: &str| n.parse::<u32>().is_ok_and(|n| n > 0);
+    let period = |p: &str| {
+        let digits = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
+        let (n, unit) = p.split_at(digits);
+        n.parse::<u64>().is_ok_and(|n| n > 0) && matches!(unit, "ms" | "s" | "m" | "min" | "h")
+    };
+    let ok = match parts.as_slice() {
+        [r, p] => count(r) && period(p),
+        [r, p, b] => count(r) && period(p) && count(b),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{text:?} is not a rate limit quota: {FORM}"))
+    }
 }
 
 /// The path's parameters, checked: `{name}` and `{*name}` only, each once.
@@ -302,6 +336,10 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     };
     let param_items = bound.iter().map(|(n, t)| quote!(::trestle::routing::Param { name: #n, ty: #t }));
     let scopes = &args.scopes;
+    let rate_limit = match &args.rate_limit {
+        Some(quota) => quote!(::std::option::Option::Some(#quota)),
+        None => quote!(::std::option::Option::None),
+    };
 
     let inner_vis = inner_visibility(vis);
     let handler = if args.scopes.is_empty() {
@@ -342,6 +380,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
                 auth: #auth,
                 scopes: &[#(#scopes),*],
                 summary: #summary,
+                rate_limit: #rate_limit,
             };
 
             #handler

@@ -42,6 +42,7 @@ const fn health_route(path: &'static str, summary: &'static str) -> crate::routi
         auth: crate::routing::AuthRequirement::None,
         scopes: &[],
         summary,
+        rate_limit: None,
     }
 }
 

@@ -70,6 +70,7 @@
 //! | `mysql` | | [`db`] with MySQL and MariaDB |
 //! | `otel` | | OpenTelemetry traces over OTLP (gRPC, HTTP/protobuf), W3C trace context |
 //! | `metrics` | | Prometheus `/metrics`: HTTP and pool metrics, the app's own |
+//! | `redis` | | the rate limiter's Redis backend, shared by every replica |
 //! | `testing` | | [`testing`]: `TestApp`, `TestDatabase` — enable it in `[dev-dependencies]` |
 //!
 //! ## The map
@@ -83,6 +84,7 @@
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
 //! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
+//! | [`rate_limit`] | per-client quotas (GCRA) in process or in Redis, 429s, `RateLimit` headers |
 //! | [`routing`] | `#[get]`/`#[post]`/… route macros, `routes![…]`, the route table |
 //! | [`telemetry`] | log set-up (pretty or JSON); OTLP trace export and W3C trace context (feature `otel`) |
 //! | `metrics` | Prometheus `/metrics`: HTTP and pool metrics, the app's own (feature `metrics`) |
@@ -110,6 +112,7 @@ mod health;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod middleware;
+pub mod rate_limit;
 pub mod routing;
 mod semconv;
 pub mod telemetry;

@@ -55,6 +55,9 @@ pub struct RouteInfo {
     pub scopes: &'static [&'static str],
     /// The first sentence of the handler's doc comment.
     pub summary: &'static str,
+    /// The route's own rate limit quota (`rate_limit = "5/1m"`, or `"off"`); `None`: the
+    /// default of `[rate_limit]`.
+    pub rate_limit: Option<&'static str>,
 }
 
 /// A path parameter and its Rust type.

@@ -127,6 +127,14 @@ impl TestRequest {
         self.header(header::AUTHORIZATION, format!("Bearer {token}"))
     }
 
+    /// Sends the request as if from a connection with `peer` (as a served app sees its
+    /// clients): what [`ClientIp`](crate::middleware::ClientIp), `server.trusted_proxies` and
+    /// the rate limiter read. Without it a request has no peer.
+    pub fn peer(mut self, peer: std::net::SocketAddr) -> Self {
+        self.builder = self.builder.extension(axum::extract::ConnectInfo(peer));
+        self
+    }
+
     /// Runs the request through the app.
     pub async fn send(self) -> TestResponse {
         let request = self.builder.body(self.body).expect("a valid test request");

@@ -7,6 +7,7 @@ use crate::auth::AuthError;
 use crate::config::ConfigError;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 use crate::db::DbError;
+use crate::rate_limit::RateLimitError;
 use crate::routing::RouteConflict;
 use crate::telemetry::TelemetryError;
 
@@ -59,6 +60,14 @@ pub enum StartupError {
     Auth {
         /// What went wrong.
         source: AuthError,
+        /// The environment variable of the config key to fix, if one is to blame.
+        env_var: Option<String>,
+    },
+    /// `[rate_limit]` cannot be set up as configured.
+    #[error("{source}{}", hint(source.config_key(), env_var))]
+    RateLimit {
+        /// What went wrong.
+        source: RateLimitError,
         /// The environment variable of the config key to fix, if one is to blame.
         env_var: Option<String>,
     },

@@ -172,6 +172,7 @@ struct Setup {
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
     request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
+    rate_limit_key: Option<crate::rate_limit::KeyFn>,
     health: Health,
     resources: WantedResources,
 }
@@ -194,6 +195,7 @@ impl App {
                 renderer: Arc::new(ProblemJson),
                 default_renderer: true,
                 request_id: None,
+                rate_limit_key: None,
                 health: Health::default(),
                 resources: WantedResources::default(),
             },
@@ -290,6 +292,27 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// [`MakeRequestId`](crate::middleware::MakeRequestId) for an example.
     pub fn request_id(mut self, make: impl crate::middleware::MakeRequestId) -> Self {
         self.setup.request_id = Some(Arc::new(make));
+        self
+    }
+
+    /// Tells the rate limiter who a request comes from, with `rate_limit.key = "app"`: an API
+    /// key, a tenant, an account. `None` counts the request by its client address. See
+    /// [`rate_limit`](crate::rate_limit).
+    ///
+    /// ```
+    /// use trestle::App;
+    ///
+    /// let app = App::new().rate_limit_key(|request| {
+    ///     let key = request.headers().get("x-api-key")?.to_str().ok()?;
+    ///     Some(key.to_owned())
+    /// });
+    /// # drop(app);
+    /// ```
+    pub fn rate_limit_key<F>(mut self, key: F) -> Self
+    where
+        F: Fn(&axum::extract::Request) -> Option<String> + Send + Sync + 'static,
+    {
+        self.setup.rate_limit_key = Some(Arc::new(key));
         self
     }
 

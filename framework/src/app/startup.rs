@@ -191,6 +191,21 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     let expose_constraint_names = config.database.expose_constraint_names;
     let metrics = config.telemetry.metrics.clone();
     let env = config.env.clone();
+    let rate_limit = crate::rate_limit::Limiter::build(crate::rate_limit::Inputs {
+        config: &config.rate_limit,
+        routes: &app.routes.table(),
+        jwt: resources.jwt.clone(),
+        app_key: setup.rate_limit_key,
+    })
+    .map_err(|source| StartupError::RateLimit {
+        env_var: source.config_key().map(|key| env_var(&config, key)),
+        source,
+    })?;
+    if let Some(limiter) = &rate_limit {
+        limiter.announce(&config.rate_limit).await;
+        #[cfg(feature = "metrics")]
+        resources.metrics.register_collector(crate::metrics::RateLimitMetrics(limiter.clone()));
+    }
     let (context, state) = build_state(config, resources, app.state);
     let stack = crate::middleware::Settings {
         renderer: setup.renderer,
@@ -198,6 +213,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         expose_constraint_names,
         make_request_id: setup.request_id,
         observe: observe(&metrics, &context),
+        rate_limit,
     };
     Ok(Prepared { context, state, routes: app.routes, layers: setup.layers, stack, health, metrics, env })
 }

@@ -361,7 +361,16 @@ impl Jwt {
     /// cookie, else the configured query parameter. `None` when it carries no credentials;
     /// `Some(Err)` when it carries credentials of the wrong form.
     pub(crate) fn token<'a>(&self, parts: &'a Parts) -> Option<Result<&'a str, Error>> {
-        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        self.token_in(&parts.headers, &parts.uri)
+    }
+
+    /// [`token`](Self::token), from a request's headers and URI.
+    pub(crate) fn token_in<'a>(
+        &self,
+        headers: &'a http::HeaderMap,
+        uri: &'a http::Uri,
+    ) -> Option<Result<&'a str, Error>> {
+        if let Some(value) = headers.get(header::AUTHORIZATION) {
             let Ok(value) = value.to_str() else {
                 return Some(Err(self.invalid("the Authorization header is not valid text")));
             };
@@ -374,7 +383,7 @@ impl Jwt {
             });
         }
         if let Some(name) = &self.inner.cookie {
-            let found = parts.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+            let found = headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
                 v.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| k == name).map(|(_, v)| v)
             });
             if let Some(token) = found {
@@ -382,7 +391,7 @@ impl Jwt {
             }
         }
         if let Some(name) = &self.inner.query_parameter {
-            let found = parts.uri.query().and_then(|q| {
+            let found = uri.query().and_then(|q| {
                 q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| k == name).map(|(_, v)| v)
             });
             if let Some(token) = found {

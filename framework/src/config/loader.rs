@@ -22,7 +22,7 @@ use super::error::{ConfigError, Origin};
 use super::schema::{defaults_tree, join, leaves, Config, Field};
 use super::sections::{FrameworkConfig, ServerConfig};
 use super::suggest::closest;
-use super::{AuthConfig, DatabaseConfig, TelemetryConfig};
+use super::{AuthConfig, DatabaseConfig, RateLimitConfig, TelemetryConfig};
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 
@@ -46,6 +46,8 @@ pub struct Loaded<C> {
     pub database: DatabaseConfig,
     /// `[auth]`.
     pub auth: AuthConfig,
+    /// `[rate_limit]`.
+    pub rate_limit: RateLimitConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
@@ -228,6 +230,7 @@ impl Loader {
             telemetry: framework.telemetry,
             database: framework.database,
             auth: framework.auth,
+            rate_limit: framework.rate_limit,
             profile: sources.profile,
             files,
             warnings,

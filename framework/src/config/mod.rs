@@ -70,6 +70,7 @@ mod error;
 // detail (key, origin, env var) in the variant keeps the messages precise.
 #[allow(clippy::result_large_err)]
 pub(crate) mod loader;
+mod rate_limit;
 mod schema;
 mod secret;
 mod sections;
@@ -83,6 +84,10 @@ pub use database::{DatabaseConfig, DatabaseUrl, StatementTimeout};
 pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader, Setting};
+pub(crate) use rate_limit::parse_route_key;
+pub use rate_limit::{
+    parse_quota, OnBackendError, Quota, RateLimitBackend, RateLimitConfig, RateLimitKey, RedisConfig,
+};
 pub use schema::{Config, Field, NoConfig, ValidationErrors};
 pub use secret::Secret;
 pub(crate) use sections::Cidr;

@@ -279,6 +279,8 @@ pub(crate) struct FrameworkConfig {
     pub(crate) database: super::DatabaseConfig,
     #[config(nested)]
     pub(crate) auth: super::AuthConfig,
+    #[config(nested)]
+    pub(crate) rate_limit: super::RateLimitConfig,
 }
 
 impl Default for ServerConfig {

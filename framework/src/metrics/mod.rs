@@ -12,6 +12,8 @@
 //! | `db_client_connection_max` | gauge | `db_client_connection_pool_name` |
 //! | `db_client_connection_timeouts_total` | counter | `db_client_connection_pool_name` |
 //! | `trestle_otlp_spans_total` | counter | `outcome` (`exported`, `dropped`, `failed`); with `otel`, while exporting |
+//! | `trestle_rate_limit_limited_total` | counter | requests refused with 429; while rate limiting is on |
+//! | `trestle_rate_limit_backend_failures_total` | counter | `decision` (`allowed`, `denied`): requests Redis could not decide |
 //!
 //! The histogram's `_count` is the request count. `http_route` is the route template
 //! (`/articles/{slug}`), never the raw path, and `unmatched` for every request no route
@@ -152,6 +154,46 @@ impl Metrics {
             const TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
             ([(header::CONTENT_TYPE, HeaderValue::from_static(TYPE))], self.render()).into_response()
         }
+    }
+}
+
+/// The rate limiter's refusals and backend failures, read at scrape time.
+#[derive(Clone)]
+pub(crate) struct RateLimitMetrics(pub(crate) Arc<crate::rate_limit::Limiter>);
+
+impl std::fmt::Debug for RateLimitMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateLimitMetrics")
+    }
+}
+
+impl Collector for RateLimitMetrics {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::NoLabelSet;
+        use prometheus_client::metrics::MetricType;
+        let (limited, failures) = self.0.counts();
+        encoder
+            .encode_descriptor(
+                "trestle_rate_limit_limited",
+                "Requests refused with 429 for being over their quota.",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&limited, None)?;
+        let decision = match self.0.on_backend_error() {
+            crate::config::OnBackendError::Allow => "allowed",
+            crate::config::OnBackendError::Deny => "denied",
+        };
+        encoder
+            .encode_descriptor(
+                "trestle_rate_limit_backend_failures",
+                "Requests the rate limit backend (Redis) could not decide, and what they got (rate_limit.on_backend_error).",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_family(&[("decision", decision)])?
+            .encode_counter::<NoLabelSet, _, u64>(&failures, None)?;
+        Ok(())
     }
 }
 

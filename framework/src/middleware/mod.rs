@@ -11,11 +11,13 @@
 //!    2. the request span (`server.trace`; with feature `otel` and export on, the
 //!       OpenTelemetry span continuing the caller's trace);
 //!    3. the observers hearing of the request: the in-flight gauge (feature `metrics`);
-//!    4. the concurrency limit (`server.concurrency_limit`, 503 beyond it);
+//!    4. the rate limit (`[rate_limit]`, 429 over quota; see [`rate_limit`](crate::rate_limit))
+//!       and the concurrency limit (`server.concurrency_limit`, 503 beyond it);
 //!    5. the timeout (`server.request_timeout`, 503) and panic catching (`server.catch_panic`,
 //!       500) around the handler;
 //!    6. on the way out: error responses rendered as problems with the request id, trace id and
-//!       path; the request id header; security headers (`server.security_headers`); then the
+//!       path; the request id header; the `RateLimit` headers; security headers
+//!       (`server.security_headers`); then the
 //!       observers hearing of the response: metrics, the exported span's status, the log line.
 //!
 //!    Each concern is its own module with its own tests; the service is fused so that a
@@ -28,7 +30,7 @@
 //! run within the request span. Parts that are switched off are not run; with everything off
 //! the stack is not installed at all. The framework's own routes (health probes, metrics) get a
 //! quiet version: request ids, problems and security headers, but no span, log line, metrics,
-//! CORS, timeout or load shedding.
+//! CORS, timeout, rate limit or load shedding.
 
 mod catch_panic;
 mod client;
@@ -71,13 +73,15 @@ pub(crate) struct Settings {
     pub(crate) make_request_id: Option<Arc<dyn MakeRequestId>>,
     /// Metrics and trace export to report to.
     pub(crate) observe: Observe,
+    /// The rate limiter, when `[rate_limit]` or a route's own quota limits anything.
+    pub(crate) rate_limit: Option<Arc<crate::rate_limit::Limiter>>,
 }
 
 impl Settings {
     /// The same stack without metrics or trace export: the framework's own routes still get
     /// request ids and problem bodies, but are not measured.
     pub(crate) fn unobserved(&self) -> Self {
-        Self { expose_constraint_names: false, observe: Observe::default(), ..self.clone() }
+        Self { expose_constraint_names: false, observe: Observe::default(), rate_limit: None, ..self.clone() }
     }
 }
 
@@ -179,6 +183,7 @@ mod tests {
             expose_constraint_names: false,
             make_request_id: None,
             observe: Observe::default(),
+            rate_limit: None,
         };
         let e = apply(Router::new(), &server, &settings).map(|_| ()).unwrap_err();
         assert_eq!((e.key, e.value.as_str()), ("server.cors.allowed_origins", "bad\norigin"));

@@ -18,6 +18,7 @@ use http::Uri;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
+use super::client::ClientAddr;
 use super::load_shed::{self, LoadShed};
 use super::observe::{Observer, Observers};
 use super::problem::{self, Problems};
@@ -45,6 +46,8 @@ struct Shared {
     logs_requests: bool,
     /// `server.trusted_proxies`: when not empty, each request's client is resolved.
     trusted: super::client::TrustedProxies,
+    /// `[rate_limit]`, when anything is limited.
+    rate_limit: Option<Arc<crate::rate_limit::Limiter>>,
 }
 
 impl Stack {
@@ -74,6 +77,7 @@ impl Stack {
                 security_headers: server.security_headers,
                 logs_requests: server.trace,
                 trusted,
+                rate_limit: settings.rate_limit.clone(),
             }),
         })
     }
@@ -91,6 +95,7 @@ impl Stack {
             && !s.security_headers
             && s.load_shed.is_none()
             && s.trusted.is_empty()
+            && s.rate_limit.is_none()
     }
 }
 
@@ -150,13 +155,23 @@ where
 
         let future = async move {
             let pending = shared.observers.as_ref().map(|o| o.on_request(&req));
-            let admitted = match &shared.load_shed {
-                Some(shed) => shed.admit().map(Some),
-                None => Some(None),
+            // Over quota, a request is answered here: it takes no place in the handlers.
+            let standing = match &shared.rate_limit {
+                Some(limiter) => {
+                    let check = limiter.check(&req, ClientAddr::of(req.extensions()).map(|c| c.ip), start);
+                    limiter.admit(check).await
+                }
+                None => Ok(None),
             };
-            let (response, _permit) = match admitted {
-                None => (load_shed::overloaded(), None),
-                Some(permit) => {
+            let admitted = match (standing.is_ok(), &shared.load_shed) {
+                (false, _) => None,
+                (true, Some(shed)) => shed.admit().map(Some),
+                (true, None) => Some(None),
+            };
+            let (response, _permit, standing) = match (admitted, standing) {
+                (_, Err(refused)) => (refused, None, None),
+                (None, Ok(_)) => (load_shed::overloaded(), None, None),
+                (Some(permit), Ok(standing)) => {
                     // Built in place, inside the timeout and the panic catcher: passing the
                     // handler's future through a function copies it (callgrind: +260
                     // instructions a request).
@@ -178,13 +193,16 @@ where
                         (None, false) => call.await,
                     };
                     match response {
-                        Ok(r) => (r, permit),
+                        Ok(r) => (r, permit, standing),
                         Err(never) => match never {},
                     }
                 }
             };
             let start = seen.start;
-            let response = finish(&shared, response, seen).await;
+            let mut response = finish(&shared, response, seen).await;
+            if let (Some(limiter), Some(standing)) = (&shared.rate_limit, &standing) {
+                limiter.add_headers(standing, response.headers_mut());
+            }
             if let (Some(observers), Some(pending)) = (&shared.observers, pending) {
                 observers.on_response(pending, &response, start.elapsed());
             }
