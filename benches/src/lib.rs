@@ -144,6 +144,21 @@ pub async fn trestle_limits() -> Router {
         .expect("bench app builds")
 }
 
+/// `trestle_defaults` with the rate limiter on (in process, a quota no request reaches, keyed
+/// by client address): what checking every request against its quota, and the `RateLimit`
+/// headers on every answer, cost.
+pub async fn trestle_rate_limited() -> Router {
+    trestle::App::new()
+        .routes(trestle_routes())
+        .configure(|c| {
+            c.set("rate_limit.enabled", "true").set("rate_limit.requests", "1000000000").set("rate_limit.period", "1s")
+        })
+        .for_benchmarks()
+        .into_router()
+        .await
+        .expect("bench app builds")
+}
+
 /// Benchmarks build apps without the process environment or config files.
 trait ForBenchmarks {
     fn for_benchmarks(self) -> Self;

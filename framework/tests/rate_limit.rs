@@ -56,7 +56,13 @@ fn assert_limited(res: &TestResponse, policy: &str) {
 
 #[tokio::test]
 async fn a_client_gets_its_quota_then_429_with_retry_after_and_other_clients_are_unaffected() {
-    let app = app(&[("rate_limit.enabled", "true"), ("rate_limit.requests", "3"), ("rate_limit.period", "1m")]).await;
+    let app = app(&[
+        ("rate_limit.enabled", "true"),
+        ("rate_limit.requests", "3"),
+        ("rate_limit.period", "1m"),
+        ("rate_limit.headers", "true"),
+    ])
+    .await;
     for left in [2, 1, 0] {
         let res = app.get("/things").peer(peer(1)).send().await;
         assert_eq!(res.status(), 200);
@@ -78,7 +84,7 @@ async fn a_client_gets_its_quota_then_429_with_retry_after_and_other_clients_are
 #[tokio::test]
 async fn a_routes_own_quota_applies_without_the_default_and_counts_apart_from_it() {
     // Default off: only the route with its own quota is limited.
-    let app = app(&[]).await;
+    let app = app(&[("rate_limit.headers", "true")]).await;
     for _ in 0..5 {
         let res = app.get("/things").peer(peer(1)).send().await;
         assert_eq!(res.status(), 200);
@@ -106,7 +112,17 @@ async fn a_routes_own_quota_applies_without_the_default_and_counts_apart_from_it
 }
 
 async fn app_with_default() -> TestApp {
-    app(&[("rate_limit.enabled", "true"), ("rate_limit.requests", "10"), ("rate_limit.period", "1m")]).await
+    let quota = [("rate_limit.requests", "10"), ("rate_limit.period", "1m"), ("rate_limit.headers", "true")];
+    app(&[("rate_limit.enabled", "true"), quota[0], quota[1], quota[2]]).await
+}
+
+#[tokio::test]
+async fn by_default_only_429s_carry_the_ratelimit_headers() {
+    let app = app(&[("rate_limit.enabled", "true"), ("rate_limit.requests", "1"), ("rate_limit.period", "1m")]).await;
+    let served = app.get("/things").peer(peer(1)).send().await;
+    assert_eq!(served.status(), 200);
+    assert!(served.header("ratelimit").is_none() && served.header("ratelimit-policy").is_none());
+    assert_limited(&app.get("/things").peer(peer(1)).send().await, "\"default\";q=1;w=60");
 }
 
 #[tokio::test]

@@ -38,6 +38,7 @@ async fn replica(redis: &str, prefix: &str, extra: &[(&str, &str)]) -> TestApp {
         ("rate_limit.redis.prefix", prefix),
         ("rate_limit.redis.timeout", "100ms"),
         ("rate_limit.redis.retry_after", "200ms"),
+        ("rate_limit.headers", "true"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))

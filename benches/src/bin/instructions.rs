@@ -42,6 +42,8 @@ const CASES: &[&str] = &[
     "notfound-trestle",
     "invalid-axum",
     "invalid-trestle",
+    "ratelimit-off",
+    "ratelimit-on",
 ];
 
 fn request(case: &str, bearer: &str) -> Request<Body> {
@@ -66,6 +68,11 @@ fn request(case: &str, bearer: &str) -> Request<Body> {
             .body(Body::from(r#"{"message":5,"count":42}"#))
             .unwrap(),
         "bare" | "stack" | "metrics" | "otel" => get("/json"),
+        // From a client address, as a served request is: the limiter keys on it.
+        "ratelimit" => Request::get("/json")
+            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 7], 40000))))
+            .body(Body::empty())
+            .unwrap(),
         _ => get("/plain"),
     }
 }
@@ -76,6 +83,8 @@ async fn router(case: &str) -> Router {
         "big-trestle" => trestle_benches::trestle_bare().await,
         "limits-off" => trestle_benches::trestle_defaults().await,
         "limits-on" => trestle_benches::trestle_limits().await,
+        "ratelimit-off" => trestle_benches::trestle_defaults().await,
+        "ratelimit-on" => trestle_benches::trestle_rate_limited().await,
         "bare-trestle" => trestle_benches::trestle_defaults().await,
         "plain-trestle" | "echo-trestle" => trestle_benches::trestle_bare().await,
         "stack-axum" => trestle_benches::raw_stack(),

@@ -41,9 +41,11 @@ pub struct RateLimitConfig {
     /// counted in metrics and logged) or `deny` it with 503.
     #[config(default = "allow")]
     pub on_backend_error: OnBackendError,
-    /// Send the `RateLimit` and `RateLimit-Policy` headers (IETF draft) on every limited
-    /// route's responses, not only on 429s.
-    #[config(default = true)]
+    /// Send the `RateLimit` and `RateLimit-Policy` headers (IETF draft) on every answer of a
+    /// limited route, not only on 429s (which always carry them). Off by default, as in
+    /// tower-governor and Envoy: two more headers grow the response's header map, which costs
+    /// more than the limiter itself.
+    #[config(default = false)]
     pub headers: bool,
     /// Per-route quotas, overriding the routes' own: `"POST /api/users/login" = "5/1m"`, or
     /// `"off"` for none. Keys are a method and the route's path template. In an environment

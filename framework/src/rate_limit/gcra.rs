@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
+
+use foldhash::fast::RandomState;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -87,19 +89,20 @@ const FIRST_SWEEP: usize = 1024;
 /// other; memory stays bounded by the clients active within one period.
 pub(crate) struct Memory {
     shards: Box<[Mutex<Shard>]>,
-    hasher: std::hash::RandomState,
+    /// Picks the shard; seeded per process, so clients cannot aim at one shard.
+    hasher: RandomState,
     /// Zero of the clock TATs are kept on.
     epoch: Instant,
 }
 
 struct Shard {
-    tats: HashMap<Key, u64>,
+    tats: HashMap<Key, u64, RandomState>,
     sweep_at: usize,
 }
 
 impl Memory {
     pub(crate) fn new() -> Self {
-        let shard = || Mutex::new(Shard { tats: HashMap::new(), sweep_at: FIRST_SWEEP });
+        let shard = || Mutex::new(Shard { tats: HashMap::default(), sweep_at: FIRST_SWEEP });
         Self { shards: (0..SHARDS).map(|_| shard()).collect(), hasher: Default::default(), epoch: Instant::now() }
     }
 
@@ -109,8 +112,14 @@ impl Memory {
         let shard = &self.shards[(self.hasher.hash_one(&key) as usize) % SHARDS];
         // A panic while holding the lock leaves only numbers behind: keep using them.
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let tat = shard.tats.get(&key).copied().unwrap_or(0);
-        let (outcome, next) = decide(now, tat, rates);
+        if let Some(tat) = shard.tats.get_mut(&key) {
+            let (outcome, next) = decide(now, *tat, rates);
+            if let Some(next) = next {
+                *tat = next;
+            }
+            return outcome;
+        }
+        let (outcome, next) = decide(now, 0, rates);
         if let Some(next) = next {
             shard.tats.insert(key, next);
             if shard.tats.len() >= shard.sweep_at {
