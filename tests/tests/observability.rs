@@ -327,6 +327,10 @@ fn forwarded_client_and_scheme_are_believed_only_from_trusted_proxies() {
         let who = get_with(server.addr, "/whoami", &spoof).unwrap();
         let want = if trusted { "198.51.100.7" } else { "127.0.0.1" };
         assert!(who.ends_with(want), "trusted = {trusted}: {who}");
+        // The request's log lines name the client behind the proxy; a spoofed header never.
+        let _ = get_with(server.addr, "/not-here-for-the-log", &spoof).unwrap();
+        let line = wait_for(&server.lines, "/not-here-for-the-log");
+        assert_eq!(line.contains("\"client.address\":\"198.51.100.7\""), trusted, "trusted = {trusted}: {line}");
         let metrics = get(server.addr, "/metrics").unwrap();
         let scheme = if trusted { "https" } else { "http" };
         assert!(

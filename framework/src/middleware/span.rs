@@ -11,7 +11,8 @@ use super::RequestId;
 pub(crate) enum SpanKind {
     /// No span (`server.trace = false`).
     None,
-    /// Method, route (or path when none matched), request id, user id.
+    /// Method, route (or path when none matched), request id, user id; the client's address
+    /// behind trusted proxies.
     Plain,
     /// Also the exported span's name and kind, and the caller's trace as parent.
     #[cfg(feature = "otel")]
@@ -49,6 +50,7 @@ impl SpanKind {
                     "http.route" = route,
                     "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
                     request_id = id.map(RequestId::as_str),
+                    "client.address" = forwarded_client(req).map(tracing::field::display),
                     "user.id" = Empty,
                 ),
                 None,
@@ -75,11 +77,20 @@ fn otel_span(req: &Request, route: Option<&str>, id: Option<&RequestId>) -> (tra
         "http.route" = route,
         "url.path" = if route.is_none() { Some(req.uri().path()) } else { None },
         request_id = id.map(RequestId::as_str),
+        "client.address" = forwarded_client(req).map(tracing::field::display),
         "user.id" = Empty,
     );
     let client = super::client::ClientAddr::of(req.extensions()).map(|c| (c.ip, c.https));
-    let trace_id = crate::telemetry::continue_trace(&span, trace, req, route.is_some(), client);
+    let in_field = forwarded_client(req).is_some();
+    let trace_id = crate::telemetry::continue_trace(&span, trace, req, route.is_some(), client, in_field);
     (span, trace_id)
+}
+
+/// The client's address when trusted proxies reported it (`server.trusted_proxies`): then it
+/// is a span field, so every log line of the request names the client behind the proxy. (A
+/// direct peer is not: formatting it would cost every request, and the exported span has it.)
+fn forwarded_client(req: &Request) -> Option<std::net::IpAddr> {
+    req.extensions().get::<super::client::ClientAddr>().map(|c| c.ip)
 }
 
 /// The exported span's name: `method` is already folded into the registered set.

@@ -254,6 +254,7 @@ pub(crate) fn continue_trace(
     req: &http::Request<axum::body::Body>,
     matched: bool,
     client: Option<(std::net::IpAddr, bool)>,
+    client_in_field: bool,
 ) -> Option<String> {
     if let Some(parent) = trace.parent {
         let _ = span.set_parent(parent);
@@ -279,7 +280,8 @@ pub(crate) fn continue_trace(
             span.set_attribute(semconv::SERVER_PORT, i64::from(port));
         }
     }
-    if let Some((ip, _)) = client {
+    // Behind trusted proxies the address is a span field already (the logs show it too).
+    if let (Some((ip, _)), false) = (client, client_in_field) {
         span.set_attribute(semconv::CLIENT_ADDRESS, ip.to_string());
     }
     if let Some(agent) = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()) {
