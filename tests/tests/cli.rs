@@ -270,6 +270,17 @@ fn routes_lists_methods_paths_handlers_auth_and_scopes() {
     assert_eq!(create["auth"], "required");
     assert_eq!(create["scopes"], serde_json::json!(["things:write"]));
     assert_eq!(create["summary"], "Creates a thing");
+    assert_eq!(create["rate_limit"], "5/1m", "the route's own quota");
+    let hello = routes.as_array().unwrap().iter().find(|r| r["path"] == "/hello").expect("/hello");
+    assert_eq!(hello["rate_limit"], serde_json::Value::Null, "no default quota unless rate_limit.enabled");
+
+    let limited = sandbox
+        .run(&["routes"], &[("APP__RATE_LIMIT__ENABLED", "true"), ("APP__RATE_LIMIT__ROUTES", "POST /things=off")]);
+    let row =
+        |path: &str| limited.stdout.lines().find(|l| l.contains(&format!(" {path} "))).unwrap_or_default().to_owned();
+    assert!(row("/hello").contains(" 100/1s "), "the default quota: {limited:?}");
+    assert!(row("/things").contains(" - "), "rate_limit.routes overrides the route's own: {limited:?}");
+    assert!(row("/health/ready").contains(" - "), "probes are never limited: {limited:?}");
 
     let off = sandbox.run(&["routes"], &[("APP__SERVER__HEALTH", "false")]);
     assert!(!off.stdout.contains("/health/ready"), "server.health = false serves no probes: {off:?}");

@@ -84,7 +84,7 @@ pub use database::{DatabaseConfig, DatabaseUrl, StatementTimeout};
 pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader, Setting};
-pub(crate) use rate_limit::parse_route_key;
+pub(crate) use rate_limit::{duration_text, parse_route_key};
 pub use rate_limit::{
     parse_quota, OnBackendError, Quota, RateLimitBackend, RateLimitConfig, RateLimitKey, RedisConfig,
 };

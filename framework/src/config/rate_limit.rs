@@ -161,7 +161,8 @@ impl fmt::Display for Quota {
     }
 }
 
-fn duration_text(d: Duration) -> String {
+/// `d` as the shortest duration text that reads back the same (`1h`, `90s`, `250ms`).
+pub(crate) fn duration_text(d: Duration) -> String {
     match d.as_millis() {
         ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
         ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),

@@ -42,7 +42,7 @@ async fn thing(_auth: Option<Auth>, Path(id): Path<i64>) -> String {
 }
 
 /// Creates a thing.
-#[post("/things", scopes = ["things:write"])]
+#[post("/things", scopes = ["things:write"], rate_limit = "5/1m")]
 async fn create(_auth: Auth) -> &'static str {
     "created"
 }

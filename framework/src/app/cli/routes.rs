@@ -23,6 +23,10 @@ pub(super) fn run<C: Config, S: Clone + Send + Sync + 'static>(app: &App<C, S>, 
     #[cfg(not(feature = "metrics"))]
     let metrics_path: Option<String> = None;
     let mut rows: Vec<Row> = table.iter().map(Row::from).collect();
+    let limits = loaded.as_ref().map(|c| c.rate_limit.clone()).unwrap_or_default();
+    for row in &mut rows {
+        row.rate_limit = rate_limit(row, &limits);
+    }
     if let Some(path) = metrics_path {
         rows.push(Row {
             methods: "GET".to_owned(),
@@ -31,6 +35,8 @@ pub(super) fn run<C: Config, S: Clone + Send + Sync + 'static>(app: &App<C, S>, 
             auth: AuthRequirement::None,
             scopes: Vec::new(),
             summary: "Prometheus metrics.".to_owned(),
+            rate_limit: None,
+            own_rate_limit: None,
         });
     }
     rows.sort_by(|a, b| (&a.path, &a.methods).cmp(&(&b.path, &b.methods)));
@@ -44,6 +50,7 @@ pub(super) fn run<C: Config, S: Clone + Send + Sync + 'static>(app: &App<C, S>, 
                     "handler": r.handler,
                     "auth": r.auth.to_string(),
                     "scopes": r.scopes,
+                    "rate_limit": r.rate_limit,
                     "summary": r.summary,
                 })
             })
@@ -55,15 +62,20 @@ pub(super) fn run<C: Config, S: Clone + Send + Sync + 'static>(app: &App<C, S>, 
     let (m, p, h) =
         (width(|r| r.methods.len(), "METHOD"), width(|r| r.path.len(), "PATH"), width(|r| r.handler.len(), "HANDLER"));
     let s = width(|r| r.scopes.join(",").len(), "SCOPES");
-    println!("{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  SUMMARY", "METHOD", "PATH", "HANDLER", "AUTH", "SCOPES");
+    let l = width(|r| r.rate_limit.as_deref().map_or(1, str::len), "RATE LIMIT");
+    println!(
+        "{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  {:<l$}  SUMMARY",
+        "METHOD", "PATH", "HANDLER", "AUTH", "SCOPES", "RATE LIMIT"
+    );
     for r in &rows {
         let line = format!(
-            "{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  {}",
+            "{:<m$}  {:<p$}  {:<h$}  {:<8}  {:<s$}  {:<l$}  {}",
             r.methods,
             r.path,
             r.handler,
             r.auth.to_string(),
             r.scopes.join(","),
+            r.rate_limit.as_deref().unwrap_or("-"),
             r.summary
         );
         println!("{}", line.trim_end());
@@ -79,6 +91,32 @@ struct Row {
     auth: AuthRequirement,
     scopes: Vec<&'static str>,
     summary: String,
+    /// The quota that applies (`5/1m`; `None`: not limited).
+    rate_limit: Option<String>,
+    /// The route's own `rate_limit = "…"`.
+    own_rate_limit: Option<&'static str>,
+}
+
+/// The quota `row` gets under `limits`: `rate_limit.routes`, else the route's own, else the
+/// default when `rate_limit.enabled`; the framework's routes are never limited.
+fn rate_limit(row: &Row, limits: &crate::config::RateLimitConfig) -> Option<String> {
+    if row.handler.starts_with("trestle::") {
+        return None;
+    }
+    let configured = row.methods.split(',').find_map(|method| {
+        limits.routes.iter().find_map(|(key, quota)| {
+            let (m, path) = crate::config::parse_route_key(key)?;
+            (m.as_str() == method && path == row.path).then(|| quota.clone())
+        })
+    });
+    let quota = configured.or(row.own_rate_limit.map(str::to_owned)).or_else(|| {
+        let q = limits.quota();
+        limits.enabled.then(|| match q.burst {
+            0 => format!("{}/{}", q.requests, crate::config::duration_text(q.period)),
+            burst => format!("{}/{}/{burst}", q.requests, crate::config::duration_text(q.period)),
+        })
+    })?;
+    (!quota.trim().eq_ignore_ascii_case("off")).then_some(quota)
 }
 
 impl From<&RouteInfo> for Row {
@@ -90,6 +128,8 @@ impl From<&RouteInfo> for Row {
             auth: r.auth,
             scopes: r.scopes.to_vec(),
             summary: r.summary.to_owned(),
+            rate_limit: None,
+            own_rate_limit: r.rate_limit,
         }
     }
 }
