@@ -184,12 +184,9 @@ async fn by_subject_each_token_holder_has_a_quota_and_anonymous_or_forged_tokens
         ("rate_limit.key", "subject"),
     ])
     .await;
-    let jwt = trestle::auth::Jwt::from_config(&{
-        let mut c = trestle::config::JwtConfig::default();
-        c.secret = Some(trestle::Secret::new(SECRET.to_owned()));
-        c
-    })
-    .unwrap();
+    let keys =
+        trestle::config::JwtConfig { secret: Some(trestle::Secret::new(SECRET.to_owned())), ..Default::default() };
+    let jwt = trestle::auth::Jwt::from_config(&keys).unwrap();
     let (ada, bob) = (jwt.issue("ada", ()).unwrap(), jwt.issue("bob", ()).unwrap());
     // Same address, two subjects: two quotas.
     assert_eq!(app.get("/things").peer(peer(1)).bearer(&ada).send().await.status(), 200);

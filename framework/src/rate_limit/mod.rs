@@ -19,11 +19,11 @@
 //! are limited whether or not `enabled` turns on the default, and count separately from it.
 //! The health probes and metrics are never limited.
 //!
-//! The algorithm is GCRA ([`gcra`]): a steady rate with a burst, one number per client. A
-//! request over quota gets `429 Too Many Requests`, a problem with `Retry-After` and the IETF
-//! draft's `RateLimit-Policy: "default";q=100;w=1` and `RateLimit: "default";r=0;t=1`
-//! (remaining, seconds until whole); with `rate_limit.headers = true` every answer of a limited
-//! route carries the two.
+//! The algorithm is GCRA (the generic cell rate algorithm): a steady rate with a burst, one
+//! number per client. A request over quota gets `429 Too Many Requests`, a problem with
+//! `Retry-After` and the IETF draft's `RateLimit-Policy: "default";q=100;w=1` and `RateLimit:
+//! "default";r=0;t=1` (remaining, seconds until whole); with `rate_limit.headers = true` every
+//! answer of a limited route carries the two.
 //!
 //! Clients are told apart by `rate_limit.key`: their address (`ip`; through
 //! `server.trusted_proxies`, IPv6 by its /64 — what one host gets), the verified token's
@@ -137,7 +137,7 @@ impl Policy {
         // The draft counts in whole seconds: a shorter or fractional period is shown as its rate
         // over one second (never less than one request).
         let millis = quota.period.as_millis().max(1);
-        let (q, w) = if millis % 1000 == 0 {
+        let (q, w) = if millis.is_multiple_of(1000) {
             (u128::from(quota.requests), millis / 1000)
         } else {
             ((u128::from(quota.requests) * 1000 / millis).max(1), 1)

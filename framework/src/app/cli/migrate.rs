@@ -105,6 +105,7 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
     Ok(1)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 fn list(versions: &[i64]) -> String {
     versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
