@@ -145,8 +145,8 @@ pub async fn trestle_limits() -> Router {
 }
 
 /// `trestle_defaults` with the rate limiter on (in process, a quota no request reaches, keyed
-/// by client address): what checking every request against its quota, and the `RateLimit`
-/// headers on every answer, cost.
+/// by client address, `rate_limit.headers` off as by default): what checking every request
+/// against its quota costs.
 pub async fn trestle_rate_limited() -> Router {
     trestle::App::new()
         .routes(trestle_routes())

@@ -106,10 +106,24 @@ fn check_quota(text: &str) -> Result<(), String> {
     }
     let parts: Vec<&str> = text.split('/').map(str::trim).collect();
     let count = |n: &str| n.parse::<u32>().is_ok_and(|n| n > 0);
+    // `30s`, `1m30s`, `250ms`, or bare seconds (`60`): what `config::duration::parse` reads;
+    // longer than zero.
     let period = |p: &str| {
-        let digits = p.find(|c: char| !c.is_ascii_digit()).unwrap_or(p.len());
-        let (n, unit) = p.split_at(digits);
-        n.parse::<u64>().is_ok_and(|n| n > 0) && matches!(unit, "ms" | "s" | "m" | "min" | "h")
+        if let Ok(seconds) = p.parse::<u64>() {
+            return seconds > 0;
+        }
+        let (mut rest, mut total) = (p, 0u64);
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest[digits..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - digits);
+            let (Ok(n), unit) = (rest[..digits].parse::<u64>(), &rest[digits..digits + unit_len]) else { return false };
+            if !matches!(unit, "ms" | "s" | "m" | "min" | "h") {
+                return false;
+            }
+            total += n;
+            rest = &rest[digits + unit_len..];
+        }
+        total > 0
     };
     let ok = match parts.as_slice() {
         [r, p] => count(r) && period(p),

@@ -28,6 +28,12 @@ async fn free() -> &'static str {
     "free"
 }
 
+/// Two methods, one quota.
+#[route(method = ["GET", "POST"], path = "/both", rate_limit = "2/1m")]
+async fn both() -> &'static str {
+    "both"
+}
+
 fn peer(n: u8) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, n], 40000))
 }
@@ -40,7 +46,7 @@ fn base(settings: &[(&str, &str)]) -> App<NoConfig, Context<NoConfig>> {
 
 async fn app(settings: &[(&str, &str)]) -> TestApp {
     let app = base(settings).auth().configure(|c| c.set("auth.jwt.secret", SECRET));
-    TestApp::new(app.routes(routes![things, login, free])).await.unwrap()
+    TestApp::new(app.routes(routes![things, login, free, both])).await.unwrap()
 }
 
 fn assert_limited(res: &TestResponse, policy: &str) {
@@ -260,8 +266,74 @@ async fn the_redis_backend_without_the_feature_names_the_feature() {
 
 #[test]
 fn the_route_table_shows_each_routes_own_quota() {
-    let routes: trestle::routing::Routes<Context<NoConfig>> = routes![things, login, free];
+    let routes: trestle::routing::Routes<Context<NoConfig>> = routes![things, login, free, both];
     let table = routes.table();
     let quotas: Vec<_> = table.iter().map(|r| r.rate_limit).collect();
-    assert_eq!(quotas, [None, Some("2/1m"), Some("off")]);
+    assert_eq!(quotas, [None, Some("2/1m"), Some("off"), Some("2/1m")]);
+}
+
+#[tokio::test]
+async fn a_routes_methods_share_its_quota_and_head_counts_as_get() {
+    let app = app(&[]).await;
+    assert_eq!(app.get("/both").peer(peer(1)).send().await.status(), 200);
+    assert_eq!(app.post("/both").peer(peer(1)).send().await.status(), 200);
+    assert_eq!(app.get("/both").peer(peer(1)).send().await.status(), 429, "one quota for GET and POST");
+    assert_eq!(app.request(http::Method::HEAD, "/both").peer(peer(1)).send().await.status(), 429);
+
+    // A method of its own in the config wins over the route's (HEAD over the GET it falls back to).
+    let app = self::app(&[("rate_limit.routes", "HEAD /both=off")]).await;
+    for _ in 0..2 {
+        app.get("/both").peer(peer(1)).send().await;
+    }
+    assert_eq!(app.get("/both").peer(peer(1)).send().await.status(), 429);
+    assert_eq!(app.request(http::Method::HEAD, "/both").peer(peer(1)).send().await.status(), 200);
+}
+
+#[tokio::test]
+async fn browsers_can_read_a_429_and_preflights_spend_no_quota() {
+    let app = app(&[
+        ("rate_limit.enabled", "true"),
+        ("rate_limit.requests", "1"),
+        ("rate_limit.period", "1h"),
+        ("server.cors.allowed_origins", "https://app.example"),
+    ])
+    .await;
+    let origin = |req: trestle::testing::TestRequest| req.peer(peer(1)).header("origin", "https://app.example");
+    for _ in 0..3 {
+        let preflight = origin(app.request(http::Method::OPTIONS, "/things"))
+            .header("access-control-request-method", "GET")
+            .send()
+            .await;
+        assert_eq!(preflight.status(), 200, "{}", preflight.text());
+    }
+    assert_eq!(origin(app.get("/things")).send().await.status(), 200, "the preflights did not count");
+    let refused = origin(app.get("/things")).send().await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.header("access-control-allow-origin"), Some("https://app.example"));
+    let exposed = refused.header("access-control-expose-headers").unwrap_or_default().to_ascii_lowercase();
+    for name in ["retry-after", "ratelimit", "ratelimit-policy", "x-request-id"] {
+        assert!(exposed.split(',').any(|h| h.trim() == name), "{name} in {exposed}");
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_key_function_counts_the_request_by_its_address() {
+    let settings = [
+        ("rate_limit.enabled", "true"),
+        ("rate_limit.requests", "1"),
+        ("rate_limit.period", "1h"),
+        ("rate_limit.key", "app"),
+    ];
+    let app = base(&settings).routes(routes![things]).rate_limit_key(|_| panic!("the app's bug"));
+    let app = TestApp::new(app).await.unwrap();
+    assert_eq!(app.get("/things").peer(peer(1)).send().await.status(), 200);
+    assert_eq!(app.get("/things").peer(peer(1)).send().await.status(), 429);
+    assert_eq!(app.get("/things").peer(peer(2)).send().await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_key_function_with_nothing_limited_is_no_error() {
+    // Rate limiting off: the app's key function waits for a config that turns it on.
+    let app = base(&[]).routes(routes![things]).rate_limit_key(|_| None);
+    assert_eq!(TestApp::new(app).await.unwrap().get("/things").send().await.status(), 200);
 }

@@ -195,15 +195,159 @@ async fn counting_resumes_where_it_was_when_redis_comes_back() {
     }
 
     relay.cut.store(false, Ordering::SeqCst);
-    // After retry_after (200 ms) and a reconnect, the quota spent before the cut still counts.
+    // After retry_after (200 ms) and a reconnect, the quota spent before the cut still counts:
+    // the first answer Redis decides (it carries the RateLimit headers) is a 429.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let res = app.get("/things").peer(client()).send().await;
-        if res.status() == 429 {
+        if res.header("ratelimit").is_some() {
+            assert_eq!(res.status(), 429, "Redis forgot the request made before the cut");
             break;
         }
         assert_eq!(res.status(), 200);
         assert!(Instant::now() < deadline, "the limiter never went back to Redis");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `redis-cli` against the shared Redis.
+fn redis_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", "6379"]).args(args).output();
+    let out = out.expect("redis-cli runs (scripts/services starts Redis)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_clients_key_lives_until_its_quota_is_whole_and_a_whole_quota_serves_again() {
+    let prefix = fresh_prefix();
+    let app = replica(REDIS, &prefix, &[("rate_limit.requests", "2"), ("rate_limit.period", "1s")]).await;
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 200);
+    // One of two used: whole again in half a period.
+    let ttl: i64 = redis_cli(&["PTTL", &format!("{prefix}:default:ip:198.51.100.7")]).parse().unwrap();
+    assert!((400..=500).contains(&ttl), "the key expires when the quota is whole (~500 ms): {ttl} ms");
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 200);
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 429);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 200, "one interval later one more fits");
+}
+
+/// A Redis of its own speaking only TLS, with a certificate for localhost from a CA of its own.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl TlsRedis {
+    fn start() -> TlsRedis {
+        let dir = std::env::temp_dir().join(fresh_prefix().replace(':', "-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A CA of its own, and a certificate it signs for localhost and 127.0.0.1.
+        let openssl = |args: &[&str]| {
+            let out =
+                std::process::Command::new("openssl").current_dir(&dir).args(args).output().expect("openssl runs");
+            assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=trestle test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "leaf.csr",
+        ]);
+        std::fs::write(dir.join("leaf.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+            .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-out",
+            "cert.pem",
+            "-extfile",
+            "leaf.ext",
+        ]);
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--tls-auth-clients", "no"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&dir)
+            .arg("--tls-cert-file")
+            .arg(&cert)
+            .arg("--tls-key-file")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the TLS Redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsRedis { child, port, dir }
+    }
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn rediss_verifies_the_server_against_the_configured_ca() {
+    let redis = TlsRedis::start();
+    let url = format!("rediss://localhost:{}", redis.port);
+    let ca = redis.dir.join("ca.pem").display().to_string();
+    let settings = |ca: Option<&str>| {
+        let mut s = vec![
+            ("rate_limit.redis.url".to_owned(), url.clone()),
+            ("rate_limit.requests".to_owned(), "1".to_owned()),
+            ("rate_limit.on_backend_error".to_owned(), "deny".to_owned()),
+            ("rate_limit.redis.timeout".to_owned(), "2s".to_owned()),
+        ];
+        s.extend(ca.map(|ca| ("rate_limit.redis.ca_file".to_owned(), ca.to_owned())));
+        s
+    };
+    // Trusting the CA that signed the server's certificate: counted in the TLS Redis.
+    let trusted = settings(Some(&ca));
+    let trusted: Vec<(&str, &str)> = trusted.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = replica("unused:1", &fresh_prefix(), &trusted).await;
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 200);
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 429);
+    // With only the public roots, the private CA's server is refused (and fails closed here).
+    let untrusted = settings(None);
+    let untrusted: Vec<(&str, &str)> = untrusted.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = replica("unused:1", &fresh_prefix(), &untrusted).await;
+    assert_eq!(app.get("/things").peer(client()).send().await.status(), 503);
 }

@@ -299,15 +299,27 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// key, a tenant, an account. `None` counts the request by its client address. See
     /// [`rate_limit`](crate::rate_limit).
     ///
+    /// Return only keys you have checked: whatever a client may write freely (an unverified
+    /// header) gives it a fresh quota with every new value. Map known credentials to their
+    /// owner, and anything else to `None`:
+    ///
     /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::Arc;
+    ///
     /// use trestle::App;
     ///
-    /// let app = App::new().rate_limit_key(|request| {
+    /// // API key → the account it belongs to (loaded at startup in a real app).
+    /// let accounts: Arc<HashMap<String, String>> = Arc::new(HashMap::from([("k-123".into(), "acme".into())]));
+    /// let app = App::new().rate_limit_key(move |request| {
     ///     let key = request.headers().get("x-api-key")?.to_str().ok()?;
-    ///     Some(key.to_owned())
+    ///     accounts.get(key).cloned()
     /// });
     /// # drop(app);
     /// ```
+    ///
+    /// The function runs for every limited request, before the handler: keep it to lookups in
+    /// memory. A panic in it counts the request by its address (and is logged).
     pub fn rate_limit_key<F>(mut self, key: F) -> Self
     where
         F: Fn(&axum::extract::Request) -> Option<String> + Send + Sync + 'static,

@@ -170,7 +170,8 @@ impl DatabaseUrl {
         rest.split(['?', '#']).next().unwrap_or_default().to_owned()
     }
 
-    /// The URL with the password replaced by `***` (and any `password=` query parameter too).
+    /// The URL with the password replaced by `***` (and any `password=` or `pass=` query
+    /// parameter too).
     ///
     /// The user-info ends at the *last* `@`, so a password holding an unescaped `/`, `?` or `#`
     /// (common in generated passwords) is still hidden.
@@ -202,7 +203,10 @@ impl DatabaseUrl {
                 let query: Vec<String> = query
                     .split('&')
                     .map(|kv| match kv.split_once('=') {
-                        Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                        // `pass`: how Redis URLs of Unix sockets carry it.
+                        Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("pass") => {
+                            format!("{k}=***")
+                        }
                         _ => kv.to_owned(),
                     })
                     .collect();
@@ -274,6 +278,8 @@ mod tests {
             ("sqlite::memory:", "sqlite::memory:"),
             ("postgres://u:a@b@h/db", "postgres://u:***@h/db"),
             ("postgres://app:ab/cd?e#f@db:5432/app", "postgres://app:***@db:5432/app"),
+            ("redis://:secret@h:6379/0", "redis://:***@h:6379/0"),
+            ("redis+unix:///run/redis.sock?db=1&pass=secret", "redis+unix:///run/redis.sock?db=1&pass=***"),
         ] {
             let u = DatabaseUrl::new(url);
             assert_eq!(u.to_string(), shown);

@@ -61,8 +61,9 @@ pub struct RateLimitConfig {
 /// `[rate_limit.redis]`: the Redis every replica counts in.
 #[derive(Clone, Debug, Config, Deserialize)]
 pub struct RedisConfig {
-    /// `redis://[:password@]host:6379[/db]` or `rediss://…` (TLS); the password is redacted
-    /// wherever the URL is shown.
+    /// `redis://[[user]:password@]host:6379[/db]`, `rediss://…` (TLS) or
+    /// `redis+unix:///path/redis.sock?pass=…`; the password is redacted wherever the URL is
+    /// shown.
     #[config(default = "redis://127.0.0.1:6379", secret)]
     pub url: DatabaseUrl,
     /// Longest a request waits for Redis's answer; then `on_backend_error` decides it. Also
@@ -70,14 +71,18 @@ pub struct RedisConfig {
     #[config(default = "50ms", validate = positive)]
     #[serde(with = "duration")]
     pub timeout: Duration,
-    /// After a failure, how long requests skip Redis (and `on_backend_error` decides them)
-    /// before it is tried again: a Redis outage costs requests no waiting.
+    /// After three failures in a row, how long requests skip Redis (and `on_backend_error`
+    /// decides them) before it is tried again: an outage costs requests no waiting, and a lone
+    /// slow answer fails only its own request.
     #[config(default = "1s")]
     #[serde(with = "duration")]
     pub retry_after: Duration,
     /// Prefix of the keys written (`<prefix>:<route>:<client>`); give each app its own.
     #[config(default = "trestle:rl")]
     pub prefix: String,
+    /// PEM file of the certificate authorities to trust for `rediss://` (a private CA); unset:
+    /// the public web roots (compiled in).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for RateLimitConfig {
@@ -94,7 +99,7 @@ impl RateLimitConfig {
     }
 
     fn check(&self) -> Result<(), &'static str> {
-        if self.enabled && self.backend == RateLimitBackend::Redis && self.redis.prefix.is_empty() {
+        if self.backend == RateLimitBackend::Redis && self.redis.prefix.is_empty() {
             return Err("redis.prefix must not be empty: it keeps the limiter's keys apart from others");
         }
         Ok(())

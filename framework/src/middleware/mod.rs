@@ -4,7 +4,10 @@
 //!
 //! 1. compression (`server.compression`): gzip or brotli for bodies over 1 KiB, skipped for
 //!    requests that accept no encoding;
-//! 2. the fused stack, one tower service (`stack.rs`) running, in this order:
+//! 2. CORS (`[server.cors]`, off unless `allowed_origins` is set): outside the rest, so the
+//!    stack's own answers (429, 503) carry its headers and preflights are answered before they
+//!    are counted; exposes `Retry-After`, `RateLimit`, `RateLimit-Policy` and the request id;
+//! 3. the fused stack, one tower service (`stack.rs`) running, in this order:
 //!    1. the request id (`server.request_id`): the client's well-formed id in
 //!       `server.request_id_header`, else a new one from the app's [`MakeRequestId`]; the
 //!       client's address and scheme when `server.trusted_proxies` names the peer ([`ClientIp`]);
@@ -17,13 +20,12 @@
 //!       500) around the handler;
 //!    6. on the way out: error responses rendered as problems with the request id, trace id and
 //!       path; the request id header; the `RateLimit` headers; security headers
-//!       (`server.security_headers`); then the
-//!       observers hearing of the response: metrics, the exported span's status, the log line.
+//!       (`server.security_headers`); then the observers hearing of the response: metrics, the
+//!       exported span's status, the log line.
 //!
 //!    Each concern is its own module with its own tests; the service is fused so that a
 //!    request pays for one layer (one boxed future) instead of one per concern (the
 //!    hand-assembled tower-http stack in `benches/` costs about 17% more instructions);
-//! 3. CORS (`[server.cors]`, off unless `allowed_origins` is set);
 //! 4. body limit (`server.body_limit`, 413 through the extractors).
 //!
 //! The app's own layers (`App::layer`) go inside all of these, so they see the request id and
@@ -104,13 +106,20 @@ const AXUM_BODY_LIMIT: usize = 2 * 1024 * 1024;
 /// switched off are not installed, so they cost nothing; with everything off the router is left
 /// as it is.
 pub(crate) fn apply(router: Router, server: &ServerConfig, settings: &Settings) -> Result<Router, InvalidSetting> {
-    let cors = if server.cors.allowed_origins.is_empty() { None } else { Some(cors_layer(&server.cors)?) };
+    let cors = if server.cors.allowed_origins.is_empty() {
+        None
+    } else {
+        Some(cors_layer(&server.cors, &server.request_id_header)?)
+    };
     let stack = Some(Stack::build(server, settings)?).filter(|s| !s.is_noop(settings.default_renderer));
     let limit = (server.body_limit != AXUM_BODY_LIMIT).then(|| DefaultBodyLimit::max(server.body_limit));
     let router = if stack.is_none() && cors.is_none() && limit.is_none() {
         router
     } else {
-        router.layer(ServiceBuilder::new().option_layer(stack).option_layer(cors).option_layer(limit))
+        // CORS outside the stack: the stack's own answers (429, 503, timeouts) carry the CORS
+        // headers a browser needs to read them, and preflights are answered before they are
+        // counted, limited or logged.
+        router.layer(ServiceBuilder::new().option_layer(cors).option_layer(stack).option_layer(limit))
     };
     Ok(if server.compression { router.layer(compression::CompressLayer::new()) } else { router })
 }
@@ -134,7 +143,7 @@ pub(crate) fn apply_framework(
     apply(router, &quiet, &settings.unobserved())
 }
 
-fn cors_layer(cors: &Cors) -> Result<CorsLayer, InvalidSetting> {
+fn cors_layer(cors: &Cors, request_id_header: &str) -> Result<CorsLayer, InvalidSetting> {
     // Config validation rejects these first; this guards a `ServerConfig` built in code.
     let bad = |key: &'static str, value: &str| InvalidSetting {
         key,
@@ -161,10 +170,16 @@ fn cors_layer(cors: &Cors) -> Result<CorsLayer, InvalidSetting> {
         .iter()
         .map(|h| h.parse::<http::HeaderName>().map_err(|_| bad("server.cors.allowed_headers", h)))
         .collect::<Result<Vec<_>, _>>()?;
+    // What browsers may read besides the safelisted headers: when to retry, the quota, and the
+    // request id to quote in a bug report.
+    let mut exposed =
+        vec![http::header::RETRY_AFTER, crate::rate_limit::RATELIMIT, crate::rate_limit::RATELIMIT_POLICY];
+    exposed.extend(request_id_header.parse::<http::HeaderName>().ok());
     Ok(CorsLayer::new()
         .allow_origin(origins)
         .allow_methods(methods)
         .allow_headers(headers)
+        .expose_headers(exposed)
         .allow_credentials(cors.allow_credentials)
         .max_age(cors.max_age))
 }

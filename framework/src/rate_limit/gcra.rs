@@ -46,7 +46,9 @@ pub(crate) struct Outcome {
 /// One request at `now` for a client whose TAT is `tat` (both in ns on one clock): the outcome
 /// and, when allowed, the new TAT.
 pub(crate) fn decide(now: u64, tat: u64, rates: Rates) -> (Outcome, Option<u64>) {
-    let tat = tat.max(now);
+    // Never further ahead than this quota allows: a TAT left by a stricter quota (before the
+    // config changed) would otherwise lock clients out for the old period.
+    let tat = tat.clamp(now, now.saturating_add(rates.tolerance));
     let next = tat.saturating_add(rates.interval);
     let ahead = next - now;
     if ahead > rates.tolerance {
@@ -86,7 +88,9 @@ const SHARDS: usize = 16;
 const FIRST_SWEEP: usize = 1024;
 
 /// TATs in this process's memory, in shards so that concurrent requests seldom wait for each
-/// other; memory stays bounded by the clients active within one period.
+/// other. A client's entry is dropped (at the next sweep) once its quota is whole again — at
+/// most `burst × period / requests` after its last request — so memory follows the clients
+/// active within that time.
 pub(crate) struct Memory {
     shards: Box<[Mutex<Shard>]>,
     /// Picks the shard; seeded per process, so clients cannot aim at one shard.
@@ -165,6 +169,15 @@ mod tests {
         let (o, next) = decide(now + SECOND / 10, tat, r);
         assert!(o.allowed && o.remaining == 0);
         assert!(!decide(now + SECOND / 10, next.unwrap(), r).0.allowed);
+    }
+
+    #[test]
+    fn a_tat_left_by_a_stricter_quota_is_cut_back_to_this_ones() {
+        // 1 an hour spent; the quota becomes 10 a second: the client waits at most 100 ms.
+        let now = 5 * SECOND;
+        let (o, _) = decide(now, now + 3600 * SECOND, rates(10, 0));
+        assert!(!o.allowed);
+        assert_eq!(o.retry_after, Duration::from_millis(100));
     }
 
     #[test]

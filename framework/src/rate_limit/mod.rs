@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -209,53 +209,58 @@ impl Limiter {
     /// The limiter `inputs` describe; `None` when no route is limited.
     pub(crate) fn build(inputs: Inputs<'_>) -> Result<Option<Arc<Limiter>>, RateLimitError> {
         let config = inputs.config;
-        match (config.key, &inputs.app_key) {
-            (RateLimitKey::App, None) => return Err(RateLimitError::NoAppKey),
-            (RateLimitKey::Ip, Some(_)) => return Err(RateLimitError::AppKeyUnused("ip")),
-            (RateLimitKey::Subject, Some(_)) => return Err(RateLimitError::AppKeyUnused("subject")),
-            _ => {}
-        }
         let mut policies = Vec::new();
         let default = config.enabled.then(|| {
             policies.push(Policy::new("default", config.quota(), "default"));
             0
         });
-        // A route's own quota: its attribute, overridden by `rate_limit.routes`.
-        let mut quotas: Vec<(Method, String, Option<Quota>)> = Vec::new();
+        // Each method of a route with its own quota, and the policy it counts under (`None`:
+        // not limited). A route's quota is shared by its methods; `rate_limit.routes` then
+        // overrides single methods.
+        let mut table: Vec<(Method, String, Option<u32>)> = Vec::new();
+        let mut add = |name: &str, quota: Option<Quota>| {
+            quota.map(|quota| {
+                policies.push(Policy::new(name, quota, "route"));
+                (policies.len() - 1) as u32
+            })
+        };
         for route in inputs.routes {
             let Some(text) = route.rate_limit else { continue };
+            let name = format!("{} {}", route.methods.join(","), route.path);
             let quota = parse_quota(text).map_err(|problem| RateLimitError::RouteQuota {
-                route: format!("{} {} ({})", route.methods.join(","), route.path, route.handler),
+                route: format!("{name} ({})", route.handler),
                 text: text.to_owned(),
                 problem,
             })?;
+            let policy = add(&name, quota);
             for method in route.methods {
                 let method = Method::from_bytes(method.as_bytes()).expect("the route macros check methods");
-                quotas.push((method, route.path.to_owned(), quota));
+                table.push((method, route.path.to_owned(), policy));
             }
         }
         for (key, text) in &config.routes {
             // Both parse: the config was validated when it loaded.
             let (Some((method, path)), Ok(quota)) = (parse_route_key(key), parse_quota(text)) else { continue };
-            quotas.retain(|(m, p, _)| !(m == method && p == path));
-            quotas.push((method, path.to_owned(), quota));
+            table.retain(|(m, p, _)| !(*m == method && p == path));
+            let policy = add(&format!("{method} {path}"), quota);
+            table.push((method, path.to_owned(), policy));
             if !inputs.routes.iter().any(|r| r.path == path) {
                 tracing::warn!(route = %key, "rate_limit.routes names a route no route macro declares; it applies if a hand-written router serves it, so check the method and the path template (like /articles/{{slug}})");
             }
         }
         let mut routes: HashMap<Box<str>, Vec<(Method, Option<u32>)>> = HashMap::new();
-        for (method, path, quota) in quotas {
-            let policy = quota.map(|quota| {
-                policies.push(Policy::new(&format!("{method} {path}"), quota, "route"));
-                (policies.len() - 1) as u32
-            });
+        for (method, path, policy) in table {
             routes.entry(path.into()).or_default().push((method, policy));
         }
         if policies.is_empty() {
             return Ok(None);
         }
-        if config.key == RateLimitKey::Subject && inputs.jwt.is_none() {
-            return Err(RateLimitError::SubjectWithoutAuth);
+        match (config.key, &inputs.app_key, &inputs.jwt) {
+            (RateLimitKey::App, None, _) => return Err(RateLimitError::NoAppKey),
+            (RateLimitKey::Ip, Some(_), _) => return Err(RateLimitError::AppKeyUnused("ip")),
+            (RateLimitKey::Subject, Some(_), _) => return Err(RateLimitError::AppKeyUnused("subject")),
+            (RateLimitKey::Subject, _, None) => return Err(RateLimitError::SubjectWithoutAuth),
+            _ => {}
         }
         let backend = match config.backend {
             RateLimitBackend::Memory => Backend::Memory(Memory::new()),
@@ -286,7 +291,7 @@ impl Limiter {
         let backend = match &self.backend {
             Backend::Memory(_) => "memory".to_owned(),
             #[cfg(feature = "redis")]
-            Backend::Redis(_) => format!("redis at {}", config.redis.url.redacted()),
+            Backend::Redis(_) => format!("redis at {}", config.redis.url),
         };
         let default = match self.default {
             Some(p) => self.policies[p as usize].quota.to_string(),
@@ -307,8 +312,11 @@ impl Limiter {
         if !self.routes.is_empty() {
             let own = req.extensions().get::<MatchedPath>().and_then(|path| self.routes.get(path.as_str()));
             let method = req.method();
+            // The method's own entry; HEAD, which axum serves with the GET handler, else GET's.
             let found = own.and_then(|list| {
-                list.iter().find(|(m, _)| m == method || (method == Method::HEAD && m == Method::GET))
+                list.iter()
+                    .find(|(m, _)| m == method)
+                    .or_else(|| list.iter().find(|(m, _)| method == Method::HEAD && m == Method::GET))
             });
             if let Some((_, policy)) = found {
                 return *policy;
@@ -325,7 +333,14 @@ impl Limiter {
                 let token = jwt.token_in(req.headers(), req.uri())?.ok()?;
                 jwt.verify::<serde::de::IgnoredAny>(token).ok().map(|claims| claims.sub)
             }),
-            RateLimitKey::App => self.app_key.as_ref().and_then(|key| key(req)),
+            // A panicking key function is the app's bug: count the request by its address and
+            // say so, rather than lose the connection.
+            RateLimitKey::App => self.app_key.as_ref().and_then(|key| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| key(req))).unwrap_or_else(|_| {
+                    tracing::error!("App::rate_limit_key panicked; the request is counted by its client address");
+                    None
+                })
+            }),
         };
         match text {
             Some(text) => Client::Text(text.into()),
@@ -368,8 +383,11 @@ impl Limiter {
                 Err(Box::pin(async move {
                     let Backend::Redis(redis) = &limiter.backend else { unreachable!("matched above") };
                     match redis.check(&limiter.policies[policy as usize].name, &client, rates).await {
-                        Ok(outcome) => limiter.decided(policy, outcome),
-                        Err(failure) => limiter.failed(&failure),
+                        Ok(outcome) => {
+                            limiter.failures.recovered();
+                            limiter.decided(policy, outcome)
+                        }
+                        Err(failure) => limiter.failed(&failure, failure.is_real()),
                     }
                 }))
             }
@@ -384,8 +402,8 @@ impl Limiter {
     }
 
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    fn failed(&self, failure: &dyn std::fmt::Display) -> Verdict {
-        self.failures.record(failure, self.on_error);
+    fn failed(&self, failure: &dyn std::fmt::Display, real: bool) -> Verdict {
+        self.failures.record(failure, real, self.on_error);
         match self.on_error {
             OnBackendError::Allow => Verdict::Unlimited,
             OnBackendError::Deny => Verdict::Unavailable,
@@ -491,30 +509,62 @@ fn whole_seconds(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// Backend failures: counted, logged when they start and then at most every [`LOG_EVERY`].
+/// Backend failures: counted, logged when they start and then at most every [`LOG_EVERY`]
+/// with the count and the last real error; the recovery is logged once.
 #[derive(Default)]
 struct Failures {
     count: AtomicU64,
     since_log: AtomicU64,
-    logged_at: Mutex<Option<Instant>>,
+    /// A failure was logged and no success came since.
+    failing: AtomicBool,
+    log: Mutex<FailureLog>,
+}
+
+#[derive(Default)]
+struct FailureLog {
+    logged_at: Option<Instant>,
+    /// The last failure that was not merely "resting" (skipped after earlier ones).
+    last_error: Option<String>,
 }
 
 impl Failures {
-    fn record(&self, failure: &dyn std::fmt::Display, on_error: OnBackendError) {
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn record(&self, failure: &dyn std::fmt::Display, real: bool, on_error: OnBackendError) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.since_log.fetch_add(1, Ordering::Relaxed);
         // Whoever holds the lock logs; the others only count.
-        let Ok(mut logged_at) = self.logged_at.try_lock() else { return };
-        if logged_at.is_some_and(|at| at.elapsed() < LOG_EVERY) {
+        let Ok(mut log) = self.log.try_lock() else { return };
+        if real {
+            log.last_error = Some(failure.to_string());
+        }
+        if log.logged_at.is_some_and(|at| at.elapsed() < LOG_EVERY) {
             return;
         }
-        *logged_at = Some(Instant::now());
+        log.logged_at = Some(Instant::now());
+        self.failing.store(true, Ordering::Relaxed);
         let failures = self.since_log.swap(0, Ordering::Relaxed);
         let decision = match on_error {
             OnBackendError::Allow => "allowed (rate_limit.on_backend_error = \"allow\": not counted)",
             OnBackendError::Deny => "refused with 503 (rate_limit.on_backend_error = \"deny\")",
         };
-        tracing::error!(error = %failure, failures, "the rate limit backend cannot answer; requests are {decision} until it does: check that Redis is up and rate_limit.redis.url");
+        let error = log.last_error.clone().unwrap_or_else(|| failure.to_string());
+        tracing::error!(%error, failures, "the rate limit backend cannot answer; requests are {decision} until it does: check that Redis is up and rate_limit.redis.url");
+    }
+
+    /// A success: logs the recovery once, when failures were logged.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    fn recovered(&self) {
+        if !self.failing.load(Ordering::Relaxed) || !self.failing.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(mut log) = self.log.lock() {
+            log.logged_at = None;
+        }
+        let failures = self.since_log.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            failures_since_last_report = failures,
+            "the rate limit backend answers again; requests are counted again"
+        );
     }
 }
 

@@ -7,11 +7,12 @@
 //! (redis-rs's `ConnectionManager`) carries every request's call — pipelined, not one
 //! connection per request — and reconnects by itself.
 //!
-//! A request never waits longer than `rate_limit.redis.timeout` for Redis; after a failure,
-//! requests skip Redis for `rate_limit.redis.retry_after` and `rate_limit.on_backend_error`
-//! decides them at once.
+//! A request never waits longer than `rate_limit.redis.timeout` for Redis; after three
+//! failures in a row, requests skip Redis for `rate_limit.redis.retry_after` and
+//! `rate_limit.on_backend_error` decides them at once (a lone slow answer fails only its own
+//! request).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -22,14 +23,18 @@ use crate::config::RedisConfig;
 /// One GCRA step on Redis's clock, in microseconds. KEYS[1]: the client; ARGV[1]: the
 /// emission interval; ARGV[2]: the burst tolerance. Returns {allowed, remaining or µs until
 /// the next request fits, µs until the quota is whole}. Numbers are Lua doubles: microseconds
-/// since 1970 fit exactly (below 2^53), and are written with `%.0f`, not Lua's 14 digits.
+/// since 1970 fit exactly (below 2^53), and are written with `%.0f`, not Lua's 14 digits. A TAT
+/// beyond the tolerance (left by a stricter quota before a redeploy) is cut back to it.
+/// `replicate_commands` lets Redis 3.2 to 4 write after reading `TIME` (a no-op from Redis 5).
 const SCRIPT: &str = r"
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat or tat < now then tat = now end
+if tat > now + tolerance then tat = now + tolerance end
 local ahead = tat + interval - now
 if ahead > tolerance then
   return {0, ahead - tolerance, tat - now}
@@ -45,8 +50,10 @@ pub(crate) struct Redis {
     timeout: Duration,
     retry_after: Duration,
     prefix: String,
-    /// Until when (ns after `epoch`) requests skip Redis after a failure.
+    /// Until when (ns after `epoch`) requests skip Redis after failures.
     resting_until: AtomicU64,
+    /// Failures in a row: a lone slow answer fails only its own request.
+    failures_in_a_row: AtomicU32,
     epoch: Instant,
 }
 
@@ -57,28 +64,53 @@ pub(crate) enum RedisFailure {
     Timeout(Duration),
     #[error("{0}")]
     Redis(#[from] redis::RedisError),
-    /// A recent failure: not tried.
-    #[error("Redis failed less than rate_limit.redis.retry_after ago")]
+    /// Recent failures: not tried.
+    #[error("Redis failed repeatedly less than rate_limit.redis.retry_after ago")]
     Resting,
 }
+
+impl RedisFailure {
+    /// Whether Redis was asked (not skipped as [`Resting`](Self::Resting)).
+    pub(crate) fn is_real(&self) -> bool {
+        !matches!(self, RedisFailure::Resting)
+    }
+}
+
+/// Failures in a row after which requests skip Redis for `retry_after`.
+const TRIP_AFTER: u32 = 3;
 
 impl Redis {
     /// A client for `config.url`, connecting on first use (a replica starts while Redis is
     /// down; requests then fail over as configured).
     pub(crate) fn new(config: &RedisConfig) -> Result<Self, String> {
-        let client = redis::Client::open(config.url.expose()).map_err(|_| {
+        // redis-rs's reasons name the part at fault ("invalid database number"), never the
+        // password.
+        let bad_url = |e: redis::RedisError| {
             format!(
-                "{} is not a Redis URL: write redis://[:password@]host:6379[/db] or rediss://… for TLS",
-                config.url.redacted()
+                "{} is not a usable Redis URL ({e}): write redis://[:password@]host:6379[/db], or rediss://… for TLS",
+                config.url
             )
-        })?;
+        };
+        let client = match &config.ca_file {
+            None => redis::Client::open(config.url.expose()).map_err(bad_url)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "rate_limit.redis.ca_file {}: {e}; point it at a PEM file of CA certificates",
+                        path.display()
+                    )
+                })?;
+                let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+                redis::Client::build_with_tls(config.url.expose(), certificates).map_err(bad_url)?
+            }
+        };
         let settings = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
             .set_number_of_retries(1)
             .set_max_delay(config.retry_after.max(Duration::from_millis(10)));
         let connection = ConnectionManager::new_lazy_with_config(client, settings)
-            .map_err(|e| format!("cannot set up the Redis connection to {}: {e}", config.url.redacted()))?;
+            .map_err(|e| format!("cannot set up the Redis connection to {}: {e}", config.url))?;
         Ok(Self {
             connection,
             script: redis::Script::new(SCRIPT),
@@ -86,6 +118,7 @@ impl Redis {
             retry_after: config.retry_after,
             prefix: config.prefix.clone(),
             resting_until: AtomicU64::new(0),
+            failures_in_a_row: AtomicU32::new(0),
             epoch: Instant::now(),
         })
     }
@@ -108,10 +141,13 @@ impl Redis {
         let key = format!("{}:{policy}:{}", self.prefix, client_text(client));
         let mut connection = self.connection.clone();
         let mut call = self.script.key(key);
-        call.arg((rates.interval / 1000).max(1)).arg((rates.tolerance / 1000).max(1));
+        // Whole microseconds, rounded; the tolerance from the rounded interval, as in memory.
+        let interval = ((rates.interval + 500) / 1000).max(1);
+        call.arg(interval).arg(interval.saturating_mul(rates.tolerance / rates.interval.max(1)));
         let answer = tokio::time::timeout(self.timeout, call.invoke_async::<(u8, u64, u64)>(&mut connection)).await;
         let failure = match answer {
             Ok(Ok((allowed, n, reset))) => {
+                self.failures_in_a_row.store(0, Ordering::Relaxed);
                 let micros = Duration::from_micros;
                 return Ok(if allowed == 1 {
                     Outcome {
@@ -127,8 +163,11 @@ impl Redis {
             Ok(Err(e)) => RedisFailure::Redis(e),
             Err(_) => RedisFailure::Timeout(self.timeout),
         };
-        let rest = now.saturating_add(self.retry_after.as_nanos() as u64);
-        self.resting_until.store(rest, Ordering::Relaxed);
+        if self.failures_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 >= TRIP_AFTER {
+            // Resting ends with one more try: its failure rests again, its success resets.
+            let rest = now.saturating_add(self.retry_after.as_nanos() as u64);
+            self.resting_until.store(rest, Ordering::Relaxed);
+        }
         Err(failure)
     }
 }
