@@ -512,6 +512,32 @@ fn doctor_fails_each_broken_part_with_its_fix() {
 }
 
 #[test]
+fn doctor_checks_the_rate_limiters_redis_and_never_shows_its_password() {
+    let sandbox = Sandbox::new();
+    let port = closed_port().to_string();
+    let line = |run: &Run| {
+        run.stdout.lines().find(|l| l.split_whitespace().nth(1) == Some("rate_limit")).unwrap_or_default().to_owned()
+    };
+    // The in-process store has nothing to reach: no line.
+    let memory = sandbox.run(&["doctor"], &[("APP__SERVER__PORT", &port)]);
+    assert_eq!(line(&memory), "", "{memory:?}");
+    // The Redis scripts/services runs.
+    let up = sandbox.run(&["doctor"], &[("APP__SERVER__PORT", &port), ("APP__RATE_LIMIT__BACKEND", "redis")]);
+    assert!(line(&up).starts_with("ok") && line(&up).contains("answers"), "{up:?}");
+    let url = format!("redis://:hunter3@127.0.0.1:{}", closed_port());
+    let env = [
+        ("APP__SERVER__PORT", port.as_str()),
+        ("APP__RATE_LIMIT__BACKEND", "redis"),
+        ("APP__RATE_LIMIT__REDIS__URL", &url),
+    ];
+    let down = sandbox.run(&["doctor", "--timeout", "1s"], &env);
+    assert_eq!(down.code, 1, "{down:?}");
+    let failed = line(&down);
+    assert!(failed.starts_with("FAIL") && failed.contains("APP__RATE_LIMIT__REDIS__URL"), "{down:?}");
+    assert!(!down.stdout.contains("hunter3") && !down.stderr.contains("hunter3"), "{down:?}");
+}
+
+#[test]
 fn an_app_command_runs_with_the_context_and_a_failure_exits_1() {
     let sandbox = Sandbox::new();
     // The command's app is prepared as for serving: migrations applied first.

@@ -476,6 +476,33 @@ impl Limiter {
     }
 }
 
+/// For `doctor`: whether the shared store of `config` answers within `timeout` — `None` with
+/// the in-process store (nothing to reach), else the store's description or what is wrong.
+pub(crate) async fn check_store(config: &RateLimitConfig, timeout: Duration) -> Option<Result<String, String>> {
+    if config.backend != RateLimitBackend::Redis {
+        return None;
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = timeout;
+        Some(Err(RateLimitError::RedisNotBuilt.to_string()))
+    }
+    #[cfg(feature = "redis")]
+    {
+        let settings = crate::config::RedisConfig { timeout, ..config.redis.clone() };
+        let redis = match redis::Redis::new(&settings) {
+            Ok(redis) => redis,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match redis.ping().await {
+            Ok(()) => Ok(format!("Redis at {} answers", config.redis.url)),
+            Err(e) => {
+                Err(format!("Redis at {} does not answer: {e}; start it or fix rate_limit.redis.url", config.redis.url))
+            }
+        })
+    }
+}
+
 /// An address as a rate limit key: IPv4 mapped into IPv6; IPv6 cut to its /64 (one host's
 /// share: a client cannot get new quotas by changing the last 64 bits); unknown (no peer, as in
 /// in-process tests) as `::`.

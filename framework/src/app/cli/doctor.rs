@@ -11,7 +11,7 @@ use crate::config::{Config, Loaded};
 /// `doctor`'s options.
 #[derive(Args, Debug)]
 pub(super) struct Options {
-    /// How long each database check waits for an answer.
+    /// How long each check of a server (database, Redis) waits for an answer.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
 }
@@ -56,6 +56,14 @@ pub(super) async fn run<C: Config, S: Clone + Send + Sync + 'static>(app: App<C,
         lines.push(match crate::auth::Jwt::from_config(&config.auth.jwt) {
             Ok(_) => Line { check: "auth", ok: true, detail: format!("{} keys load", config.auth.jwt.algorithm) },
             Err(e) => Line { check: "auth", ok: false, detail: with_env_var(e.to_string(), e.config_key(), &config) },
+        });
+    }
+    if let Some(store) = crate::rate_limit::check_store(&config.rate_limit, options.timeout).await {
+        lines.push(match store {
+            Ok(detail) => Line { check: "rate_limit", ok: true, detail },
+            Err(e) => {
+                Line { check: "rate_limit", ok: false, detail: with_env_var(e, Some("rate_limit.redis.url"), &config) }
+            }
         });
     }
     ports(&config, &mut lines);

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# conduit's read and write endpoints under load on PostgreSQL, the way the throughput issue
+# measured them: a release build, a fresh database seeded with `conduit seed` (20 users, 500
+# articles × 3 tags, 2,000 comments), the pool at 10 connections, logs at warn, wrk per endpoint.
+# Prints req/s, p50 and p99 latency, and SQL statements per request (transactions PostgreSQL
+# committed while wrk ran, divided by the requests wrk made: every statement outside an explicit
+# transaction is one).
+#
+#   benches/conduit-load.sh                          # 10 s per endpoint, wrk -t2 -c32
+#   DURATION=20s CONNECTIONS=64 benches/conduit-load.sh
+#
+# For information: on a shared 2-core machine (wrk, conduit and PostgreSQL on the same cores)
+# the numbers move ±10%; compare runs made back to back. Uses the shared PostgreSQL on
+# 127.0.0.1:5432 (a database of its own, dropped at the end) and installs wrk when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+PORT="${PORT:-3971}"
+database="conduit_load_$$"
+url="postgres://postgres@127.0.0.1:5432/$database"
+base="http://127.0.0.1:$PORT"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+scripts/services
+cargo build -q --release --locked -p conduit --features postgres
+conduit="$PWD/target/release/conduit"
+
+work="$(mktemp -d)"
+pid=""
+psql_() { PGOPTIONS="-c client_min_messages=warning" psql -qtA -h 127.0.0.1 -U postgres "$@"; }
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  psql_ -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+psql_ -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
+export APP__DATABASE__URL="$url" APP__DATABASE__MAX_CONNECTIONS=10 APP__SERVER__PORT="$PORT" \
+  APP__TELEMETRY__FILTER=warn APP__TELEMETRY__FORMAT=json APP_ENV=development
+"$conduit" seed >"$work/seed.log" 2>&1 || { cat "$work/seed.log" >&2; exit 1; }
+"$conduit" >"$work/conduit.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do curl -fs -o /dev/null "$base/health/ready" && break; sleep 0.1; done
+curl -fs -o /dev/null "$base/health/ready" || { cat "$work/conduit.log" >&2; exit 1; }
+
+token=$(curl -fs "$base/api/users/login" -H 'content-type: application/json' \
+  -d '{"user":{"email":"seed-user-1@example.com","password":"password"}}' |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["user"]["token"])')
+# seed-user-1 follows the next five users, so the feed has articles.
+for n in 2 3 4 5 6; do
+  curl -fs -o /dev/null -X POST "$base/api/profiles/seed-user-$n/follow" -H "authorization: Token $token"
+done
+cat >"$work/comment.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"comment":{"body":"A comment from the load test."}}'
+LUA
+
+transactions() { psql_ -d postgres -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$database'"; }
+
+# run LABEL PATH [wrk options...]
+run() {
+  local label=$1 path=$2 before after
+  shift 2
+  before=$(transactions)
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" >"$work/wrk.txt"
+  after=$(transactions)
+  python3 - "$work/wrk.txt" "$label" "$before" "$after" <<'PY'
+import re, sys
+text, label = open(sys.argv[1]).read(), sys.argv[2]
+statements = int(sys.argv[4]) - int(sys.argv[3])
+requests = int(re.search(r"(\d+) requests in", text).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def percentile(p):
+    value, unit = re.search(rf"{p}%\s+([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+failed = f"  ({errors.group(1)} failed)" if errors else ""
+print(f"{label:<40} {rps:>9.0f} {percentile(50):>9.2f} {percentile(99):>9.2f} {statements / requests:>10.2f}{failed}")
+PY
+}
+
+printf '%-40s %9s %9s %9s %10s\n' endpoint "req/s" "p50 ms" "p99 ms" "stmts/req"
+auth=(-H "authorization: Token $token")
+run "GET /api/tags" /api/tags
+run "GET /api/articles?limit=20" "/api/articles?limit=20"
+run "GET /api/articles/{slug}" /api/articles/seed-article-1
+run "GET /api/articles/{slug}/comments" /api/articles/seed-article-1/comments
+run "GET /api/profiles/{username}" /api/profiles/seed-user-2
+run "GET /api/user" /api/user "${auth[@]}"
+run "GET /api/articles/feed?limit=20" "/api/articles/feed?limit=20" "${auth[@]}"
+run "POST /api/articles/{slug}/comments" /api/articles/seed-article-2/comments "${auth[@]}" -s "$work/comment.lua"
+echo "(wrk -t2 -c$CONNECTIONS -d$DURATION; conduit release, PostgreSQL pool of 10, logs at warn)"
