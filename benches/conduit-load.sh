@@ -2,9 +2,9 @@
 # conduit's read and write endpoints under load on PostgreSQL, the way the throughput issue
 # measured them: a release build, a fresh database seeded with `conduit seed` (20 users, 500
 # articles × 3 tags, 2,000 comments), the pool at 10 connections, logs at warn, wrk per endpoint.
-# Prints req/s, p50 and p99 latency, and SQL statements per request (transactions PostgreSQL
-# committed while wrk ran, divided by the requests wrk made: every statement outside an explicit
-# transaction is one).
+# Prints req/s, p50 and p99 latency, and SQL statements per request (counted apart from the
+# load: a second conduit on the same database logs every statement sqlx runs, and ten requests
+# per endpoint are sent to it).
 #
 #   benches/conduit-load.sh                          # 10 s per endpoint, wrk -t2 -c32
 #   DURATION=20s CONNECTIONS=64 benches/conduit-load.sh
@@ -33,7 +33,9 @@ work="$(mktemp -d)"
 pid=""
 psql_() { PGOPTIONS="-c client_min_messages=warning" psql -qtA -h 127.0.0.1 -U postgres "$@"; }
 cleanup() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  for p in "$pid" "${counter:-}"; do
+    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
+  done
   psql_ -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -41,7 +43,8 @@ trap cleanup EXIT
 
 psql_ -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" -c "CREATE DATABASE $database" >/dev/null
 export APP__DATABASE__URL="$url" APP__DATABASE__MAX_CONNECTIONS=10 APP__SERVER__PORT="$PORT" \
-  APP__TELEMETRY__FILTER=warn APP__TELEMETRY__FORMAT=json APP_ENV=development
+  APP__TELEMETRY__FILTER=warn APP__TELEMETRY__FORMAT=json APP_ENV=development \
+  APP_CONFIG_DIR="$PWD/examples/conduit/config"
 "$conduit" seed >"$work/seed.log" 2>&1 || { cat "$work/seed.log" >&2; exit 1; }
 "$conduit" >"$work/conduit.log" 2>&1 &
 pid=$!
@@ -61,38 +64,55 @@ wrk.headers["content-type"] = "application/json"
 wrk.body = '{"comment":{"body":"A comment from the load test."}}'
 LUA
 
-transactions() { psql_ -d postgres -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$database'"; }
+# The counting instance: every statement logged (sqlx's `sqlx::query` events).
+APP__SERVER__PORT=$((PORT + 1)) APP__TELEMETRY__FILTER="warn,sqlx::query=debug" "$conduit" >"$work/statements.log" 2>&1 &
+counter=$!
+for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$((PORT + 1))/health/ready" && break; sleep 0.1; done
+logged() { grep -c '"target":"sqlx::query"' "$work/statements.log" || true; }
 
-# run LABEL PATH [wrk options...]
+# statements PATH [curl options...]: statements per request, over ten requests.
+statements() {
+  local path=$1 before after
+  shift
+  before=$(logged)
+  for _ in $(seq 1 10); do curl -fs -o /dev/null "$@" "http://127.0.0.1:$((PORT + 1))$path"; done
+  sleep 0.2
+  after=$(logged)
+  python3 -c "import sys; print(f'{(int(sys.argv[2]) - int(sys.argv[1])) / 10:.1f}')" "$before" "$after"
+}
+
+# run LABEL PATH [wrk options...] -- [curl options...]
 run() {
-  local label=$1 path=$2 before after
+  local label=$1 path=$2 wrk_options=() curl_options=() per_request
   shift 2
-  before=$(transactions)
-  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" "$base$path" >"$work/wrk.txt"
-  after=$(transactions)
-  python3 - "$work/wrk.txt" "$label" "$before" "$after" <<'PY'
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do wrk_options+=("$1"); shift; done
+  if [ $# -gt 0 ]; then shift; curl_options=("$@"); fi
+  per_request=$(statements "$path" "${curl_options[@]}")
+  wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "${wrk_options[@]}" "$base$path" >"$work/wrk.txt"
+  python3 - "$work/wrk.txt" "$label" "$per_request" <<'PY'
 import re, sys
-text, label = open(sys.argv[1]).read(), sys.argv[2]
-statements = int(sys.argv[4]) - int(sys.argv[3])
-requests = int(re.search(r"(\d+) requests in", text).group(1))
+text, label, statements = open(sys.argv[1]).read(), sys.argv[2], sys.argv[3]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def percentile(p):
     value, unit = re.search(rf"{p}%\s+([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 failed = f"  ({errors.group(1)} failed)" if errors else ""
-print(f"{label:<40} {rps:>9.0f} {percentile(50):>9.2f} {percentile(99):>9.2f} {statements / requests:>10.2f}{failed}")
+print(f"{label:<40} {rps:>9.0f} {percentile(50):>9.2f} {percentile(99):>9.2f} {statements:>10}{failed}")
 PY
 }
 
 printf '%-40s %9s %9s %9s %10s\n' endpoint "req/s" "p50 ms" "p99 ms" "stmts/req"
 auth=(-H "authorization: Token $token")
+comment=(-X POST -H "content-type: application/json" -d '{"comment":{"body":"A comment from the load test."}}')
 run "GET /api/tags" /api/tags
 run "GET /api/articles?limit=20" "/api/articles?limit=20"
 run "GET /api/articles/{slug}" /api/articles/seed-article-1
 run "GET /api/articles/{slug}/comments" /api/articles/seed-article-1/comments
 run "GET /api/profiles/{username}" /api/profiles/seed-user-2
-run "GET /api/user" /api/user "${auth[@]}"
-run "GET /api/articles/feed?limit=20" "/api/articles/feed?limit=20" "${auth[@]}"
-run "POST /api/articles/{slug}/comments" /api/articles/seed-article-2/comments "${auth[@]}" -s "$work/comment.lua"
+run "GET /api/user" /api/user "${auth[@]}" -- "${auth[@]}"
+run "GET /api/articles/feed?limit=20" "/api/articles/feed?limit=20" "${auth[@]}" -- "${auth[@]}"
+run "POST /api/articles/{slug}/comments" /api/articles/seed-article-2/comments "${auth[@]}" -s "$work/comment.lua" -- \
+  "${auth[@]}" "${comment[@]}"
+kill "$counter"
 echo "(wrk -t2 -c$CONNECTIONS -d$DURATION; conduit release, PostgreSQL pool of 10, logs at warn)"

@@ -356,6 +356,35 @@ macro_rules! backend_tests {
                 );
                 assert_eq!(app.get("/items").send().await.status(), 200);
             }
+
+            #[trestle::test]
+            async fn connections_cut_while_idle_are_replaced_before_a_request_gets_them() {
+                let Some(db) = database().await else { return };
+                let Some(upstream) = server_addr(db.url()) else { return };
+                let proxy = Proxy::start(upstream).await;
+                let app = TestApp::new(app(&via(db.url(), proxy.addr))).await.unwrap();
+                // Several connections in the pool, all used just now.
+                for _ in 0..3 {
+                    let all = tokio::join!(
+                        app.get("/items").send(),
+                        app.get("/items").send(),
+                        app.get("/items").send(),
+                        app.get("/items").send()
+                    );
+                    assert!([all.0, all.1, all.2, all.3].iter().all(|r| r.status() == 200));
+                }
+                // Every pooled connection is cut (as a database restart or a firewall would) and
+                // the database is reachable again at once; the pool does not know yet.
+                proxy.cut();
+                proxy.restore();
+                // Idle for over a second, each is pinged when handed out, fails, and is replaced:
+                // no request sees a dead connection.
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                for _ in 0..8 {
+                    let res = app.get("/items").send().await;
+                    assert_eq!(res.status(), 200, "a request got a dead connection: {}", res.text());
+                }
+            }
         }
     };
 }

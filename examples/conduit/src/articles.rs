@@ -60,18 +60,36 @@ pub struct Articles {
     articles_count: i64,
 }
 
-type Row =
-    (i64, String, String, String, String, String, String, String, Option<String>, Option<String>, i64, bool, bool);
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    bool,
+    bool,
+    Option<String>,
+);
 
-/// Every article column the API shows, for viewer `$1`.
+/// Separates the tags `select_articles!` aggregates into one column; tags cannot contain it.
+const TAG_SEPARATOR: char = '\u{1f}';
+
+/// Every article column the API shows, for viewer `$1`, its tags in the same statement (joined
+/// by `TAG_SEPARATOR`, sorted): one statement for a page of articles, not one per article.
 macro_rules! select_articles {
     ($($rest:expr),*) => {
         concat!(
-            "SELECT a.id, a.slug, a.title, a.description, a.body, a.created_at, a.updated_at,
+            "SELECT a.slug, a.title, a.description, a.body, a.created_at, a.updated_at,
                     u.username, u.bio, u.image,
                     (SELECT COUNT(*) FROM favorites f WHERE f.article_id = a.id),
                     EXISTS (SELECT 1 FROM favorites f WHERE f.article_id = a.id AND f.user_id = $1),
-                    EXISTS (SELECT 1 FROM follows fo WHERE fo.followed_id = a.author_id AND fo.follower_id = $1)
+                    EXISTS (SELECT 1 FROM follows fo WHERE fo.followed_id = a.author_id AND fo.follower_id = $1),
+                    (SELECT string_agg(t.tag, '\u{1f}' ORDER BY t.tag) FROM article_tags t WHERE t.article_id = a.id)
              FROM articles a JOIN users u ON u.id = a.author_id ",
             $($rest),*
         )
@@ -112,9 +130,8 @@ macro_rules! newest_first {
     };
 }
 
-async fn to_article(db: &Db, row: Row, with_body: bool) -> trestle::Result<Article> {
+fn to_article(row: Row, with_body: bool) -> Article {
     let (
-        id,
         slug,
         title,
         description,
@@ -127,24 +144,20 @@ async fn to_article(db: &Db, row: Row, with_body: bool) -> trestle::Result<Artic
         favorites_count,
         favorited,
         following,
+        tags,
     ) = row;
-    let tags: Vec<(String,)> =
-        trestle::sqlx::query_as("SELECT tag FROM article_tags WHERE article_id = $1 ORDER BY tag")
-            .bind(id)
-            .fetch_all(&**db)
-            .await?;
-    Ok(Article {
+    Article {
         slug,
         title,
         description,
         body: with_body.then_some(body),
-        tag_list: tags.into_iter().map(|(t,)| t).collect(),
+        tag_list: tags.map(|t| t.split(TAG_SEPARATOR).map(str::to_owned).collect()).unwrap_or_default(),
         created_at,
         updated_at,
         favorited,
         favorites_count,
         author: Profile { username, bio, image, following },
-    })
+    }
 }
 
 async fn load(db: &Db, slug: &str, viewer: i64) -> trestle::Result<Article> {
@@ -153,7 +166,7 @@ async fn load(db: &Db, slug: &str, viewer: i64) -> trestle::Result<Article> {
         .bind(slug)
         .fetch_optional(&**db)
         .await?;
-    to_article(db, row.ok_or_else(|| not_found("article"))?, true).await
+    Ok(to_article(row.ok_or_else(|| not_found("article"))?, true))
 }
 
 /// The article's id and author, or 404.
@@ -189,14 +202,6 @@ fn page(ctx: &Ctx, limit: Option<i64>, offset: Option<i64>) -> trestle::Result<(
     Ok((limit, offset))
 }
 
-async fn rows_to_articles(db: &Db, rows: Vec<Row>) -> trestle::Result<Vec<Article>> {
-    let mut articles = Vec::with_capacity(rows.len());
-    for row in rows {
-        articles.push(to_article(db, row, false).await?);
-    }
-    Ok(articles)
-}
-
 /// Recent articles, filtered by `tag`, `author` or `favorited`.
 #[get("/api/articles")]
 pub async fn list(
@@ -230,7 +235,7 @@ pub async fn list(
         .bind(offset)
         .fetch_all(&*db)
         .await?;
-    Ok(Json(Articles { articles: rows_to_articles(&db, rows).await?, articles_count: count }))
+    Ok(Json(Articles { articles: rows.into_iter().map(|row| to_article(row, false)).collect(), articles_count: count }))
 }
 
 #[derive(Deserialize)]
@@ -266,7 +271,7 @@ pub async fn feed(
     .bind(offset)
     .fetch_all(&*db)
     .await?;
-    Ok(Json(Articles { articles: rows_to_articles(&db, rows).await?, articles_count: count }))
+    Ok(Json(Articles { articles: rows.into_iter().map(|row| to_article(row, false)).collect(), articles_count: count }))
 }
 
 /// One article.
@@ -284,6 +289,9 @@ fn clean_tags(checks: &mut Checks, tags: Vec<String>) -> Vec<String> {
     let mut tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
     for tag in &tags {
         checks.text("tagList", tag, 100);
+        if tag.contains(TAG_SEPARATOR) {
+            checks.fail("tagList", "contains a control character");
+        }
     }
     tags.sort();
     tags.dedup();

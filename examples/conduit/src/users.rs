@@ -1,7 +1,7 @@
 //! Registration, login, the current user.
 
 use trestle::auth::password;
-use trestle::axum::http::StatusCode;
+use trestle::axum::http::{HeaderMap, StatusCode};
 use trestle::prelude::*;
 
 use crate::error::{bad_credentials, taken};
@@ -103,7 +103,8 @@ async fn lost_race(db: &Db, e: trestle::sqlx::Error, fields: &[(&'static str, &s
 }
 
 /// The user `id` with a fresh token.
-async fn load(db: &Db, jwt: &Jwt, id: i64) -> trestle::Result<User> {
+/// The user `id`, with `token` (the one their request carried) or a new one.
+async fn load(db: &Db, jwt: &Jwt, id: i64, token: Option<String>) -> trestle::Result<User> {
     let row: Option<(String, String, Option<String>, Option<String>)> =
         trestle::sqlx::query_as("SELECT email, username, bio, image FROM users WHERE id = $1")
             .bind(id)
@@ -112,7 +113,11 @@ async fn load(db: &Db, jwt: &Jwt, id: i64) -> trestle::Result<User> {
     let (email, username, bio, image) = row.ok_or_else(|| {
         Error::unauthorized("the token's user no longer exists").with_type(trestle::auth::INVALID_TOKEN)
     })?;
-    Ok(User { email, token: jwt.issue(id.to_string(), ())?, username, bio, image })
+    let token = match token {
+        Some(token) => token,
+        None => jwt.issue(id.to_string(), ())?,
+    };
+    Ok(User { email, token, username, bio, image })
 }
 
 /// Registers a user.
@@ -147,7 +152,7 @@ pub async fn register(
         Ok(row) => row,
         Err(e) => return Err(lost_race(&db, e, &unique, 0).await),
     };
-    Ok((StatusCode::CREATED, Json(UserBody { user: load(&db, &jwt, id).await? })))
+    Ok((StatusCode::CREATED, Json(UserBody { user: load(&db, &jwt, id, None).await? })))
 }
 
 /// Logs in with email and password.
@@ -165,13 +170,20 @@ pub async fn login(db: Db, State(jwt): State<Jwt>, Json(body): Json<UserBody<Log
     if !password::verify(password, &hash).await? {
         return Err(bad_credentials());
     }
-    Ok(Json(UserBody { user: load(&db, &jwt, id).await? }))
+    Ok(Json(UserBody { user: load(&db, &jwt, id, None).await? }))
 }
 
 /// The logged-in user.
 #[get("/api/user")]
-pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>) -> trestle::Result<Response> {
-    Ok(Json(UserBody { user: load(&db, &jwt, user_id(&auth)?).await? }))
+pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap) -> trestle::Result<Response> {
+    // `Auth` verified the token the request carries: it goes back as it is, unexpired, instead
+    // of a newly signed one on every call.
+    let token = headers
+        .get(trestle::axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim().to_owned());
+    Ok(Json(UserBody { user: load(&db, &jwt, user_id(&auth)?, token).await? }))
 }
 
 /// Updates the logged-in user; absent fields stay as they are, `""` or `null` clear `bio` and `image`.
@@ -239,5 +251,5 @@ pub async fn update(
     if let Err(e) = updated {
         return Err(lost_race(&db, e, &unique, id).await);
     }
-    Ok(Json(UserBody { user: load(&db, &jwt, id).await? }))
+    Ok(Json(UserBody { user: load(&db, &jwt, id, None).await? }))
 }

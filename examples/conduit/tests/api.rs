@@ -455,3 +455,80 @@ async fn concurrent_registrations_of_one_user_make_one_user() {
         assert_eq!(error(res, 409, "username"), "has already been taken");
     }
 }
+
+async fn tags(c: &Conduit) -> Value {
+    c.app.get("/api/tags").send().await.json::<Value>()["tags"].clone()
+}
+
+#[trestle::test]
+async fn the_tag_list_follows_every_write_deletes_included() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    assert_eq!(tags(&c).await, json!([]));
+    let first = c.create_article(&ada, "First", &["rust", "web"]).await;
+    let second = c.create_article(&ada, "Second", &["rust"]).await;
+    assert_eq!(tags(&c).await, json!(["rust", "web"]));
+    // Retagging drops `web` (no other article has it) and adds `db`.
+    let slug = first["slug"].as_str().unwrap();
+    let res = c
+        .app
+        .put(&format!("/api/articles/{slug}"))
+        .header("authorization", auth(&ada))
+        .json(&json!({ "article": { "tagList": ["db", "rust"] } }))
+        .send()
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text());
+    assert_eq!(tags(&c).await, json!(["db", "rust"]));
+    // Deleting an article (its tags go by cascade) keeps a tag another article still has.
+    let res = c.app.delete(&format!("/api/articles/{slug}")).header("authorization", auth(&ada)).send().await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(tags(&c).await, json!(["rust"]));
+    let slug = second["slug"].as_str().unwrap();
+    c.app.delete(&format!("/api/articles/{slug}")).header("authorization", auth(&ada)).send().await;
+    assert_eq!(tags(&c).await, json!([]));
+}
+
+#[trestle::test]
+async fn concurrent_articles_sharing_a_tag_keep_it_listed_while_any_has_it() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    // Half the racers create an article with the tag while the other half delete theirs.
+    let mut doomed = Vec::new();
+    for n in 0..RACERS / 2 {
+        doomed.push(
+            c.create_article(&ada, &format!("Doomed {n}"), &["shared"]).await["slug"].as_str().unwrap().to_owned(),
+        );
+    }
+    let responses = race(|n| {
+        let request = if n % 2 == 0 {
+            c.app
+                .post("/api/articles")
+                .json(&json!({ "article": { "title": format!("Kept {n}"), "description": "d", "body": "b", "tagList": ["shared"] } }))
+        } else {
+            c.app.delete(&format!("/api/articles/{}", doomed[n / 2]))
+        };
+        request.header("authorization", auth(&ada)).send()
+    })
+    .await;
+    for res in &responses {
+        assert!(res.status() == 201 || res.status() == 204, "{}", res.text());
+    }
+    assert_eq!(tags(&c).await, json!(["shared"]), "articles still have the tag");
+}
+
+#[trestle::test]
+async fn the_current_user_gets_back_the_token_it_sent_and_tags_cannot_hold_control_characters() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    let res = c.app.get("/api/user").header("authorization", auth(&ada)).send().await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>()["user"]["token"], ada.as_str());
+    let res = c
+        .app
+        .post("/api/articles")
+        .header("authorization", auth(&ada))
+        .json(&json!({ "article": { "title": "t", "description": "d", "body": "b", "tagList": ["a\u{1f}b"] } }))
+        .send()
+        .await;
+    assert!(error(&res, 422, "tagList").contains("control character"));
+}

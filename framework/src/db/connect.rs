@@ -28,6 +28,9 @@ pub(crate) fn connector<DB: Backend>() -> Connector {
     |config, migrations| Box::pin(connect::<DB>(config, migrations))
 }
 
+/// How long a pooled connection may have been idle before it is pinged on acquire.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Builds the pool (retrying with backoff), then applies migrations when `database.migrate`.
 pub(crate) async fn connect<DB: Backend>(
     config: DatabaseConfig,
@@ -51,7 +54,20 @@ pub(crate) async fn connect<DB: Backend>(
             .idle_timeout(config.idle_timeout)
             // An event per acquire, emitted only when something listens (statement spans put
             // the wait on the statement that follows).
-            .acquire_time_level(log::LevelFilter::Debug),
+            .acquire_time_level(log::LevelFilter::Debug)
+            // sqlx pings every connection it hands out: a round trip before each statement.
+            // A connection that came back to the pool less than a second ago is alive as far as
+            // a ping could tell; one idle longer (where a restart or a firewall may have cut it)
+            // is still pinged, and replaced when the ping fails.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IDLE_AFTER {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            }),
         &config,
     );
 
