@@ -14,6 +14,7 @@
 # 127.0.0.1:5432 (a database of its own, dropped at the end) and installs wrk when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib/conduit-data.sh
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
 PORT="${PORT:-3971}"
@@ -51,18 +52,8 @@ pid=$!
 for _ in $(seq 1 100); do curl -fs -o /dev/null "$base/health/ready" && break; sleep 0.1; done
 curl -fs -o /dev/null "$base/health/ready" || { cat "$work/conduit.log" >&2; exit 1; }
 
-token=$(curl -fs "$base/api/users/login" -H 'content-type: application/json' \
-  -d '{"user":{"email":"seed-user-1@example.com","password":"password"}}' |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["user"]["token"])')
-# seed-user-1 follows the next five users, so the feed has articles.
-for n in 2 3 4 5 6; do
-  curl -fs -o /dev/null -X POST "$base/api/profiles/seed-user-$n/follow" -H "authorization: Token $token"
-done
-cat >"$work/comment.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["content-type"] = "application/json"
-wrk.body = '{"comment":{"body":"A comment from the load test."}}'
-LUA
+token=$(seeded_token "$base")
+comment_script "$work/comment.lua"
 
 # The counting instance: every statement logged (sqlx's `sqlx::query` events).
 APP__SERVER__PORT=$((PORT + 1)) APP__TELEMETRY__FILTER="warn,sqlx::query=debug" "$conduit" >"$work/statements.log" 2>&1 &
