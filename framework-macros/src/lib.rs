@@ -10,6 +10,7 @@
 mod api_error;
 mod attrs;
 mod config;
+mod from_row;
 mod main_attr;
 mod migrate;
 mod route;
@@ -47,6 +48,30 @@ use proc_macro::TokenStream;
 pub fn derive_config(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     config::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Derives sqlx's `FromRow` through `trestle::sqlx`, so an app maps rows to structs with no
+/// `sqlx` dependency of its own (sqlx's own derive names the `sqlx` crate directly).
+///
+/// sqlx's attributes are read as sqlx reads them: `#[sqlx(rename_all = "camelCase")]` on the
+/// struct; on a field `#[sqlx(rename = "column")]`, `#[sqlx(default)]` (a missing column is
+/// `Default::default()`), `#[sqlx(flatten)]` (a nested `FromRow`), `#[sqlx(skip)]`,
+/// `#[sqlx(json)]` (decoded from a JSON column) and `#[sqlx(try_from = "i64")]`.
+///
+/// ```
+/// #[derive(trestle::FromRow)]
+/// struct Article {
+///     id: i64,
+///     #[sqlx(rename = "title_text")]
+///     title: String,
+///     #[sqlx(default)]
+///     favorites: i64,
+/// }
+/// ```
+#[proc_macro_derive(FromRow, attributes(sqlx))]
+pub fn derive_from_row(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    from_row::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Derives `trestle::error::ApiError` for an error enum (or struct): each variant's status,

@@ -20,6 +20,7 @@ struct Args {
     path: LitStr,
     scopes: Vec<LitStr>,
     rate_limit: Option<LitStr>,
+    state: Option<Type>,
 }
 
 /// `"/path", scopes = ["a"]` (method from the attribute's name), or for `#[route]`:
@@ -30,6 +31,7 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
         methods: Vec<LitStr>,
         scopes: Vec<LitStr>,
         rate_limit: Option<LitStr>,
+        state: Option<Type>,
     }
     fn list(input: ParseStream) -> syn::Result<Vec<LitStr>> {
         if input.peek(syn::token::Bracket) {
@@ -42,7 +44,7 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
     }
     impl Parse for Raw {
         fn parse(input: ParseStream) -> syn::Result<Self> {
-            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new(), rate_limit: None };
+            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new(), rate_limit: None, state: None };
             if input.peek(LitStr) {
                 raw.path = Some(input.parse()?);
                 if !input.is_empty() {
@@ -61,10 +63,11 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
                         check_quota(&quota.value()).map_err(|e| syn::Error::new(quota.span(), e))?;
                         raw.rate_limit = Some(quota);
                     }
+                    "state" => raw.state = Some(input.parse()?),
                     other => {
                         return Err(syn::Error::new(
                             key.span(),
-                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"`, `scopes = [\"…\"]` or `rate_limit = \"5/1m\"`"),
+                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"`, `scopes = [\"…\"]`, `rate_limit = \"5/1m\"` or `state = AppState`"),
                         ))
                     }
                 }
@@ -93,7 +96,7 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
             raw.methods.iter().map(|m| (m.value(), m.span())).collect()
         }
     };
-    Ok(Args { methods, path, scopes: raw.scopes, rate_limit: raw.rate_limit })
+    Ok(Args { methods, path, scopes: raw.scopes, rate_limit: raw.rate_limit, state: raw.state })
 }
 
 /// A route's `rate_limit = "…"`: `requests/period[/burst]` or `off` — the syntax
@@ -187,6 +190,14 @@ fn inner_type(ty: &Type) -> Option<&Type> {
     })
 }
 
+/// `E` of `Valid<E>`: the extractor that reads the request (the rules come after).
+fn unwrap_valid(ty: &Type) -> &Type {
+    match (last_segment(ty).as_deref(), inner_type(ty)) {
+        (Some("Valid"), Some(inner)) => inner,
+        _ => ty,
+    }
+}
+
 /// Checks the `Path` argument against the path's parameters.
 fn check_path_binding(
     params: &[String],
@@ -213,7 +224,7 @@ fn check_path_binding(
         errors.add(&arg.ty, format!("`Path` extracts path parameters, but {:?} has none: remove this argument or add `{{name}}` to the path", path.value()));
         return Vec::new();
     }
-    let Some(inner) = inner_type(&arg.ty) else { return Vec::new() };
+    let Some(inner) = inner_type(unwrap_valid(&arg.ty)) else { return Vec::new() };
     match inner {
         Type::Tuple(tuple) => {
             if tuple.elems.len() != params.len() {
@@ -306,7 +317,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     for input in &func.sig.inputs {
         match input {
             FnArg::Receiver(r) => errors.add(r, "route handlers are free functions: remove `self`"),
-            FnArg::Typed(t) => typed.push((t, last_segment(&t.ty).unwrap_or_default())),
+            FnArg::Typed(t) => typed.push((t, last_segment(unwrap_valid(&t.ty)).unwrap_or_default())),
         }
     }
     for (i, (arg, last)) in typed.iter().enumerate() {
@@ -333,7 +344,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     let body = typed
         .last()
         .filter(|(_, last)| BODY_EXTRACTORS.contains(&last.as_str()))
-        .map(|(arg, last)| inner_type(&arg.ty).map(type_name).unwrap_or_else(|| last.clone()));
+        .map(|(arg, last)| inner_type(unwrap_valid(&arg.ty)).map(type_name).unwrap_or_else(|| last.clone()));
     let body = match body {
         Some(b) => quote!(::std::option::Option::Some(#b)),
         None => quote!(::std::option::Option::None),
@@ -355,6 +366,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
         None => quote!(::std::option::Option::None),
     };
 
+    let checks = type_checks(&func, &typed, args.state.as_ref());
     let inner_vis = inner_visibility(vis);
     let handler = if args.scopes.is_empty() {
         quote!(#inner_vis use super::#name as handler;)
@@ -398,8 +410,66 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
             };
 
             #handler
+
+            #checks
         }
     })
+}
+
+/// What `axum::debug_handler` checks, spanned to the type at fault: each argument an extractor
+/// (the last may read the body), the return type a response. Without them a mistake surfaces
+/// as `Handler<_, _> is not satisfied` at `routes![…]`, naming nothing.
+///
+/// Extractors are checked against the state named by `state = T` on the attribute, else
+/// against `UnnamedState`, which trestle's own extractors (`Db`, `Auth`, …) and every
+/// state-independent one accept; `State<T>` arguments are then left to `routes![…]`. An app's
+/// extractor tied to its own state type needs `state = AppState`.
+fn type_checks(func: &syn::ItemFn, typed: &[(&syn::PatType, String)], state: Option<&Type>) -> TokenStream {
+    let axum = quote!(::trestle::__private::axum);
+    let named = state.is_some();
+    let state = state.map(|t| quote!(#t)).unwrap_or_else(|| quote!(::trestle::__private::UnnamedState));
+    let mut asserts = Vec::new();
+    for (i, (arg, last)) in typed.iter().enumerate() {
+        let ty = &arg.ty;
+        // `State<T>` takes any part of the state (`T: FromRef<S>`): without the state's name
+        // there is nothing to check it against.
+        if mentions_impl_trait(ty) || (last == "State" && !named) {
+            continue;
+        }
+        asserts.push(if i + 1 == typed.len() {
+            quote_spanned!(ty.span()=> __trestle_last_argument::<#ty, __State, _>();)
+        } else {
+            quote_spanned!(ty.span()=> __trestle_argument::<#ty, __State>();)
+        });
+    }
+    if let syn::ReturnType::Type(_, ty) = &func.sig.output {
+        if !mentions_impl_trait(ty) {
+            asserts.push(quote_spanned!(ty.span()=> __trestle_response::<#ty>();));
+        }
+    }
+    quote! {
+        /// Compile-time checks of the handler's types; never called.
+        #[allow(dead_code, clippy::extra_unused_type_parameters)]
+        fn __trestle_type_checks() {
+            type __State = #state;
+            fn __trestle_argument<T: #axum::extract::FromRequestParts<S>, S>() {}
+            fn __trestle_last_argument<T: #axum::extract::FromRequest<S, M>, S, M>() {}
+            fn __trestle_response<T: #axum::response::IntoResponse>() {}
+            #(#asserts)*
+        }
+    }
+}
+
+/// Whether a type is or holds `impl Trait`, which cannot be named in a check.
+fn mentions_impl_trait(ty: &Type) -> bool {
+    fn any_impl(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => any_impl(g.stream()),
+            _ => false,
+        })
+    }
+    any_impl(quote!(#ty))
 }
 
 /// The visibility, inside the hidden module, that matches the handler's own visibility outside.

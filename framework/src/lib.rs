@@ -71,6 +71,9 @@
 //! | `otel` | | OpenTelemetry traces over OTLP (gRPC, HTTP/protobuf), W3C trace context |
 //! | `metrics` | | Prometheus `/metrics`: HTTP and pool metrics, the app's own |
 //! | `redis` | | the rate limiter's Redis backend, shared by every replica |
+//! | `time` | | sqlx's `time` types in rows and binds; `trestle::time` |
+//! | `uuid` | | sqlx's `Uuid`; `trestle::uuid` |
+//! | `json` | | sqlx's `Json<T>` columns |
 //! | `testing` | | [`testing`]: `TestApp`, `TestDatabase` — enable it in `[dev-dependencies]` |
 //!
 //! ## The map
@@ -80,9 +83,9 @@
 //! | [`app`] | [`App`]: the builder, startup phases, [`StartupError`], serving, graceful shutdown, the command line ([`app::cli`]) |
 //! | [`auth`] | JWT keys, [`auth::Auth`] extractors, token issuing, password hashing |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
-//! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
+//! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping, `#[derive(FromRow)]` |
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
-//! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems |
+//! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems; [`Valid`] (garde rules), [`Page`]/[`Paginated`] |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |
 //! | [`rate_limit`] | per-client quotas (GCRA) in process or in Redis, 429s, `RateLimit` headers |
 //! | [`routing`] | `#[get]`/`#[post]`/… route macros, `routes![…]`, the route table |
@@ -125,11 +128,11 @@ pub use config::Config;
 pub use config::Secret;
 pub use error::ApiError;
 pub use error::{Error, Result};
-pub use extract::{Json, Path, Query};
+pub use extract::{Json, Page, Paginated, Path, Query, Valid};
 pub use middleware::RequestId;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
-pub use trestle_macros::migrate;
+pub use trestle_macros::{migrate, FromRow};
 pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 
 /// axum itself, for everything trestle does not wrap.
@@ -143,6 +146,17 @@ pub use db::Db;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use sqlx;
+/// time, the date-time types of rows and binds (feature `time`): `trestle::time::OffsetDateTime`.
+#[cfg(feature = "time")]
+#[cfg_attr(docsrs, doc(cfg(feature = "time")))]
+pub use time;
+/// uuid, for `Uuid` columns and ids (feature `uuid`).
+#[cfg(feature = "uuid")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
+pub use uuid;
+/// garde, whose `Validate` trait [`Valid`] checks (an app derives it with its own `garde`
+/// dependency; see [`Valid`]).
+pub use garde;
 /// tracing, for the app's own logs and spans: `trestle::tracing::info!("…")` lands in the same
 /// lines (with the request id) as the framework's.
 pub use tracing;
@@ -161,11 +175,13 @@ pub mod prelude {
     pub use crate::auth::{Auth, Claims, Jwt};
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
-    pub use crate::extract::{Json, Path, Query};
+    pub use crate::extract::{Json, Page, Paginated, Path, Query, Valid};
     pub use crate::{App, Context, RequestId, StartupError};
 
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use crate::db::Db;
+    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+    pub use trestle_macros::FromRow;
 }
 
 /// Support code for the macros. Not public API: it may change in any release.
@@ -177,6 +193,7 @@ pub mod __private {
     pub use inventory;
     pub use tokio;
 
+    pub use crate::app::UnnamedState;
     pub use crate::auth::scopes::{RequireScopes, ScopeList};
     /// Set by `#[trestle::main]`: the app crate's folder (whose `config/` debug builds fall back
     /// to), and its name, version and description for the command line.

@@ -71,6 +71,12 @@ pub enum StartupError {
         /// The environment variable of the config key to fix, if one is to blame.
         env_var: Option<String>,
     },
+    /// The app's state constructor ([`App::state_async`](crate::App::state_async)) failed.
+    #[error("building the app's state failed: {cause:#}; the error came from the closure given to App::state_async")]
+    State {
+        /// The error the constructor returned, with its causes (shown in the message).
+        cause: anyhow::Error,
+    },
     /// Two routes claim the same method and path (macro routes, `Router`s, health, metrics).
     #[error("{0}")]
     Routes(

@@ -127,8 +127,34 @@ impl<C, DB: crate::db::Backend> axum::extract::FromRef<Context<C>> for crate::db
     }
 }
 
+/// The state a route macro checks a handler's extractors against when the handler names none
+/// (no `State<T>` argument, no `state = T`): every extractor trestle ships accepts it. Never
+/// built; macro glue, reached through `__private`.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum UnnamedState {}
+
+impl axum::extract::FromRef<UnnamedState> for crate::auth::Jwt {
+    fn from_ref(state: &UnnamedState) -> Self {
+        match *state {}
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+impl<DB: crate::db::Backend> axum::extract::FromRef<UnnamedState> for crate::db::Db<DB> {
+    fn from_ref(state: &UnnamedState) -> Self {
+        match *state {}
+    }
+}
+
 /// Builds the app's state from the context (phase 4).
-type StateFn<C, S> = Box<dyn FnOnce(&Context<C>) -> S + Send>;
+type StateFn<C, S> =
+    Box<dyn FnOnce(Context<C>) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<S>> + Send>> + Send>;
+
+/// The state of an app that has none.
+fn no_state<C>() -> StateFn<C, ()> {
+    Box::new(|_| Box::pin(async { Ok(()) }))
+}
 /// Wraps the app's routes in one of its own layers (phase 5).
 type LayerFn = Box<dyn FnOnce(Router) -> Router + Send>;
 
@@ -199,7 +225,7 @@ impl App {
                 health: Health::default(),
                 resources: WantedResources::default(),
             },
-            state: Box::new(|_| ()),
+            state: no_state(),
             routes: crate::routing::Routes::new(),
             commands: None,
             _config: PhantomData,
@@ -218,7 +244,7 @@ impl App {
             self.commands.is_none(),
             "App::commands was called before App::config: call config::<YourConfig>() first, so the commands get its context"
         );
-        App { setup: self.setup, state: Box::new(|_| ()), routes: self.routes, commands: None, _config: PhantomData }
+        App { setup: self.setup, state: no_state(), routes: self.routes, commands: None, _config: PhantomData }
     }
 }
 
@@ -236,9 +262,42 @@ impl<C: Config> App<C, ()> {
         S: Clone + Send + Sync + 'static,
         F: FnOnce(&Context<C>) -> S + Send + 'static,
     {
+        self.state_async(move |ctx| {
+            let state = build(&ctx);
+            async move { Ok(state) }
+        })
+    }
+
+    /// Builds the app's state with async work first — a client connected, a cache warmed, a
+    /// file read — that may fail. An error stops startup as [`StartupError::State`], its
+    /// message and cause chain shown.
+    ///
+    /// ```
+    /// use trestle::prelude::*;
+    ///
+    /// #[derive(Clone, FromRef)]
+    /// struct AppState {
+    ///     ctx: Context,
+    ///     banner: Arc<String>,
+    /// }
+    ///
+    /// # async fn demo() -> Result<(), StartupError> {
+    /// let app = App::new().state_async(|ctx| async move {
+    ///     let banner = String::from("welcome"); // e.g. read from a service at startup
+    ///     Ok(AppState { ctx, banner: Arc::new(banner) })
+    /// });
+    /// # let _ = app.into_router().await?; Ok(()) }
+    /// # fn main() {}
+    /// ```
+    pub fn state_async<S, F, Fut>(self, build: F) -> App<C, S>
+    where
+        S: Clone + Send + Sync + 'static,
+        F: FnOnce(Context<C>) -> Fut + Send + 'static,
+        Fut: Future<Output = anyhow::Result<S>> + Send + 'static,
+    {
         App {
             setup: self.setup,
-            state: Box::new(build),
+            state: Box::new(move |ctx| Box::pin(build(ctx))),
             routes: self.routes.with_state(()),
             commands: self.commands,
             _config: PhantomData,

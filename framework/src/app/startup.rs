@@ -190,6 +190,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     let resources = open_resources(&setup.resources, &config, &mut health).await?;
     let expose_constraint_names = config.database.expose_constraint_names;
     let metrics = config.telemetry.metrics.clone();
+    let access_log = config.telemetry.access_log;
     let env = config.env.clone();
     let rate_limit = crate::rate_limit::Limiter::build(crate::rate_limit::Inputs {
         config: &config.rate_limit,
@@ -206,16 +207,22 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         #[cfg(feature = "metrics")]
         resources.metrics.register_collector(crate::metrics::RateLimitMetrics(limiter.clone()));
     }
-    let (context, state) = build_state(config, resources, app.state);
+    let mut layers = setup.layers;
+    // `Page` reads the app's `[pagination]` from the request; the defaults need nothing there.
+    let pagination = config.pagination;
+    if pagination != crate::config::PaginationConfig::default() {
+        layers.insert(0, Box::new(move |router: Router| router.layer(axum::Extension(pagination))));
+    }
+    let (context, state) = build_state(config, resources, app.state).await?;
     let stack = crate::middleware::Settings {
         renderer: setup.renderer,
         default_renderer: setup.default_renderer,
         expose_constraint_names,
         make_request_id: setup.request_id,
-        observe: observe(&metrics, &context),
+        observe: observe(access_log, &metrics, &context),
         rate_limit,
     };
-    Ok(Prepared { context, state, routes: app.routes, layers: setup.layers, stack, health, metrics, env })
+    Ok(Prepared { context, state, routes: app.routes, layers, stack, health, metrics, env })
 }
 
 /// With the `Context` as state, a route that takes `Auth` gets its keys from the context, which
@@ -291,7 +298,11 @@ async fn open_resources<C>(
 }
 
 /// Phase 4: the context, and the app's state built from it.
-fn build_state<C, S>(config: Loaded<C>, resources: Resources, make_state: super::StateFn<C, S>) -> (Context<C>, S) {
+async fn build_state<C, S>(
+    config: Loaded<C>,
+    resources: Resources,
+    make_state: super::StateFn<C, S>,
+) -> Result<(Context<C>, S), StartupError> {
     let context = Context {
         inner: Arc::new(Shared {
             config: Arc::new(config.app),
@@ -300,8 +311,8 @@ fn build_state<C, S>(config: Loaded<C>, resources: Resources, make_state: super:
             resources,
         }),
     };
-    let state = make_state(&context);
-    (context, state)
+    let state = make_state(context.clone()).await.map_err(|cause| StartupError::State { cause })?;
+    Ok((context, state))
 }
 
 /// Phase 5: the app's routes (with its own layers around them), the health routes and the
@@ -334,11 +345,12 @@ fn build_routes<S: Clone + Send + Sync + 'static>(
 
 /// What the stack records beyond logs: metrics and trace context, when on.
 fn observe<C>(
+    access_log: bool,
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] metrics: &MetricsConfig,
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] context: &Context<C>,
 ) -> crate::middleware::Observe {
     #[allow(unused_mut)]
-    let mut observe = crate::middleware::Observe::default();
+    let mut observe = crate::middleware::Observe { errors_only: !access_log, ..Default::default() };
     #[cfg(feature = "otel")]
     {
         observe.otel = crate::telemetry::otel_active();

@@ -22,7 +22,7 @@ use super::error::{ConfigError, Origin};
 use super::schema::{defaults_tree, join, leaves, Config, Field};
 use super::sections::{FrameworkConfig, ServerConfig};
 use super::suggest::closest;
-use super::{AuthConfig, DatabaseConfig, RateLimitConfig, TelemetryConfig};
+use super::{AuthConfig, DatabaseConfig, PaginationConfig, RateLimitConfig, TelemetryConfig};
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 
@@ -48,6 +48,8 @@ pub struct Loaded<C> {
     pub auth: AuthConfig,
     /// `[rate_limit]`.
     pub rate_limit: RateLimitConfig,
+    /// `[pagination]`.
+    pub pagination: PaginationConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
@@ -231,6 +233,7 @@ impl Loader {
             database: framework.database,
             auth: framework.auth,
             rate_limit: framework.rate_limit,
+            pagination: framework.pagination,
             profile: sources.profile,
             files,
             warnings,

@@ -281,6 +281,8 @@ pub(crate) struct FrameworkConfig {
     pub(crate) auth: super::AuthConfig,
     #[config(nested)]
     pub(crate) rate_limit: super::RateLimitConfig,
+    #[config(nested)]
+    pub(crate) pagination: super::PaginationConfig,
 }
 
 impl Default for ServerConfig {

@@ -23,6 +23,10 @@ pub struct TelemetryConfig {
     /// OTLP pass the same filter.
     #[config(default = "info")]
     pub filter: String,
+    /// One INFO line per request (method, route, status, latency, request id); `false` keeps
+    /// only the ERROR lines of failed (5xx) requests. Needs `server.trace`.
+    #[config(default = true)]
+    pub access_log: bool,
     /// OpenTelemetry trace export (feature `otel`); off until `endpoint` is set.
     #[config(nested)]
     pub otlp: OtlpConfig,

@@ -30,6 +30,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 pub use api_error::ApiError;
 use api_error::ApiErrorDowncast;
 pub use problem::{FieldError, Problem, ProblemJson, Renderer};
+pub(crate) use problem::push_escaped;
 /// Derives [`ApiError`](trait@ApiError).
 pub use trestle_macros::ApiError;
 
@@ -275,9 +276,16 @@ impl Error {
         self
     }
 
-    /// Adds a field-level failure to the problem's `errors`.
-    pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.inner.problem.errors.push(FieldError { field: field.into(), message: message.into() });
+    /// Adds a field-level failure to the problem's `errors`: `field` is a dotted path with
+    /// `[index]` steps (`items[2].price`), and its JSON pointer (`/items/2/price`) is derived
+    /// from it. [`with_field_error`](Self::with_field_error) takes a pointer of its own.
+    pub fn with_field(self, field: impl Into<String>, message: impl Into<String>) -> Self {
+        self.with_field_error(FieldError::new(field, message))
+    }
+
+    /// Adds a field-level failure built by the caller.
+    pub fn with_field_error(mut self, error: FieldError) -> Self {
+        self.inner.problem.errors.push(error);
         self
     }
 

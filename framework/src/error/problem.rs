@@ -42,10 +42,45 @@ fn about_blank() -> String {
 /// One failing field of a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
-    /// The field's path (`user.email`, `items[2].price`).
+    /// The field's path (`user.email`, `items[2].price`); a query or path parameter's name.
     pub field: String,
+    /// The same place as an RFC 6901 JSON pointer (`/user/email`, `/items/2/price`); empty for
+    /// the document as a whole.
+    #[serde(default)]
+    pub pointer: String,
     /// What is wrong with it.
     pub message: String,
+}
+
+impl FieldError {
+    /// A failure at `field`, a dotted path with `[index]` steps (`items[2].price`), its pointer
+    /// derived from it.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let field = field.into();
+        let pointer = pointer_of(&field);
+        Self { field, pointer, message: message.into() }
+    }
+}
+
+/// `items[2].price` → `/items/2/price`, escaping `~` and `/` as RFC 6901 says.
+pub(crate) fn pointer_of(path: &str) -> String {
+    let mut pointer = String::with_capacity(path.len() + 1);
+    for step in path.split(['.', '[']).filter(|s| !s.is_empty()) {
+        pointer.push('/');
+        push_escaped(&mut pointer, step.strip_suffix(']').unwrap_or(step));
+    }
+    pointer
+}
+
+/// Appends one pointer reference token, escaped.
+pub(crate) fn push_escaped(pointer: &mut String, token: &str) {
+    for c in token.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
 }
 
 impl Problem {

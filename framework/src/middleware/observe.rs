@@ -36,6 +36,8 @@ pub(crate) trait Observer: Send + Sync + 'static {
 /// OpenTelemetry trace status (feature `otel`, when spans are exported).
 #[derive(Clone, Default)]
 pub(crate) struct Observe {
+    /// `telemetry.access_log = false`: only failed requests (5xx) are logged.
+    pub(crate) errors_only: bool,
     #[cfg(feature = "metrics")]
     pub(crate) metrics: Option<std::sync::Arc<crate::metrics::HttpMetrics>>,
     #[cfg(feature = "otel")]
@@ -62,7 +64,7 @@ impl Observe {
         let otel = (self.otel && trace).then_some(OtelStatus);
         #[cfg(not(feature = "otel"))]
         let otel = None;
-        let log = trace.then_some(LogLine);
+        let log = trace.then_some(LogLine { all: !self.errors_only });
         (metrics.is_some() || otel.is_some() || log.is_some()).then_some((metrics, otel, log))
     }
 }
@@ -98,10 +100,15 @@ impl Observer for Off {
     }
 }
 
-/// The completion event (`server.trace`): ERROR for 5xx, WARN for 4xx, DEBUG otherwise, with
-/// `status`, `latency_ms` and, for an error with a cause, `error` (the cause's chain: the one
-/// line that reports it); the request span carries the rest.
-pub(crate) struct LogLine;
+/// The access log line (`server.trace`): one per request, INFO, or ERROR for a 5xx with the
+/// cause's chain as `error` (the one line that reports it); with `status` and `latency_ms`,
+/// the request span adding method, route, request id and client. A 4xx is the client's doing,
+/// not the server's: INFO like any other answer, with the cause when it has one.
+/// `telemetry.access_log = false` keeps only the 5xx lines.
+pub(crate) struct LogLine {
+    /// Log every request, not only failures.
+    pub(crate) all: bool,
+}
 
 impl Observer for LogLine {
     type Pending<'a> = ();
@@ -112,14 +119,16 @@ impl Observer for LogLine {
     #[inline]
     fn on_response(&self, _pending: (), response: &Response, latency: Duration) {
         let status = response.status().as_u16();
+        if status < 500 && !self.all {
+            return;
+        }
         let latency_ms = latency.as_secs_f64() * 1000.0;
         let cause = response.extensions().get::<LoggedCause>().and_then(|c| c.0.take_for_log());
         match (status, cause) {
             (500.., Some(error)) => tracing::error!(status, latency_ms, %error, "request failed"),
             (500.., None) => tracing::error!(status, latency_ms, "request failed"),
-            (400..500, Some(error)) => tracing::warn!(status, latency_ms, %error, "request rejected"),
-            (400..500, None) => tracing::warn!(status, latency_ms, "request rejected"),
-            _ => tracing::debug!(status, latency_ms, "request finished"),
+            (_, Some(error)) => tracing::info!(status, latency_ms, %error, "request finished"),
+            (_, None) => tracing::info!(status, latency_ms, "request finished"),
         }
     }
 }

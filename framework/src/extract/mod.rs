@@ -10,6 +10,10 @@
 //! | body over `server.body_limit` | 413 | the limit |
 //! | unparsable path parameter | 400 | which parameter and why |
 //! | unparsable query string | 400 | which parameter and why |
+//!
+//! [`Valid`] adds the type's own rules (derived with `garde`) to any of them: 422 naming every
+//! failing field. [`Page`] reads `limit`, `offset` and `cursor` within configured bounds, and
+//! [`Paginated`] answers a page with its total.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -20,7 +24,13 @@ use http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::error::{Error, FieldError};
+
+mod page;
+mod valid;
+
+pub use page::{Page, Paginated};
+pub use valid::{Valid, Validated};
 
 /// A JSON request body (`Json<T>` as an argument) or response (`Json<T>` returned).
 ///
@@ -43,15 +53,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(Error::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "expected a JSON body: send the header `content-type: application/json`",
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
-        parse_json(&bytes).map(Json)
+        parse_json(&json_body(req, state).await?).map(Json)
     }
+}
+
+/// The body of a JSON request: 415 without a JSON content type, 413 over the limit.
+pub(crate) async fn json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Error> {
+    if !is_json(req.headers()) {
+        return Err(Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected a JSON body: send the header `content-type: application/json`",
+        ));
+    }
+    Bytes::from_request(req, state).await.map_err(body_error)
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -86,22 +100,13 @@ pub(crate) fn body_error(rejection: axum::extract::rejection::BytesRejection) ->
 }
 
 /// Deserializes JSON; 400 for bad syntax (with position), 422 naming the field that does not
-/// match.
+/// match (for a missing field, the missing field itself).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| (e.path().to_string(), e.into_inner()));
-    let value = value.and_then(|v| de.end().map(|()| v).map_err(|e| (".".to_owned(), e)));
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| (Some(e.path().clone()), e.into_inner()));
+    let value = value.and_then(|v| de.end().map(|()| v).map_err(|e| (None, e)));
     value.map_err(|(path, inner)| match inner.classify() {
-        serde_json::error::Category::Data => {
-            let field = if path == "." { String::new() } else { path };
-            let message = strip_position(&inner.to_string());
-            Error::unprocessable(if field.is_empty() {
-                format!("the JSON body does not match the expected shape: {message}")
-            } else {
-                format!("field `{field}`: {message}")
-            })
-            .with_field(field, message)
-        }
+        serde_json::error::Category::Data => data_error(path.as_ref(), &inner),
         _ => {
             let offset = byte_offset(bytes, inner.line(), inner.column());
             Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
@@ -110,6 +115,43 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> 
                 .with_extension("offset", offset)
         }
     })
+}
+
+/// JSON that does not match the type: 422 with the field's path and JSON pointer. serde reports
+/// a missing field at the object that lacks it; the field named is the missing one.
+fn data_error(path: Option<&serde_path_to_error::Path>, inner: &serde_json::Error) -> Error {
+    use serde_path_to_error::Segment;
+    let message = strip_position(&inner.to_string());
+    let (mut field, mut pointer) = (String::new(), String::new());
+    let mut step = |name: &str, index: bool| {
+        if index {
+            field.push_str(&format!("[{name}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(name);
+        }
+        pointer.push('/');
+        crate::error::push_escaped(&mut pointer, name);
+    };
+    for segment in path.into_iter().flat_map(serde_path_to_error::Path::iter) {
+        match segment {
+            Segment::Seq { index } => step(&index.to_string(), true),
+            Segment::Map { key } => step(key, false),
+            Segment::Enum { variant } => step(variant, false),
+            Segment::Unknown => step("?", false),
+        }
+    }
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+        step(missing, false);
+    }
+    let detail = if field.is_empty() {
+        format!("the JSON body does not match the expected shape: {message}")
+    } else {
+        format!("field `{field}`: {message}")
+    };
+    Error::unprocessable(detail).with_field_error(FieldError { field, pointer, message })
 }
 
 /// serde_json's messages end in " at line L column C"; field errors do not need it.
@@ -205,8 +247,26 @@ mod tests {
         let e = parse_json::<User>(br#"{"name": "a", "age": 300}"#).unwrap_err();
         assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.problem().errors[0].field, "age");
+        assert_eq!(e.problem().errors[0].pointer, "/age");
         let e = parse_json::<User>(br#"{"age": 3}"#).unwrap_err();
         assert!(e.problem().errors[0].message.contains("missing field `name`"));
+        assert_eq!(e.problem().errors[0].field, "name");
+        assert_eq!(e.problem().errors[0].pointer, "/name");
+    }
+
+    #[test]
+    fn nested_fields_are_named_with_their_pointer() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Order {
+            items: Vec<std::collections::HashMap<String, User>>,
+        }
+        let e = parse_json::<Order>(br#"{"items": [{"a/b": {"name": "x", "age": 1}}, {"c": {"age": 2}}]}"#)
+            .unwrap_err();
+        assert_eq!(e.problem().errors[0].field, "items[1].c.name");
+        assert_eq!(e.problem().errors[0].pointer, "/items/1/c/name");
+        let e = parse_json::<Order>(br#"{"items": [{"a/b": {"name": 1, "age": 1}}]}"#).unwrap_err();
+        assert_eq!(e.problem().errors[0].pointer, "/items/0/a~1b/name");
     }
 
     #[test]
