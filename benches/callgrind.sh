@@ -37,7 +37,7 @@ for pair in bare:bare-axum:bare-trestle plain:plain-axum:plain-trestle stack:sta
             metrics:metrics-axum:metrics-trestle otel:otel-off:otel-on ok:ok-axum:ok-trestle \
             error:error-axum:error-trestle notfound:notfound-axum:notfound-trestle \
             invalid:invalid-axum:invalid-trestle big:big-axum:big-trestle limits:limits-off:limits-on \
-            dbspans:dbspans-off:dbspans-on ratelimit:ratelimit-off:ratelimit-on; do
+            dbspans:dbspans-off:dbspans-on ratelimit:ratelimit-off:ratelimit-on accesslog:accesslog-off:accesslog-on; do
   IFS=: read -r name a b <<<"$pair"
   case "$name" in ${1:-*}) ;; *) continue ;; esac
   if [[ "$NOISY" == *" $name "* ]]; then

@@ -130,6 +130,18 @@ pub async fn trestle_defaults() -> Router {
     trestle::App::new().routes(trestle_routes()).for_benchmarks().into_router().await.expect("bench app builds")
 }
 
+/// `trestle_defaults` with the access log off (`telemetry.access_log = false`: only 5xx lines):
+/// against `trestle_defaults`, what one INFO line per request costs.
+pub async fn trestle_quiet() -> Router {
+    trestle::App::new()
+        .routes(trestle_routes())
+        .configure(|c| c.set("telemetry.access_log", "false"))
+        .for_benchmarks()
+        .into_router()
+        .await
+        .expect("bench app builds")
+}
+
 /// `trestle_defaults` with CORS (one allowed origin) and load shedding
 /// (`server.concurrency_limit`) on: what those two cost when configured.
 pub async fn trestle_limits() -> Router {
@@ -461,8 +473,8 @@ pub async fn trestle_metrics() -> Router {
 
 // ---- The cost of exporting spans (not a pair: raw axum has no equivalent built in). ----
 
-/// Installs trestle's telemetry as production has it (JSON logs at INFO on stdout: startup
-/// lines only, successful requests log at DEBUG); with `export`, also OTLP export over
+/// Installs trestle's telemetry as production has it (JSON logs at INFO on stdout: the startup
+/// lines and one access line per request); with `export`, also OTLP export over
 /// HTTP/protobuf (default 1 s batches) to an in-process stand-in collector.
 /// `db_spans` is `telemetry.otlp.db_spans` (a client span per SQL statement).
 pub async fn json_logs(export: bool, db_spans: bool) {
@@ -571,8 +583,7 @@ async fn raw_request_log(req: axum::extract::Request, next: axum::middleware::Ne
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     match status {
         500.. => tracing::error!(status, latency_ms, "request failed"),
-        400..500 => tracing::warn!(status, latency_ms, "request rejected"),
-        _ => tracing::debug!(status, latency_ms, "request finished"),
+        _ => tracing::info!(status, latency_ms, "request finished"),
     }
     response
 }

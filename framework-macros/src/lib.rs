@@ -10,6 +10,7 @@
 mod api_error;
 mod attrs;
 mod config;
+mod from_ref;
 mod from_row;
 mod main_attr;
 mod migrate;
@@ -48,6 +49,33 @@ use proc_macro::TokenStream;
 pub fn derive_config(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     config::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Derives axum's `FromRef` for each field of a state struct, so a handler takes any part of
+/// the state with `State<FieldType>` (and trestle's extractors find `Db` and `Jwt` in it);
+/// `#[from_ref(skip)]` leaves a field out. Expands against `trestle::axum`: no `axum`
+/// dependency needed.
+///
+/// ```
+/// use trestle::prelude::*;
+///
+/// #[derive(Clone, FromRef)]
+/// struct AppState {
+///     jwt: trestle::auth::Jwt,
+///     greeting: Arc<String>,
+///     #[from_ref(skip)]
+///     started: std::time::Instant,
+/// }
+///
+/// async fn greet(State(greeting): State<Arc<String>>) -> String {
+///     greeting.to_string()
+/// }
+/// # let _ = greet;
+/// ```
+#[proc_macro_derive(FromRef, attributes(from_ref))]
+pub fn derive_from_ref(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    from_ref::expand(input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
 /// Derives sqlx's `FromRow` through `trestle::sqlx`, so an app maps rows to structs with no

@@ -133,6 +133,7 @@ pub use middleware::RequestId;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use trestle_macros::{migrate, FromRow};
+pub use trestle_macros::FromRef;
 pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 
 /// axum itself, for everything trestle does not wrap.
@@ -166,6 +167,8 @@ pub mod prelude {
     pub use std::sync::Arc;
 
     pub use axum::extract::{FromRef, State};
+    /// Derives `FromRef` for each field of a state struct (trestle's, no `axum` dependency).
+    pub use trestle_macros::FromRef;
     pub use axum::response::IntoResponse;
     pub use axum::Router;
     pub use serde::{Deserialize, Serialize};

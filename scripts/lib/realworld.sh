@@ -3,9 +3,12 @@
 # The suites' run.sh leaves out the one Postman request the Hurl suite contradicts.
 
 realworld_setup() {
-  # Beside the repository; the second path is where this workplace keeps them for a clone made
-  # elsewhere (CI's).
-  for candidate in "${REALWORLD:-}" ../shared/realworld /work/shared/realworld; do
+  # Beside the repository, or beside the repository this one was cloned from (a CI clone made
+  # elsewhere: its origin is the local checkout).
+  local origin
+  origin="$(git remote get-url origin 2>/dev/null || true)"
+  case "$origin" in /*) ;; *) origin="" ;; esac
+  for candidate in "${REALWORLD:-}" ../shared/realworld ${origin:+"$origin/../shared/realworld"}; do
     if [ -n "$candidate" ] && [ -f "$candidate/run.sh" ]; then REALWORLD="$(cd "$candidate" && pwd)"; break; fi
   done
   if [ -z "${REALWORLD:-}" ] || [ ! -f "$REALWORLD/run.sh" ]; then

@@ -187,7 +187,7 @@ fn exports_request_and_app_spans_continuing_the_callers_trace(protocol: &str) {
     let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["trace_id"], other_trace, "{body}");
     assert!(body["request_id"].is_string(), "{body}");
-    let line = wait_for(&server.lines, "request rejected");
+    let line = wait_for(&server.lines, "\"status\":404");
     let log: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(log["trace_id"], other_trace, "{line}");
     assert_eq!(log["request_id"], body["request_id"], "{line}");

@@ -90,15 +90,46 @@ fn json_log_lines_carry_the_request_span() {
     assert!(response.starts_with("HTTP/1.1 404"), "{response}");
     let id =
         response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id header").trim().to_owned();
-    let line = wait_for(&server.lines, "request rejected");
+    let line = wait_for(&server.lines, "\"status\":404");
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(v["level"], "WARN");
+    // The client's mistake is not the server's warning.
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["message"].as_str().or(v["message"].as_str()), Some("request finished"), "{line}");
     assert_eq!(v["status"], 404);
     assert_eq!(v["span"]["request_id"], id.as_str());
     assert_eq!(v["span"]["http.request.method"], "GET");
     assert_eq!(v["span"]["url.path"], "/missing");
     sigterm(&server.child);
     assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn every_request_gets_one_info_access_line_unless_turned_off() {
+    let mut server = start(&[]);
+    let response = get(server.addr, "/fast").unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let id = response.lines().find_map(|l| l.strip_prefix("x-request-id: ")).expect("x-request-id").trim().to_owned();
+    let line = wait_for(&server.lines, "\"status\":200");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "INFO", "{line}");
+    assert_eq!(v["span"]["http.request.method"], "GET", "{line}");
+    assert_eq!(v["span"]["http.route"], "/fast", "{line}");
+    assert_eq!(v["span"]["request_id"], id.as_str(), "{line}");
+    assert!(v["latency_ms"].is_number(), "{line}");
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+
+    // Off: successes and client errors say nothing; a server error still logs its ERROR line.
+    let mut server = start(&[("APP__TELEMETRY__ACCESS_LOG", "false")]);
+    assert!(get(server.addr, "/fast").unwrap().starts_with("HTTP/1.1 200"));
+    assert!(get(server.addr, "/missing").unwrap().starts_with("HTTP/1.1 404"));
+    assert!(get(server.addr, "/fail").unwrap().starts_with("HTTP/1.1 500"));
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+    let rest = rest_of(&server.lines);
+    let requests: Vec<&String> = rest.iter().filter(|l| l.contains("\"status\":")).collect();
+    assert_eq!(requests.len(), 1, "only the 500 is logged: {requests:?}");
+    assert!(requests[0].contains("\"level\":\"ERROR\"") && requests[0].contains("disk on fire"), "{requests:?}");
 }
 
 #[test]

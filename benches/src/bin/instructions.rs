@@ -43,6 +43,8 @@ const CASES: &[&str] = &[
     "invalid-axum",
     "invalid-trestle",
     "ratelimit-off",
+    "accesslog-off",
+    "accesslog-on",
     "ratelimit-on",
 ];
 
@@ -84,6 +86,8 @@ async fn router(case: &str) -> Router {
         "limits-off" => trestle_benches::trestle_defaults().await,
         "limits-on" => trestle_benches::trestle_limits().await,
         "ratelimit-off" => trestle_benches::trestle_defaults().await,
+        "accesslog-off" => trestle_benches::trestle_quiet().await,
+        "accesslog-on" => trestle_benches::trestle_defaults().await,
         "ratelimit-on" => trestle_benches::trestle_rate_limited().await,
         "bare-trestle" => trestle_benches::trestle_defaults().await,
         "plain-trestle" | "echo-trestle" => trestle_benches::trestle_bare().await,

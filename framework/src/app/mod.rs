@@ -277,7 +277,7 @@ impl<C: Config> App<C, ()> {
     ///
     /// #[derive(Clone, FromRef)]
     /// struct AppState {
-    ///     ctx: Context,
+    ///     ctx: Context<trestle::config::NoConfig>,
     ///     banner: Arc<String>,
     /// }
     ///

@@ -31,8 +31,7 @@ const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 /// #[derive(Serialize)]
 /// struct Item { id: i64 }
 ///
-/// /// Lists items, a page at a time.
-/// #[get("/items")]
+/// /// Lists items, a page at a time (`GET /items?limit=…&offset=…`).
 /// async fn list(page: Page) -> Paginated<Item> {
 ///     let items = (page.offset()..page.offset() + page.limit()).map(|id| Item { id }).collect();
 ///     page.respond(items, Some(1_000))
