@@ -133,6 +133,46 @@ fn every_request_gets_one_info_access_line_unless_turned_off() {
 }
 
 #[test]
+fn a_route_taking_auth_without_keys_stops_startup_naming_the_route() {
+    let output = Command::new(env!("CARGO_BIN_EXE_auth_without_keys"))
+        .current_dir(tempfile_dir())
+        .env_clear()
+        .env("APP__SERVER__PORT", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "it must not serve requests that would all fail");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("GET /me") && stderr.contains("auth_without_keys::me"), "{stderr}");
+    assert!(stderr.contains("call App::auth()") && stderr.contains("[auth.jwt]"), "{stderr}");
+
+    // With the keys it serves.
+    let mut server = start_binary(
+        env!("CARGO_BIN_EXE_auth_without_keys"),
+        &[("AUTH", "on"), ("APP__AUTH__JWT__SECRET", "0123456789abcdef0123456789abcdef-process")],
+    );
+    assert!(get(server.addr, "/me").unwrap().starts_with("HTTP/1.1 401"));
+    sigterm(&server.child);
+    assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+}
+
+#[test]
+fn text_formats_write_no_colour_codes_into_a_pipe() {
+    for format in ["compact", "pretty"] {
+        // Even when the environment asks for colour: stdout here is a pipe, not a terminal.
+        let mut server = start(&[("APP__TELEMETRY__FORMAT", format), ("CLICOLOR_FORCE", "1"), ("TERM", "xterm-256color")]);
+        assert!(get(server.addr, "/fast").unwrap().starts_with("HTTP/1.1 200"));
+        let line = wait_for(&server.lines, "request finished");
+        sigterm(&server.child);
+        assert!(wait_exit(&mut server.child, Duration::from_secs(10)).success());
+        let rest = rest_of(&server.lines);
+        assert!(line.contains("INFO") && line.contains("200"), "{format}: {line}");
+        for l in std::iter::once(&line).chain(&rest) {
+            assert!(!l.contains('\u{1b}'), "{format}: an escape code in {l:?}");
+        }
+    }
+}
+
+#[test]
 fn a_server_error_is_logged_once_with_its_cause_and_the_request_id() {
     for trace in ["true", "false"] {
         let mut server = start(&[("APP__SERVER__TRACE", trace)]);
