@@ -7,13 +7,22 @@ use syn::{Data, DeriveInput, Fields};
 
 pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     let Data::Struct(data) = &input.data else {
-        return Err(syn::Error::new_spanned(&input.ident, "FromRef splits a state struct into its fields: derive it on a struct with named fields"));
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "FromRef splits a state struct into its fields: derive it on a struct with named fields",
+        ));
     };
     let Fields::Named(fields) = &data.fields else {
-        return Err(syn::Error::new_spanned(&input.ident, "FromRef needs named fields: each field's type becomes extractable with `State<FieldType>`"));
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "FromRef needs named fields: each field's type becomes extractable with `State<FieldType>`",
+        ));
     };
     if !input.generics.params.is_empty() {
-        return Err(syn::Error::new_spanned(&input.generics, "FromRef cannot be derived for a generic state: write the `FromRef` impls by hand"));
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "FromRef cannot be derived for a generic state: write the `FromRef` impls by hand",
+        ));
     }
     let ident = &input.ident;
     let mut impls = Vec::new();

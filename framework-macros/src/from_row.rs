@@ -113,7 +113,9 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
             bounds.push(quote!(#ty: #sqlx::FromRow<#lifetime, R>));
             quote!(<#ty as #sqlx::FromRow<#lifetime, R>>::from_row(row)?)
         } else if attrs.json {
-            bounds.push(quote!(#sqlx::types::Json<#ty>: #sqlx::Decode<#lifetime, R::Database> + #sqlx::Type<R::Database>));
+            bounds.push(
+                quote!(#sqlx::types::Json<#ty>: #sqlx::Decode<#lifetime, R::Database> + #sqlx::Type<R::Database>),
+            );
             read(&quote!(#sqlx::types::Json<#ty>), &column, attrs.default, quote!(.0))
         } else if let Some(source) = &attrs.try_from {
             bounds.push(quote!(#source: #sqlx::Decode<#lifetime, R::Database> + #sqlx::Type<R::Database>));

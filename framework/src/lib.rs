@@ -130,11 +130,11 @@ pub use error::ApiError;
 pub use error::{Error, Result};
 pub use extract::{Json, Page, Paginated, Path, Query, Valid};
 pub use middleware::RequestId;
+pub use trestle_macros::FromRef;
+pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use trestle_macros::{migrate, FromRow};
-pub use trestle_macros::FromRef;
-pub use trestle_macros::{delete, get, main, patch, post, put, route, routes, test};
 
 /// axum itself, for everything trestle does not wrap.
 pub use axum;
@@ -143,6 +143,9 @@ pub use clap;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
 pub use db::Db;
+/// garde, whose `Validate` trait [`Valid`] checks (an app derives it with its own `garde`
+/// dependency; see [`Valid`]).
+pub use garde;
 /// sqlx, for queries: `trestle::sqlx::query(...)`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
@@ -151,27 +154,24 @@ pub use sqlx;
 #[cfg(feature = "time")]
 #[cfg_attr(docsrs, doc(cfg(feature = "time")))]
 pub use time;
+/// tracing, for the app's own logs and spans: `trestle::tracing::info!("…")` lands in the same
+/// lines (with the request id) as the framework's.
+pub use tracing;
 /// uuid, for `Uuid` columns and ids (feature `uuid`).
 #[cfg(feature = "uuid")]
 #[cfg_attr(docsrs, doc(cfg(feature = "uuid")))]
 pub use uuid;
-/// garde, whose `Validate` trait [`Valid`] checks (an app derives it with its own `garde`
-/// dependency; see [`Valid`]).
-pub use garde;
-/// tracing, for the app's own logs and spans: `trestle::tracing::info!("…")` lands in the same
-/// lines (with the request id) as the framework's.
-pub use tracing;
 
 /// What most apps need, in one `use trestle::prelude::*;`.
 pub mod prelude {
     pub use std::sync::Arc;
 
     pub use axum::extract::{FromRef, State};
-    /// Derives `FromRef` for each field of a state struct (trestle's, no `axum` dependency).
-    pub use trestle_macros::FromRef;
     pub use axum::response::IntoResponse;
     pub use axum::Router;
     pub use serde::{Deserialize, Serialize};
+    /// Derives `FromRef` for each field of a state struct (trestle's, no `axum` dependency).
+    pub use trestle_macros::FromRef;
 
     pub use trestle_macros::{delete, get, patch, post, put, route, routes};
 

@@ -34,12 +34,10 @@ struct Pair(i64, String);
 #[trestle::test]
 async fn rows_map_to_structs_with_sqlx_attributes() {
     let pool = trestle::sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-    let article: Article = trestle::sqlx::query_as(
-        "SELECT 7 AS id, 'ann' AS userName, NULL AS bio_text, 12 AS views",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let article: Article = trestle::sqlx::query_as("SELECT 7 AS id, 'ann' AS userName, NULL AS bio_text, 12 AS views")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(
         article,
         Article {
@@ -59,12 +57,11 @@ async fn rows_map_to_structs_with_sqlx_attributes() {
         .await
         .unwrap_err();
     assert!(missing.to_string().contains("userName"), "{missing}");
-    let negative = trestle::sqlx::query_as::<_, Article>(
-        "SELECT 7 AS id, 'ann' AS userName, NULL AS bio_text, -1 AS views",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap_err();
+    let negative =
+        trestle::sqlx::query_as::<_, Article>("SELECT 7 AS id, 'ann' AS userName, NULL AS bio_text, -1 AS views")
+            .fetch_one(&pool)
+            .await
+            .unwrap_err();
     assert!(negative.to_string().contains("views"), "{negative}");
 }
 

@@ -159,7 +159,8 @@ fn a_route_taking_auth_without_keys_stops_startup_naming_the_route() {
 fn text_formats_write_no_colour_codes_into_a_pipe() {
     for format in ["compact", "pretty"] {
         // Even when the environment asks for colour: stdout here is a pipe, not a terminal.
-        let mut server = start(&[("APP__TELEMETRY__FORMAT", format), ("CLICOLOR_FORCE", "1"), ("TERM", "xterm-256color")]);
+        let mut server =
+            start(&[("APP__TELEMETRY__FORMAT", format), ("CLICOLOR_FORCE", "1"), ("TERM", "xterm-256color")]);
         assert!(get(server.addr, "/fast").unwrap().starts_with("HTTP/1.1 200"));
         let line = wait_for(&server.lines, "request finished");
         sigterm(&server.child);

@@ -94,6 +94,10 @@ fn the_route_table_lists_every_route() {
 fn the_readme_shows_this_app() {
     let readme = include_str!("../../../README.md");
     let source = include_str!("../src/lib.rs");
-    let code: String = source.lines().skip_while(|l| l.starts_with("//!") || l.is_empty()).map(|l| format!("{l}\n")).collect();
-    assert!(readme.contains(&code), "README.md's \"A small app\" must hold examples/hello/src/lib.rs after its module docs");
+    let code: String =
+        source.lines().skip_while(|l| l.starts_with("//!") || l.is_empty()).map(|l| format!("{l}\n")).collect();
+    assert!(
+        readme.contains(&code),
+        "README.md's \"A small app\" must hold examples/hello/src/lib.rs after its module docs"
+    );
 }

@@ -143,12 +143,17 @@ async fn index(State(settings): State<Arc<Settings>>) -> Json<Index> {
 
 /// Registers a user; answers with a token.
 #[post("/api/users")]
-async fn sign_up(db: Db, State(jwt): State<Jwt>, Valid(Json(body)): Valid<Json<Credentials>>) -> Result<(StatusCode, Json<Token>)> {
+async fn sign_up(
+    db: Db,
+    State(jwt): State<Jwt>,
+    Valid(Json(body)): Valid<Json<Credentials>>,
+) -> Result<(StatusCode, Json<Token>)> {
     let hash = password::hash(&body.password).await?;
     // The unique index decides: of two sign-ups racing for one email, exactly one is inserted.
-    let inserted = sqlx::query_scalar!("INSERT INTO users (email, password_hash) VALUES (?1, ?2) RETURNING id", body.email, hash)
-        .fetch_one(&*db)
-        .await;
+    let inserted =
+        sqlx::query_scalar!("INSERT INTO users (email, password_hash) VALUES (?1, ?2) RETURNING id", body.email, hash)
+            .fetch_one(&*db)
+            .await;
     let id = match inserted {
         Ok(id) => id,
         Err(e) if trestle::db::is_unique_violation(&e) => return Err(TodoError::EmailTaken(body.email).into()),
@@ -161,7 +166,8 @@ async fn sign_up(db: Db, State(jwt): State<Jwt>, Valid(Json(body)): Valid<Json<C
 /// Logs in; answers with a token.
 #[post("/api/login", rate_limit = "10/1m")]
 async fn login(db: Db, State(jwt): State<Jwt>, Valid(Json(body)): Valid<Json<Credentials>>) -> Result<Json<Token>> {
-    let user = sqlx::query!("SELECT id, password_hash FROM users WHERE email = ?1", body.email).fetch_optional(&*db).await?;
+    let user =
+        sqlx::query!("SELECT id, password_hash FROM users WHERE email = ?1", body.email).fetch_optional(&*db).await?;
     let Some(user) = user else { return Err(TodoError::BadCredentials.into()) };
     if !password::verify(&body.password, &user.password_hash).await? {
         return Err(TodoError::BadCredentials.into());
@@ -232,7 +238,12 @@ async fn show(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<Json<Todo>> {
 
 /// Renames a to-do or marks it done (one statement: no read-then-write race).
 #[patch("/api/todos/{id}")]
-async fn update(auth: Auth, db: Db, Path(id): Path<i64>, Valid(Json(change)): Valid<Json<TodoChange>>) -> Result<Json<Todo>> {
+async fn update(
+    auth: Auth,
+    db: Db,
+    Path(id): Path<i64>,
+    Valid(Json(change)): Valid<Json<TodoChange>>,
+) -> Result<Json<Todo>> {
     let owner = user_id(&auth)?;
     let todo = sqlx::query_as!(
         Todo,

@@ -43,7 +43,8 @@ async fn a_user_writes_lists_changes_and_deletes_todos() {
     let shown: Todo = t.app.get(&format!("/api/todos/{}", first.id)).bearer(&token).send().await.json();
     assert_eq!(shown.title, "write the docs");
 
-    let done = t.app.patch(&format!("/api/todos/{}", second.id)).bearer(&token).json(&json!({"done": true})).send().await;
+    let done =
+        t.app.patch(&format!("/api/todos/{}", second.id)).bearer(&token).json(&json!({"done": true})).send().await;
     assert_eq!(done.status(), 200, "{}", done.text());
     let done: Todo = done.json();
     assert!(done.done && done.title == "ship it");
@@ -51,7 +52,8 @@ async fn a_user_writes_lists_changes_and_deletes_todos() {
     let open: Value = t.app.get("/api/todos?done=false").bearer(&token).send().await.json();
     assert_eq!((open["total"].as_u64(), open["items"].as_array().unwrap().len()), (Some(1), 1));
 
-    let login = t.app.post("/api/login").json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await;
+    let login =
+        t.app.post("/api/login").json(&json!({"email": "ada@example.com", "password": "correct horse"})).send().await;
     assert_eq!(login.status(), 200);
     let again = login.json::<Token>().token;
     assert_eq!(t.app.delete(&format!("/api/todos/{}", first.id)).bearer(&again).send().await.status(), 204);
@@ -68,7 +70,9 @@ async fn lists_are_pages_with_a_total_and_a_cursor() {
     let first = t.app.get("/api/todos?limit=3").bearer(&token).send().await;
     assert_eq!(first.header("x-total-count"), Some("7"));
     let first: Value = first.json();
-    let titles = |page: &Value| page["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let titles = |page: &Value| {
+        page["items"].as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
     assert_eq!(titles(&first), ["task 0", "task 1", "task 2"]);
     let cursor = first["next_cursor"].as_str().unwrap();
     let second: Value = t.app.get(&format!("/api/todos?limit=3&cursor={cursor}")).bearer(&token).send().await.json();
@@ -132,9 +136,11 @@ async fn racing_sign_ups_for_one_email_create_one_user() {
     let attempts = (0..8).map(|_| {
         t.app.post("/api/users").json(&json!({"email": "race@example.com", "password": "correct horse"})).send()
     });
-    let statuses: Vec<u16> = futures_util::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
-    let wrong = t.app.post("/api/login").json(&json!({"email": "race@example.com", "password": "wrong horse"})).send().await;
+    let wrong =
+        t.app.post("/api/login").json(&json!({"email": "race@example.com", "password": "wrong horse"})).send().await;
     assert_eq!(wrong.status(), 401);
 }

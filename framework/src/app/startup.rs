@@ -349,7 +349,8 @@ fn observe<C>(
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] metrics: &MetricsConfig,
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] context: &Context<C>,
 ) -> crate::middleware::Observe {
-    #[allow(unused_mut)]
+    // With every feature on, every field is named here; without them, `Default` fills the rest.
+    #[allow(unused_mut, clippy::needless_update)]
     let mut observe = crate::middleware::Observe { errors_only: !access_log, ..Default::default() };
     #[cfg(feature = "otel")]
     {

@@ -13,7 +13,8 @@ use argon2::PasswordHash;
 const SLOW: Duration = Duration::from_millis(250);
 
 /// The lines that make a debug build's hashing fast, as the warning and the README show them.
-pub const DEV_PROFILE_LINES: &str = "[profile.dev.package.argon2]\nopt-level = 3\n[profile.dev.package.blake2]\nopt-level = 3";
+pub const DEV_PROFILE_LINES: &str =
+    "[profile.dev.package.argon2]\nopt-level = 3\n[profile.dev.package.blake2]\nopt-level = 3";
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 

@@ -29,8 +29,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use api_error::ApiError;
 use api_error::ApiErrorDowncast;
-pub use problem::{FieldError, Problem, ProblemJson, Renderer};
 pub(crate) use problem::push_escaped;
+pub use problem::{FieldError, Problem, ProblemJson, Renderer};
 /// Derives [`ApiError`](trait@ApiError).
 pub use trestle_macros::ApiError;
 

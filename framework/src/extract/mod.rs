@@ -261,8 +261,8 @@ mod tests {
         struct Order {
             items: Vec<std::collections::HashMap<String, User>>,
         }
-        let e = parse_json::<Order>(br#"{"items": [{"a/b": {"name": "x", "age": 1}}, {"c": {"age": 2}}]}"#)
-            .unwrap_err();
+        let e =
+            parse_json::<Order>(br#"{"items": [{"a/b": {"name": "x", "age": 1}}, {"c": {"age": 2}}]}"#).unwrap_err();
         assert_eq!(e.problem().errors[0].field, "items[1].c.name");
         assert_eq!(e.problem().errors[0].pointer, "/items/1/c/name");
         let e = parse_json::<Order>(br#"{"items": [{"a/b": {"name": 1, "age": 1}}]}"#).unwrap_err();

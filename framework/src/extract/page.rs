@@ -93,9 +93,11 @@ impl Page {
         };
         let offset = match offset.filter(|v| !v.is_empty()) {
             None => 0,
-            Some(text) => text.parse::<u64>().ok().filter(|n| i64::try_from(*n).is_ok()).ok_or_else(|| {
-                bad("offset", &text, format!("a whole number from 0 to {}", i64::MAX))
-            })?,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|n| i64::try_from(*n).is_ok())
+                .ok_or_else(|| bad("offset", &text, format!("a whole number from 0 to {}", i64::MAX)))?,
         };
         let cursor = cursor.filter(|c| !c.is_empty());
         if cursor.is_some() && offset != 0 {

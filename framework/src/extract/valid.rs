@@ -1,8 +1,8 @@
 //! `Valid<E>`: an extractor whose value must pass its type's `garde` rules.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use http::request::Parts;
 use garde::Validate as _;
+use http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, FieldError};
@@ -103,7 +103,8 @@ where
                 for key in query_keys(parts.uri.query().unwrap_or_default()) {
                     names.insert(key, serde_json::Value::Null);
                 }
-                let route = parts.extensions.get::<axum::extract::MatchedPath>().map(axum::extract::MatchedPath::as_str);
+                let route =
+                    parts.extensions.get::<axum::extract::MatchedPath>().map(axum::extract::MatchedPath::as_str);
                 for segment in route.unwrap_or_default().split('/') {
                     if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                         names.insert(name.trim_start_matches('*').to_owned(), serde_json::Value::Null);
