@@ -1,5 +1,6 @@
-//! Conduit's error format, `{"errors": {"<field>": ["<message>"]}}`, in one place: every
-//! problem — the app's, and trestle's own (401, bad JSON, 404, 405, 413) — is rendered here.
+//! Conduit's errors and their format, `{"errors": {"<field>": ["<message>"]}}`, in one place:
+//! every problem — the app's, and trestle's own (401, bad JSON, 422 from `Valid` and `Page`,
+//! 404, 405, 413) — is rendered here.
 
 use std::collections::BTreeMap;
 
@@ -7,45 +8,61 @@ use trestle::axum::response::{IntoResponse, Response};
 use trestle::error::Problem;
 use trestle::prelude::*;
 
-#[derive(Serialize)]
-struct Errors {
-    errors: BTreeMap<String, Vec<String>>,
+/// What conduit itself refuses. Return it with [`into_error`](Self::into_error), which names
+/// the field RealWorld's body reports it under (`?` alone keeps the status but not the field).
+#[derive(Debug, thiserror::Error, trestle::ApiError)]
+pub enum ConduitError {
+    /// No such article, comment or profile.
+    #[error("{0} not found")]
+    #[api(status = 404)]
+    NotFound(&'static str),
+    /// Someone else's article or comment.
+    #[error("only the author may change this {0}")]
+    #[api(status = 403)]
+    Forbidden(&'static str),
+    /// Another user has this username or email.
+    #[error("{0} has already been taken")]
+    #[api(status = 409)]
+    Taken(&'static str),
+    /// A login that does not match.
+    #[error("email or password is invalid")]
+    #[api(status = 401)]
+    BadCredentials,
+    /// A valid token whose user is gone (or that names no user).
+    #[error("the token's user no longer exists")]
+    #[api(status = 401)]
+    UnknownUser,
 }
 
-/// The renderer `App::renderer` installs.
+impl ConduitError {
+    /// The problem, with the field and message RealWorld's body shows.
+    pub fn into_error(self) -> Error {
+        let (field, message) = match &self {
+            Self::NotFound(what) => (*what, "not found"),
+            Self::Forbidden(what) => (*what, "forbidden"),
+            Self::Taken(field) => (*field, "has already been taken"),
+            Self::BadCredentials => ("credentials", "invalid"),
+            Self::UnknownUser => ("token", "is invalid"),
+        };
+        Error::from_api_error(&self).with_field(field, message)
+    }
+}
+
+/// The renderer `App::renderer` installs. A field is named as inside the request's wrapper
+/// (`/user/email` is `email`, `/article/tagList/2` is `tagList`); query parameters by name.
 pub fn render(problem: &Problem) -> Response {
-    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut errors: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for e in &problem.errors {
-        let field = if e.field.is_empty() { "body" } else { e.field.as_str() };
-        errors.entry(field.to_owned()).or_default().push(e.message.clone());
+        let name = e.pointer.rsplit('/').find(|step| step.parse::<usize>().is_err());
+        errors.entry(name.filter(|n| !n.is_empty()).unwrap_or("body")).or_default().push(&e.message);
     }
     if errors.is_empty() {
         let (field, message) = match problem.problem_type.as_str() {
-            trestle::auth::MISSING_CREDENTIALS => ("token", "is missing".to_owned()),
-            trestle::auth::INVALID_TOKEN => ("token", "is invalid".to_owned()),
-            _ => ("body", problem.detail.clone().unwrap_or_else(|| problem.title.clone())),
+            trestle::auth::MISSING_CREDENTIALS => ("token", "is missing"),
+            trestle::auth::INVALID_TOKEN => ("token", "is invalid"),
+            _ => ("body", problem.detail.as_deref().unwrap_or(&problem.title)),
         };
-        errors.insert(field.to_owned(), vec![message]);
+        errors.insert(field, vec![message]);
     }
-    (problem.status(), Json(Errors { errors })).into_response()
-}
-
-/// 404 `{"errors": {what: ["not found"]}}`.
-pub fn not_found(what: &str) -> Error {
-    Error::not_found(format!("{what} not found")).with_field(what, "not found")
-}
-
-/// 403 `{"errors": {what: ["forbidden"]}}`.
-pub fn forbidden(what: &str) -> Error {
-    Error::forbidden(format!("only the author may change this {what}")).with_field(what, "forbidden")
-}
-
-/// 409 `{"errors": {field: ["has already been taken"]}}`.
-pub fn taken(field: &str) -> Error {
-    Error::conflict(format!("{field} has already been taken")).with_field(field, "has already been taken")
-}
-
-/// 401 for a login that does not match.
-pub fn bad_credentials() -> Error {
-    Error::unauthorized("email or password is invalid").with_field("credentials", "invalid")
+    (problem.status(), Json(BTreeMap::from([("errors", errors)]))).into_response()
 }

@@ -8,52 +8,42 @@ mod articles;
 mod comments;
 mod error;
 mod profiles;
+mod rules;
 pub mod seed;
 mod tags;
 mod time;
 mod users;
-mod validate;
 
+use trestle::config::NoConfig;
 use trestle::prelude::*;
 
-/// conduit's own settings (top-level keys in `config/*.toml`).
-#[derive(Debug, Config, Deserialize)]
-pub struct Settings {
-    /// Page size when a list request gives no `limit`.
-    #[config(default = 20)]
-    pub default_limit: i64,
-    /// Largest `limit` a list request may ask for.
-    #[config(default = 100)]
-    pub max_limit: i64,
+/// What the handlers take, each part on its own through `FromRef`: `Db`, `State<Jwt>`, and
+/// `Auth` (which verifies tokens with the `Jwt`).
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// The database pool.
+    pub db: Db,
+    /// Issues and verifies tokens.
+    pub jwt: Jwt,
 }
-
-/// The state every handler sees: config, database pool and token issuer.
-pub type Ctx = trestle::Context<Settings>;
 
 /// The database conduit runs on: SQLite, or PostgreSQL with `--features postgres`.
 pub type Database = trestle::db::DefaultBackend;
 
-/// Runs a two-id statement (add or remove a follow or a favorite): `sql` binds `$1` and `$2`.
-async fn link(db: &Db, sql: &'static str, first: i64, second: i64) -> trestle::Result<()> {
-    trestle::sqlx::query(sql).bind(first).bind(second).execute(&**db).await?;
-    Ok(())
-}
-
 /// The app, ready to run or to hand to `TestApp`.
-pub fn app() -> App<Settings, Ctx> {
+pub fn app() -> App<NoConfig, AppState> {
     #[cfg(not(feature = "postgres"))]
     let migrations = trestle::migrate!("migrations/sqlite");
     #[cfg(feature = "postgres")]
     let migrations = trestle::migrate!("migrations/postgres");
 
     App::new()
-        .config::<Settings>()
         .database()
         .migrations(migrations)
         .auth()
         .renderer(error::render)
         .commands(seed::run)
-        .state(|ctx| ctx.clone())
+        .state(|ctx| AppState { db: ctx.db(), jwt: ctx.jwt() })
         .routes(routes![
             users::register,
             users::login,

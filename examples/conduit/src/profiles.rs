@@ -2,11 +2,11 @@
 
 use trestle::prelude::*;
 
-use crate::error::not_found;
+use crate::error::ConduitError::NotFound;
 use crate::users::user_id;
 
-/// A user as others see them.
-#[derive(Serialize)]
+/// A user as others see them: a row of `username, bio, image, following`.
+#[derive(Serialize, FromRow)]
 pub struct Profile {
     /// The username.
     pub username: String,
@@ -24,57 +24,46 @@ pub struct ProfileBody {
 }
 
 /// The viewer's user id, or 0 when anonymous (no user has id 0).
-pub fn viewer(auth: &Option<Auth>) -> trestle::Result<i64> {
+pub fn viewer(auth: &Option<Auth>) -> Result<i64> {
     auth.as_ref().map_or(Ok(0), user_id)
 }
 
-async fn load(db: &Db, username: &str, viewer: i64) -> trestle::Result<Profile> {
-    let row: Option<(String, Option<String>, Option<String>, bool)> = trestle::sqlx::query_as(
+/// `username`'s profile as `viewer` sees it, or 404.
+async fn load(db: &Db, username: &str, viewer: i64) -> Result<Json<ProfileBody>> {
+    let profile = trestle::sqlx::query_as::<_, Profile>(
         "SELECT u.username, u.bio, u.image,
-                EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.followed_id = u.id)
+                EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.followed_id = u.id) AS following
          FROM users u WHERE u.username = $1",
     )
     .bind(username)
     .bind(viewer)
     .fetch_optional(&**db)
-    .await?;
-    let (username, bio, image, following) = row.ok_or_else(|| not_found("profile"))?;
-    Ok(Profile { username, bio, image, following })
-}
-
-async fn user_by_name(db: &Db, username: &str) -> trestle::Result<i64> {
-    let row: Option<(i64,)> = trestle::sqlx::query_as("SELECT id FROM users WHERE username = $1")
-        .bind(username)
-        .fetch_optional(&**db)
-        .await?;
-    row.map(|(id,)| id).ok_or_else(|| not_found("profile"))
+    .await?
+    .ok_or_else(|| NotFound("profile").into_error())?;
+    Ok(Json(ProfileBody { profile }))
 }
 
 /// A user's profile.
 #[get("/api/profiles/{username}")]
-pub async fn get_profile(
-    auth: Option<Auth>,
-    db: Db,
-    Path(username): Path<String>,
-) -> trestle::Result<Json<ProfileBody>> {
-    Ok(Json(ProfileBody { profile: load(&db, &username, viewer(&auth)?).await? }))
+pub async fn get_profile(auth: Option<Auth>, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
+    load(&db, &username, viewer(&auth)?).await
 }
 
 /// Follows a user.
 #[post("/api/profiles/{username}/follow")]
-pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> trestle::Result<Json<ProfileBody>> {
+pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
-    let them = user_by_name(&db, &username).await?;
-    crate::link(&db, "INSERT INTO follows (follower_id, followed_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", me, them)
-        .await?;
-    Ok(Json(ProfileBody { profile: load(&db, &username, me).await? }))
+    let sql = "INSERT INTO follows (follower_id, followed_id) SELECT $1, id FROM users WHERE username = $2
+               ON CONFLICT DO NOTHING";
+    trestle::sqlx::query(sql).bind(me).bind(&username).execute(&*db).await?;
+    load(&db, &username, me).await
 }
 
 /// Stops following a user.
 #[delete("/api/profiles/{username}/follow")]
-pub async fn unfollow(auth: Auth, db: Db, Path(username): Path<String>) -> trestle::Result<Json<ProfileBody>> {
+pub async fn unfollow(auth: Auth, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
-    let them = user_by_name(&db, &username).await?;
-    crate::link(&db, "DELETE FROM follows WHERE follower_id = $1 AND followed_id = $2", me, them).await?;
-    Ok(Json(ProfileBody { profile: load(&db, &username, me).await? }))
+    let sql = "DELETE FROM follows WHERE follower_id = $1 AND followed_id = (SELECT id FROM users WHERE username = $2)";
+    trestle::sqlx::query(sql).bind(me).bind(&username).execute(&*db).await?;
+    load(&db, &username, me).await
 }

@@ -3,6 +3,8 @@
 
 use trestle::auth::password;
 use trestle::clap;
+use trestle::config::NoConfig;
+use trestle::sqlx::query;
 
 /// conduit's own commands, beside trestle's (`serve`, `migrate`, …).
 #[derive(Debug, clap::Subcommand)]
@@ -22,8 +24,38 @@ pub enum Command {
     },
 }
 
+/// Users `seed-user-<i>` for i in 1..=`$1`, password hash `$2`.
+const USERS: &str = "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+    INSERT INTO users (email, username, password_hash, created_at, updated_at)
+    SELECT 'seed-user-' || i || '@example.com', 'seed-user-' || i, $2, $3, $3 FROM n WHERE i <= $1
+    ON CONFLICT DO NOTHING";
+
+/// Articles `seed-article-<i>` for i in 1..=`$1`, by the `$2` users in turn.
+const ARTICLES: &str = "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+    INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
+    SELECT 'seed-article-' || i, 'Seed article ' || i, 'Seeded', 'Seeded article body.', u.id, $3, $3
+    FROM n JOIN users u ON u.username = 'seed-user-' || ((i - 1) % $2 + 1) WHERE i <= $1
+    ON CONFLICT DO NOTHING";
+
+/// The tags of articles 1..=`$1`: `tag<i % 10>`, `tag<i % 7 + 10>` and `tag<i % 5 + 20>`.
+const TAGS: &str = "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1),
+        k (m, o) AS (VALUES (10, 0), (7, 10), (5, 20))
+    INSERT INTO article_tags (article_id, tag)
+    SELECT a.id, 'tag' || (i % m + o) FROM n JOIN articles a ON a.slug = 'seed-article-' || i, k WHERE i <= $1
+    ON CONFLICT DO NOTHING";
+
+/// Comments up to the `$1`th by seed users (the first numbered after those already there), on
+/// the `$2` articles and by the `$3` users in turn.
+const COMMENTS: &str = "WITH RECURSIVE n (i) AS (
+        SELECT COUNT(*) + 1 FROM comments c JOIN users u ON u.id = c.author_id WHERE u.username LIKE 'seed-user-%'
+        UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+    INSERT INTO comments (body, article_id, author_id, created_at, updated_at)
+    SELECT 'Seeded comment.', a.id, u.id, $4, $4 FROM n
+    JOIN articles a ON a.slug = 'seed-article-' || ((i - 1) % $2 + 1)
+    JOIN users u ON u.username = 'seed-user-' || ((i - 1) % $3 + 1) WHERE i <= $1";
+
 /// Runs a command with the app's context (database connected and migrated).
-pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error> {
+pub async fn run(command: Command, ctx: trestle::Context<NoConfig>) -> Result<(), trestle::Error> {
     let Command::Seed { users, articles, comments } = command;
     if ctx.profile() == "production" {
         // Known passwords on a production database would be accounts anyone can use.
@@ -31,70 +63,15 @@ pub async fn run(command: Command, ctx: crate::Ctx) -> Result<(), trestle::Error
             "seed creates users whose password is `password`: it does not run in the production profile",
         )));
     }
-    let hash = password::hash("password").await?;
-    let mut added = [0u64; 3];
-    let now = crate::time::now();
-    let db = ctx.db();
+    let (hash, now, db) = (password::hash("password").await?, crate::time::now(), ctx.db());
     let mut tx = db.begin().await?;
-    for n in 1..=users {
-        let inserted = trestle::sqlx::query(
-            "INSERT INTO users (email, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(format!("seed-user-{n}@example.com"))
-        .bind(format!("seed-user-{n}"))
-        .bind(&hash)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        added[0] += inserted;
-    }
-    for n in 1..=articles {
-        let author = format!("seed-user-{}", (n - 1) % users.max(1) + 1);
-        let inserted = trestle::sqlx::query(
-            "INSERT INTO articles (slug, title, description, body, author_id, created_at, updated_at)
-             SELECT $1, $2, 'Seeded', 'Seeded article body.', id, $3, $3 FROM users WHERE username = $4
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(format!("seed-article-{n}"))
-        .bind(format!("Seed article {n}"))
-        .bind(&now)
-        .bind(&author)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            continue;
-        }
-        added[1] += 1;
-        for tag in [format!("tag{}", n % 10), format!("tag{}", n % 7 + 10), format!("tag{}", n % 5 + 20)] {
-            trestle::sqlx::query(
-                "INSERT INTO article_tags (article_id, tag) SELECT id, $2 FROM articles WHERE slug = $1 ON CONFLICT DO NOTHING",
-            )
-            .bind(format!("seed-article-{n}"))
-            .bind(tag)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    let (existing,): (i64,) = trestle::sqlx::query_as(
-        "SELECT COUNT(*) FROM comments WHERE author_id IN (SELECT id FROM users WHERE username LIKE 'seed-user-%')",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    for n in existing + 1..=comments {
-        let inserted_comment = trestle::sqlx::query(
-            "INSERT INTO comments (body, article_id, author_id, created_at, updated_at)
-             SELECT 'Seeded comment.', a.id, u.id, $3, $3 FROM articles a, users u WHERE a.slug = $1 AND u.username = $2",
-        )
-        .bind(format!("seed-article-{}", (n - 1) % articles.max(1) + 1))
-        .bind(format!("seed-user-{}", (n - 1) % users.max(1) + 1))
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        added[2] += inserted_comment.rows_affected();
-    }
+    let users_added = query(USERS).bind(users).bind(hash).bind(&now).execute(&mut *tx).await?.rows_affected();
+    let added = query(ARTICLES).bind(articles).bind(users.max(1)).bind(&now).execute(&mut *tx).await?.rows_affected();
+    query(TAGS).bind(articles).execute(&mut *tx).await?;
+    let commented =
+        query(COMMENTS).bind(comments).bind(articles.max(1)).bind(users.max(1)).bind(&now).execute(&mut *tx).await?;
     tx.commit().await?;
-    let [users, articles, comments] = added;
-    println!("seeded: {users} users, {articles} articles (3 tags each) and {comments} comments added");
+    let comments = commented.rows_affected();
+    println!("seeded: {users_added} users, {added} articles (3 tags each) and {comments} comments added");
     Ok(())
 }

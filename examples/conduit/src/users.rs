@@ -1,255 +1,194 @@
 //! Registration, login, the current user.
 
 use trestle::auth::password;
-use trestle::axum::http::{HeaderMap, StatusCode};
+use trestle::axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
 use trestle::prelude::*;
+use trestle::sqlx::{self, query_as, query_scalar};
 
-use crate::error::{bad_credentials, taken};
-use crate::validate::{present, Checks};
+use crate::error::ConduitError::{BadCredentials, Taken, UnknownUser};
+use crate::rules::{email_address, new_password, present, required, text};
 
 /// `{"user": …}`, in requests and responses.
-#[derive(Deserialize, Serialize)]
-pub struct UserBody<T> {
+#[derive(Deserialize, Serialize, garde::Validate)]
+pub struct UserBody<T: garde::Validate<Context = ()>> {
     /// The wrapped object.
+    #[garde(dive)]
     pub user: T,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, garde::Validate)]
 pub struct NewUser {
+    #[garde(custom(required::<64>))]
     username: Option<String>,
+    #[garde(custom(required::<254>), custom(email_address))]
     email: Option<String>,
+    #[garde(custom(new_password))]
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, garde::Validate)]
 pub struct Login {
+    #[garde(custom(required::<254>))]
     email: Option<String>,
+    #[garde(custom(required::<128>))]
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Absent fields stay as they are; `""` or `null` clear `bio` and `image`.
+#[derive(Deserialize, garde::Validate)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(required::<254>), custom(email_address)))]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(required::<64>)))]
     username: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[garde(inner(custom(new_password)))]
     password: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[garde(inner(inner(custom(text::<10_000>))))]
     bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[garde(inner(inner(custom(text::<2_000>))))]
     image: Option<Option<String>>,
 }
 
-/// The user as the API shows it to themselves.
-#[derive(Serialize)]
+/// The user as the API shows it to themselves (a row of `id, email, username, bio, image`).
+#[derive(Serialize, FromRow, garde::Validate)]
+#[garde(allow_unvalidated)] // The wrapper is shared with requests; responses have no rules.
 pub struct User {
+    #[serde(skip)]
+    id: i64,
     email: String,
+    #[sqlx(skip)]
     token: String,
     username: String,
     bio: Option<String>,
     image: Option<String>,
 }
 
+/// A user with their password hash, for logging in.
+#[derive(FromRow)]
+struct Account {
+    #[sqlx(flatten)]
+    user: User,
+    password_hash: String,
+}
+
 type Response = Json<UserBody<User>>;
 
-/// email, username, password hash, bio, image.
-type Account = (String, String, String, Option<String>, Option<String>);
+/// `user` with `token`, or a newly issued one.
+fn respond(jwt: &Jwt, mut user: User, token: Option<String>) -> Result<Response> {
+    user.token = match token {
+        Some(token) => token,
+        None => jwt.issue(user.id.to_string(), ())?,
+    };
+    Ok(Json(UserBody { user }))
+}
 
 /// The id in a verified token (`sub`).
-pub fn user_id(auth: &Auth) -> trestle::Result<i64> {
-    auth.sub
-        .parse()
-        .map_err(|_| Error::unauthorized("the token does not name a user").with_type(trestle::auth::INVALID_TOKEN))
+pub fn user_id(auth: &Auth) -> Result<i64> {
+    auth.sub.parse().map_err(|_| UnknownUser.into_error())
 }
 
-/// The first of `fields` (`"username"` or `"email"`, value) that a user other than `except`
-/// already has. One query, so one snapshot: a user committed between two queries cannot make a
-/// later field the answer where a lone duplicate gets the first.
-async fn first_taken(db: &Db, fields: &[(&'static str, &str)], except: i64) -> trestle::Result<Option<&'static str>> {
-    if fields.is_empty() {
-        return Ok(None);
+/// `written`, or for a write the unique constraints refused, what a lone duplicate gets: 409
+/// naming the username when a user other than `id` has it, else the email.
+async fn unique<T>(db: &Db, written: Result<T, sqlx::Error>, username: Option<&str>, id: i64) -> Result<T> {
+    match written {
+        Err(e) if trestle::db::is_unique_violation(&e) => {}
+        written => return Ok(written?),
     }
-    let value = |name: &str| fields.iter().find(|(field, _)| *field == name).map(|(_, value)| *value);
-    let holders: Vec<(String, String)> =
-        trestle::sqlx::query_as("SELECT username, email FROM users WHERE (username = $1 OR email = $2) AND id <> $3")
-            .bind(value("username"))
-            .bind(value("email"))
-            .bind(except)
-            .fetch_all(&**db)
-            .await?;
-    let held = |field: &str, value: &str| {
-        holders.iter().any(|(username, email)| if field == "username" { username == value } else { email == value })
-    };
-    Ok(fields.iter().find(|(field, value)| held(field, value)).map(|(field, _)| *field))
+    let sql = "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND id <> $2)";
+    let username_taken: bool = query_scalar(sql).bind(username).bind(id).fetch_one(&**db).await?;
+    Err(Taken(if username_taken { "username" } else { "email" }).into_error())
 }
 
-/// The answer to a write that failed: a unique violation (a concurrent request took a value
-/// after the checks) is answered as the checks would answer now, so the request that lost the
-/// race gets what a lone duplicate gets; which constraint the database reported first varies.
-async fn lost_race(db: &Db, e: trestle::sqlx::Error, fields: &[(&'static str, &str)], except: i64) -> Error {
-    if !trestle::db::is_unique_violation(&e) {
-        return e.into();
-    }
-    match first_taken(db, fields, except).await {
-        Ok(Some(field)) => taken(field),
-        Ok(None) => taken(if trestle::db::constraint(&e).unwrap_or_default().contains("username") {
-            "username"
-        } else {
-            "email"
-        }),
-        Err(other) => other,
-    }
-}
-
-/// The user `id` with a fresh token.
-/// The user `id`, with `token` (the one their request carried) or a new one.
-async fn load(db: &Db, jwt: &Jwt, id: i64, token: Option<String>) -> trestle::Result<User> {
-    let row: Option<(String, String, Option<String>, Option<String>)> =
-        trestle::sqlx::query_as("SELECT email, username, bio, image FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&**db)
-            .await?;
-    let (email, username, bio, image) = row.ok_or_else(|| {
-        Error::unauthorized("the token's user no longer exists").with_type(trestle::auth::INVALID_TOKEN)
-    })?;
-    let token = match token {
-        Some(token) => token,
-        None => jwt.issue(id.to_string(), ())?,
-    };
-    Ok(User { email, token, username, bio, image })
-}
-
-/// Registers a user.
+/// Registers a user; the unique constraints decide a race between two registrations.
 #[post("/api/users")]
 pub async fn register(
     db: Db,
     State(jwt): State<Jwt>,
-    Json(body): Json<UserBody<NewUser>>,
-) -> trestle::Result<(StatusCode, Response)> {
+    Valid(Json(body)): Valid<Json<UserBody<NewUser>>>,
+) -> Result<(StatusCode, Response)> {
     let new = body.user;
-    let mut checks = Checks::default();
-    let username = checks.required("username", new.username.as_deref(), 64).to_owned();
-    let email = checks.email(new.email.as_deref()).to_owned();
-    checks.password(new.password.as_deref());
-    checks.finish()?;
-    let unique = [("username", username.as_str()), ("email", email.as_str())];
-    if let Some(field) = first_taken(&db, &unique, 0).await? {
-        return Err(taken(field));
-    }
     let hash = password::hash(new.password.as_deref().unwrap_or_default()).await?;
-    let now = crate::time::now();
-    let inserted: Result<(i64,), _> = trestle::sqlx::query_as(
-        "INSERT INTO users (email, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    let inserted = query_as::<_, User>(
+        "INSERT INTO users (email, username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+         RETURNING id, email, username, bio, image",
     )
-    .bind(&email)
-    .bind(&username)
-    .bind(&hash)
-    .bind(&now)
+    .bind(&new.email)
+    .bind(&new.username)
+    .bind(hash)
+    .bind(crate::time::now())
     .fetch_one(&*db)
     .await;
-    let (id,) = match inserted {
-        Ok(row) => row,
-        Err(e) => return Err(lost_race(&db, e, &unique, 0).await),
-    };
-    Ok((StatusCode::CREATED, Json(UserBody { user: load(&db, &jwt, id, None).await? })))
+    let user = unique(&db, inserted, new.username.as_deref(), 0).await?;
+    Ok((StatusCode::CREATED, respond(&jwt, user, None)?))
 }
 
 /// Logs in with email and password.
 #[post("/api/users/login")]
-pub async fn login(db: Db, State(jwt): State<Jwt>, Json(body): Json<UserBody<Login>>) -> trestle::Result<Response> {
-    let mut checks = Checks::default();
-    let email = checks.required("email", body.user.email.as_deref(), 254);
-    let password = checks.required("password", body.user.password.as_deref(), 128);
-    checks.finish()?;
-    let row: Option<(i64, String)> = trestle::sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(&*db)
-        .await?;
-    let Some((id, hash)) = row else { return Err(bad_credentials()) };
-    if !password::verify(password, &hash).await? {
-        return Err(bad_credentials());
+pub async fn login(
+    db: Db,
+    State(jwt): State<Jwt>,
+    Valid(Json(body)): Valid<Json<UserBody<Login>>>,
+) -> Result<Response> {
+    let account =
+        query_as::<_, Account>("SELECT id, email, username, bio, image, password_hash FROM users WHERE email = $1")
+            .bind(&body.user.email)
+            .fetch_optional(&*db)
+            .await?
+            .ok_or_else(|| BadCredentials.into_error())?;
+    if !password::verify(body.user.password.as_deref().unwrap_or_default(), &account.password_hash).await? {
+        return Err(BadCredentials.into_error());
     }
-    Ok(Json(UserBody { user: load(&db, &jwt, id, None).await? }))
+    respond(&jwt, account.user, None)
 }
 
-/// The logged-in user.
+/// The logged-in user, with the token the request carried (unexpired: `Auth` verified it).
 #[get("/api/user")]
-pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap) -> trestle::Result<Response> {
-    // `Auth` verified the token the request carries: it goes back as it is, unexpired, instead
-    // of a newly signed one on every call.
-    let token = headers
-        .get(trestle::axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .map(|(_, token)| token.trim().to_owned());
-    Ok(Json(UserBody { user: load(&db, &jwt, user_id(&auth)?, token).await? }))
+pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap) -> Result<Response> {
+    let token = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.split_once(' ')).map(|(_, t)| t.trim());
+    let user = query_as::<_, User>("SELECT id, email, username, bio, image FROM users WHERE id = $1")
+        .bind(user_id(&auth)?)
+        .fetch_optional(&*db)
+        .await?
+        .ok_or_else(|| UnknownUser.into_error())?;
+    respond(&jwt, user, token.map(str::to_owned))
 }
 
-/// Updates the logged-in user; absent fields stay as they are, `""` or `null` clear `bio` and `image`.
+/// Updates the logged-in user.
 #[put("/api/user")]
 pub async fn update(
     auth: Auth,
     db: Db,
     State(jwt): State<Jwt>,
-    Json(body): Json<UserBody<UserUpdate>>,
-) -> trestle::Result<Response> {
-    let id = user_id(&auth)?;
-    let change = body.user;
-    let current: Option<Account> =
-        trestle::sqlx::query_as("SELECT email, username, password_hash, bio, image FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&*db)
-            .await?;
-    let (mut email, mut username, mut hash, mut bio, mut image) = current.ok_or_else(|| {
-        Error::unauthorized("the token's user no longer exists").with_type(trestle::auth::INVALID_TOKEN)
-    })?;
-
-    let mut checks = Checks::default();
-    if let Some(value) = &change.email {
-        email = checks.email(value.as_deref()).to_owned();
-    }
-    if let Some(value) = &change.username {
-        username = checks.required("username", value.as_deref(), 64).to_owned();
-    }
-    if let Some(value) = &change.password {
-        checks.password(value.as_deref());
-    }
-    for (field, value, slot, max) in
-        [("bio", &change.bio, &mut bio, 10_000), ("image", &change.image, &mut image, 2_000)]
-    {
-        if let Some(value) = value {
-            let value = value.as_deref().filter(|v| !v.is_empty());
-            if let Some(v) = value {
-                checks.text(field, v, max);
-            }
-            *slot = value.map(str::to_owned);
-        }
-    }
-    checks.finish()?;
-    let changed =
-        [("email", change.email.is_some(), email.as_str()), ("username", change.username.is_some(), username.as_str())];
-    let unique: Vec<_> = changed.into_iter().filter(|(_, changed, _)| *changed).map(|(f, _, v)| (f, v)).collect();
-    if let Some(field) = first_taken(&db, &unique, id).await? {
-        return Err(taken(field));
-    }
-    if let Some(Some(new_password)) = &change.password {
-        hash = password::hash(new_password).await?;
-    }
-    let updated = trestle::sqlx::query(
-        "UPDATE users SET email = $1, username = $2, password_hash = $3, bio = $4, image = $5, updated_at = $6 WHERE id = $7",
+    Valid(Json(body)): Valid<Json<UserBody<UserUpdate>>>,
+) -> Result<Response> {
+    let (id, change) = (user_id(&auth)?, body.user);
+    let hash = match change.password.flatten() {
+        Some(new_password) => Some(password::hash(&new_password).await?),
+        None => None,
+    };
+    let username = change.username.flatten();
+    let updated = query_as::<_, User>(
+        "UPDATE users SET email = COALESCE($1, email), username = COALESCE($2, username),
+                password_hash = COALESCE($3, password_hash), bio = CASE WHEN $4 THEN $5 ELSE bio END,
+                image = CASE WHEN $6 THEN $7 ELSE image END, updated_at = $8
+         WHERE id = $9 RETURNING id, email, username, bio, image",
     )
-    .bind(&email)
+    .bind(change.email.flatten())
     .bind(&username)
-    .bind(&hash)
-    .bind(&bio)
-    .bind(&image)
+    .bind(hash)
+    .bind(change.bio.is_some())
+    .bind(change.bio.flatten().filter(|bio| !bio.is_empty()))
+    .bind(change.image.is_some())
+    .bind(change.image.flatten().filter(|image| !image.is_empty()))
     .bind(crate::time::now())
     .bind(id)
-    .execute(&*db)
+    .fetch_optional(&*db)
     .await;
-    if let Err(e) = updated {
-        return Err(lost_race(&db, e, &unique, id).await);
-    }
-    Ok(Json(UserBody { user: load(&db, &jwt, id, None).await? }))
+    let user = unique(&db, updated, username.as_deref(), id).await?.ok_or_else(|| UnknownUser.into_error())?;
+    respond(&jwt, user, None)
 }

@@ -197,17 +197,19 @@ async fn malformed_or_mistyped_bodies_are_client_errors() {
     let res = raw("/api/users", "[1, 2, 3]").await;
     assert_eq!(res.status(), 422);
     assert!(res.json::<Value>()["errors"].is_object());
+    // Fields are named as inside the wrapper (`user`, `article`), as RealWorld's validation errors are.
     error(
         &raw("/api/users", r#"{"user": {"username": 5, "email": "a@b.c", "password": "password123"}}"#).await,
         422,
-        "user.username",
+        "username",
     );
-    error(&raw("/api/articles", r#"{"article": {"title": ["x"]}}"#).await, 422, "article.title");
+    error(&raw("/api/articles", r#"{"article": {"title": ["x"]}}"#).await, 422, "title");
     error(
         &raw("/api/articles", r#"{"article": {"title": "t", "description": "d", "body": "b", "tagList": "x"}}"#).await,
         422,
-        "article.tagList",
+        "tagList",
     );
+    error(&raw("/api/users", r#"{"person": {}}"#).await, 422, "user");
     let res = c.app.post("/api/articles").header("authorization", auth(&token)).body("{}").send().await;
     assert_eq!(res.status(), 415);
 
@@ -243,18 +245,106 @@ async fn pagination_values_are_checked() {
     let Some(c) = conduit().await else { return };
     let token = c.register("ada").await;
     c.create_article(&token, "One", &[]).await;
-    assert_eq!(c.app.get("/api/articles?limit=abc").send().await.status(), 400);
-    assert_eq!(c.app.get("/api/articles?offset=1.5").send().await.status(), 400);
-    error(&c.app.get("/api/articles?limit=-1").send().await, 422, "limit");
-    error(&c.app.get("/api/articles?limit=0").send().await, 422, "limit");
-    error(&c.app.get("/api/articles?limit=1000000").send().await, 422, "limit");
-    error(&c.app.get("/api/articles?offset=-5").send().await, 422, "offset");
-    assert_eq!(c.app.get("/api/articles?limit=99999999999999999999999").send().await.status(), 400);
+    // `trestle::Page`: anything but a whole number in range is a 422 naming the parameter;
+    // `[pagination] over_max = "reject"` (config/default.toml) refuses a limit over 100.
+    for (query, name) in [
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=0", "limit"),
+        ("limit=1000000", "limit"),
+        ("limit=99999999999999999999999", "limit"),
+        ("offset=1.5", "offset"),
+        ("offset=-5", "offset"),
+        ("offset=99999999999999999999", "offset"),
+        ("offset=9223372036854775808", "offset"),
+    ] {
+        let message = error(&c.app.get(&format!("/api/articles?{query}")).send().await, 422, name);
+        assert!(message.starts_with("must be a whole number from "), "{query}: {message}");
+    }
+    let page: Value = c.app.get("/api/articles?limit=100&offset=0").send().await.json();
+    assert_eq!(page["articlesCount"], 1);
     let res = c.app.get("/api/articles?offset=9223372036854775807").send().await;
     let page: Value = res.json();
     assert_eq!((page["articles"].clone(), page["articlesCount"].clone()), (json!([]), json!(1)));
     let res = c.app.get("/api/articles/feed?limit=-3").header("authorization", auth(&token)).send().await;
     error(&res, 422, "limit");
+    let res =
+        c.app.get("/api/articles/feed?offset=99999999999999999999").header("authorization", auth(&token)).send().await;
+    error(&res, 422, "offset");
+}
+
+#[trestle::test]
+async fn one_invalid_body_is_one_422_naming_every_failing_field() {
+    let Some(c) = conduit().await else { return };
+    let res = c
+        .app
+        .post("/api/users")
+        .json(&json!({ "user": { "username": "  ", "email": "not-an-address", "password": "short" } }))
+        .send()
+        .await;
+    assert_eq!(res.status(), 422, "{}", res.text());
+    let body: Value = res.json();
+    assert_eq!(
+        body,
+        json!({ "errors": {
+            "username": ["can't be blank"],
+            "email": ["is invalid"],
+            "password": ["is too short (minimum is 8 characters)"],
+        } })
+    );
+    let res = c.app.post("/api/users").json(&json!({ "user": {} })).send().await;
+    let body: Value = res.json();
+    for field in ["username", "email", "password"] {
+        assert_eq!(body["errors"][field], json!(["can't be blank"]), "{body}");
+    }
+    let token = c.register("ada").await;
+    let res = c
+        .app
+        .post("/api/articles")
+        .header("authorization", auth(&token))
+        .json(&json!({ "article": { "title": "", "body": "x".repeat(200_001), "tagList": ["ok", "a\u{0}"] } }))
+        .send()
+        .await;
+    let body: Value = res.json();
+    assert_eq!(
+        body,
+        json!({ "errors": {
+            "title": ["can't be blank"],
+            "description": ["can't be blank"],
+            "body": ["is too long (maximum is 200000 characters)"],
+            "tagList": ["contains a control character"],
+        } })
+    );
+}
+
+#[trestle::test]
+async fn slugs_and_timestamps_have_one_shape() {
+    let Some(c) = conduit().await else { return };
+    let ada = c.register("ada").await;
+    for (title, slug) in [
+        ("How to train your dragon?", "how-to-train-your-dragon"),
+        ("  Ünïcødé — Tïtle  ", "ünïcødé-tïtle"),
+        ("'; DROP TABLE articles; --", "drop-table-articles"),
+        ("!!!", "article"),
+    ] {
+        let article = c.create_article(&ada, title, &[]).await;
+        assert_eq!(article["slug"], slug);
+        // RFC 3339 in UTC with microseconds: one width, so the stored text sorts by time.
+        let created = article["createdAt"].as_str().unwrap();
+        assert_eq!((created.len(), &created[10..11], &created[19..20], &created[26..]), (27, "T", ".", "Z"));
+    }
+    // A twin's suffixed slug stays while its title does, and follows a new title.
+    let twin = c.create_article(&ada, "!!!", &[]).await["slug"].as_str().unwrap().to_owned();
+    assert!(twin.starts_with("article-"), "{twin}");
+    let put = |slug: String, title: &'static str| {
+        c.app
+            .put(&format!("/api/articles/{slug}"))
+            .header("authorization", auth(&ada))
+            .json(&json!({ "article": { "title": title } }))
+            .send()
+    };
+    assert_eq!(put(twin.clone(), "!!!").await.json::<Value>()["article"]["slug"], twin.as_str());
+    assert_eq!(put(twin, "Renamed").await.json::<Value>()["article"]["slug"], "renamed");
 }
 
 #[trestle::test]
@@ -453,6 +543,18 @@ async fn concurrent_registrations_of_one_user_make_one_user() {
     // Every other request gets what a lone duplicate gets: the username is named first.
     for res in responses.iter().filter(|res| res.status() != 201) {
         assert_eq!(error(res, 409, "username"), "has already been taken");
+    }
+    // Distinct usernames, one email: the email's constraint decides, and is named.
+    let responses = race(|n| {
+        c.app
+            .post("/api/users")
+            .json(&json!({ "user": { "username": format!("bob{n}"), "email": "bob@example.com", "password": "password123" } }))
+            .send()
+    })
+    .await;
+    assert_eq!(responses.iter().filter(|res| res.status() == 201).count(), 1);
+    for res in responses.iter().filter(|res| res.status() != 201) {
+        assert_eq!(error(res, 409, "email"), "has already been taken");
     }
 }
 

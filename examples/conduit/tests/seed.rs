@@ -3,7 +3,7 @@
 use trestle::testing::{TestApp, TestDatabase};
 
 /// conduit on `url`, hermetic: the test profile, no process environment, no `.env`.
-fn conduit_on(url: &str) -> trestle::App<conduit::Settings, conduit::Ctx> {
+fn conduit_on(url: &str) -> trestle::App<trestle::config::NoConfig, conduit::AppState> {
     let url = url.to_owned();
     conduit::app().configure(move |c| {
         c.profile("test").env_vars(Vec::<(String, String)>::new()).dotenv(None).set("database.url", url)
