@@ -6,13 +6,17 @@ use quote::quote;
 
 use crate::attrs::Errors;
 
-const API_ATTRS: &str = "expected `status = <100..=599>`, `title = \"...\"` or `type = \"https://...\"`";
+const API_ATTRS: &str = "expected `status = <100..=599>`, `title = \"...\"`, `type = \"https://...\"` (or a `&'static str` constant), `field = \"...\"` or `message = \"...\"`";
 
 #[derive(Clone, Default)]
 struct Api {
     status: Option<u16>,
     title: Option<String>,
-    problem_type: Option<String>,
+    problem_type: Option<TokenStream>,
+    /// The failing field's path (a format string over the variant's fields: `"{0}"`).
+    field: Option<syn::LitStr>,
+    /// What is wrong with it (a format string too); the error's `Display` when absent.
+    message: Option<syn::LitStr>,
 }
 
 impl Api {
@@ -22,6 +26,8 @@ impl Api {
             status: self.status.or(base.status),
             title: self.title.or_else(|| base.title.clone()),
             problem_type: self.problem_type.or_else(|| base.problem_type.clone()),
+            field: self.field.or_else(|| base.field.clone()),
+            message: self.message.or_else(|| base.message.clone()),
         }
     }
 }
@@ -45,7 +51,12 @@ fn parse_api(attrs: &[syn::Attribute], errors: &mut Errors) -> Api {
             } else if meta.path.is_ident("title") {
                 api.title = Some(meta.value()?.parse::<syn::LitStr>()?.value());
             } else if meta.path.is_ident("type") {
-                api.problem_type = Some(meta.value()?.parse::<syn::LitStr>()?.value());
+                let value: syn::Expr = meta.value()?.parse()?;
+                api.problem_type = Some(quote!(#value));
+            } else if meta.path.is_ident("field") {
+                api.field = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("message") {
+                api.message = Some(meta.value()?.parse()?);
             } else {
                 return Err(meta.error(format!("unknown `api` attribute: {API_ATTRS}")));
             }
@@ -64,8 +75,54 @@ fn arms(api: &Api) -> (TokenStream, TokenStream, TokenStream) {
         Some(t) => quote!(::std::option::Option::Some(#t)),
         None => quote!(::std::option::Option::None),
     };
-    let ty = api.problem_type.as_deref().unwrap_or("about:blank");
-    (quote!(#status), title, quote!(#ty))
+    let ty = api.problem_type.clone().unwrap_or_else(|| quote!("about:blank"));
+    (quote!(#status), title, ty)
+}
+
+/// `"{0} is taken"` → `"{_0} is taken"`: positional fields are bound as `_0`, `_1`, … so the
+/// format string can name them (named fields are bound by their names).
+fn positional(format: &syn::LitStr) -> syn::LitStr {
+    let text = format.value();
+    let mut out = String::with_capacity(text.len() + 4);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '{' {
+            if chars.peek() == Some(&'{') {
+                out.push(chars.next().unwrap_or('{'));
+            } else if chars.peek().is_some_and(char::is_ascii_digit) {
+                out.push('_');
+            }
+        }
+    }
+    syn::LitStr::new(&out, format.span())
+}
+
+/// The pattern binding a variant's (or the struct's) fields, and the `fields()` value for it.
+fn field_arm(path: TokenStream, fields: &syn::Fields, api: &Api) -> TokenStream {
+    let Some(field) = &api.field else { return quote!(#path { .. } => ::std::vec::Vec::new()) };
+    let pattern = match fields {
+        syn::Fields::Named(named) => {
+            let names = named.named.iter().map(|f| &f.ident);
+            quote!(#path { #(#names),* })
+        }
+        syn::Fields::Unnamed(unnamed) => {
+            let names = (0..unnamed.unnamed.len()).map(|i| quote::format_ident!("_{i}"));
+            quote!(#path ( #(#names),* ))
+        }
+        syn::Fields::Unit => quote!(#path),
+    };
+    let field = positional(field);
+    let message = match &api.message {
+        Some(m) => {
+            let m = positional(m);
+            quote!(::std::format!(#m))
+        }
+        None => quote!(::std::string::ToString::to_string(self)),
+    };
+    quote! {
+        #pattern => ::std::vec![::trestle::error::FieldError::new(::std::format!(#field), #message)]
+    }
 }
 
 pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
@@ -78,11 +135,12 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         );
     }
     let base = parse_api(&input.attrs, &mut errors);
-    let (status, title, ty) = match &input.data {
+    let (status, title, ty, fields) = match &input.data {
         syn::Data::Enum(data) => {
             let mut status = Vec::new();
             let mut title = Vec::new();
             let mut ty = Vec::new();
+            let mut fields = Vec::new();
             for variant in &data.variants {
                 let api = parse_api(&variant.attrs, &mut errors).over(&base);
                 if api.status.is_none() {
@@ -99,8 +157,14 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                 status.push(quote!(Self::#v { .. } => #s));
                 title.push(quote!(Self::#v { .. } => #t));
                 ty.push(quote!(Self::#v { .. } => #p));
+                fields.push(field_arm(quote!(Self::#v), &variant.fields, &api));
             }
-            (quote!(match self { #(#status,)* }), quote!(match self { #(#title,)* }), quote!(match self { #(#ty,)* }))
+            (
+                quote!(match self { #(#status,)* }),
+                quote!(match self { #(#title,)* }),
+                quote!(match self { #(#ty,)* }),
+                quote!(match self { #(#fields,)* }),
+            )
         }
         syn::Data::Struct(_) => {
             if base.status.is_none() {
@@ -110,7 +174,9 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                 );
             }
             let (s, t, p) = arms(&base);
-            (s, t, p)
+            let syn::Data::Struct(data) = &input.data else { unreachable!("matched a struct") };
+            let arm = field_arm(quote!(Self), &data.fields, &base);
+            (s, t, p, quote!(match self { #arm }))
         }
         syn::Data::Union(_) => {
             return Err(syn::Error::new(ident.span(), "`#[derive(ApiError)]` works on enums and structs, not unions"))
@@ -128,6 +194,10 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             }
             fn problem_type(&self) -> &'static str {
                 #ty
+            }
+            #[allow(unused_variables)]
+            fn fields(&self) -> ::std::vec::Vec<::trestle::error::FieldError> {
+                #fields
             }
         }
 

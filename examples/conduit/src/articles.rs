@@ -131,7 +131,7 @@ async fn load(db: &Db, slug: &str, viewer: i64) -> Result<Json<ArticleBody<Artic
         .bind(slug)
         .fetch_optional(&**db)
         .await?
-        .ok_or_else(|| NotFound("article").into_error())?;
+        .ok_or(NotFound("article"))?;
     Ok(Json(ArticleBody { article }))
 }
 
@@ -141,7 +141,7 @@ pub async fn find(db: &Db, slug: &str) -> Result<Found> {
         .bind(slug)
         .fetch_optional(&**db)
         .await?
-        .ok_or_else(|| NotFound("article").into_error())
+        .ok_or_else(|| NotFound("article").into())
 }
 
 /// A page of the articles `filters` match (and, for a feed, by authors `feed` follows), newest
@@ -272,7 +272,7 @@ pub async fn create(
 async fn own(db: &Db, slug: &str, me: i64) -> Result<Found> {
     let article = find(db, slug).await?;
     if article.author_id != me {
-        return Err(Forbidden("article").into_error());
+        return Err(Forbidden("article").into());
     }
     Ok(article)
 }

@@ -90,9 +90,9 @@ pub async fn delete_comment(auth: Auth, db: Db, Path((slug, id)): Path<(String, 
         .bind(article.id)
         .fetch_optional(&*db)
         .await?
-        .ok_or_else(|| NotFound("comment").into_error())?;
+        .ok_or(NotFound("comment"))?;
     if author != me {
-        return Err(Forbidden("comment").into_error());
+        return Err(Forbidden("comment").into());
     }
     query("DELETE FROM comments WHERE id = $1").bind(id).execute(&*db).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -8,44 +8,29 @@ use trestle::axum::response::{IntoResponse, Response};
 use trestle::error::Problem;
 use trestle::prelude::*;
 
-/// What conduit itself refuses. Return it with [`into_error`](Self::into_error), which names
-/// the field RealWorld's body reports it under (`?` alone keeps the status but not the field).
+/// What conduit itself refuses; `field` and `message` are the entry RealWorld's body shows.
 #[derive(Debug, thiserror::Error, trestle::ApiError)]
 pub enum ConduitError {
     /// No such article, comment or profile.
     #[error("{0} not found")]
-    #[api(status = 404)]
+    #[api(status = 404, field = "{0}", message = "not found")]
     NotFound(&'static str),
     /// Someone else's article or comment.
     #[error("only the author may change this {0}")]
-    #[api(status = 403)]
+    #[api(status = 403, field = "{0}", message = "forbidden")]
     Forbidden(&'static str),
     /// Another user has this username or email.
     #[error("{0} has already been taken")]
-    #[api(status = 409)]
+    #[api(status = 409, field = "{0}", message = "has already been taken")]
     Taken(&'static str),
     /// A login that does not match.
     #[error("email or password is invalid")]
-    #[api(status = 401)]
+    #[api(status = 401, field = "credentials", message = "invalid")]
     BadCredentials,
     /// A valid token whose user is gone (or that names no user).
     #[error("the token's user no longer exists")]
-    #[api(status = 401)]
+    #[api(status = 401, type = trestle::auth::INVALID_TOKEN, field = "token", message = "is invalid")]
     UnknownUser,
-}
-
-impl ConduitError {
-    /// The problem, with the field and message RealWorld's body shows.
-    pub fn into_error(self) -> Error {
-        let (field, message) = match &self {
-            Self::NotFound(what) => (*what, "not found"),
-            Self::Forbidden(what) => (*what, "forbidden"),
-            Self::Taken(field) => (*field, "has already been taken"),
-            Self::BadCredentials => ("credentials", "invalid"),
-            Self::UnknownUser => ("token", "is invalid"),
-        };
-        Error::from_api_error(&self).with_field(field, message)
-    }
 }
 
 /// The renderer `App::renderer` installs. A field is named as inside the request's wrapper

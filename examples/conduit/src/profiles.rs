@@ -39,7 +39,7 @@ async fn load(db: &Db, username: &str, viewer: i64) -> Result<Json<ProfileBody>>
     .bind(viewer)
     .fetch_optional(&**db)
     .await?
-    .ok_or_else(|| NotFound("profile").into_error())?;
+    .ok_or(NotFound("profile"))?;
     Ok(Json(ProfileBody { profile }))
 }
 

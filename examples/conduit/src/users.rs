@@ -1,7 +1,7 @@
 //! Registration, login, the current user.
 
 use trestle::auth::password;
-use trestle::axum::http::{header::AUTHORIZATION, HeaderMap, StatusCode};
+use trestle::axum::http::{HeaderMap, StatusCode, Uri};
 use trestle::prelude::*;
 use trestle::sqlx::{self, query_as, query_scalar};
 
@@ -89,7 +89,7 @@ fn respond(jwt: &Jwt, mut user: User, token: Option<String>) -> Result<Response>
 
 /// The id in a verified token (`sub`).
 pub fn user_id(auth: &Auth) -> Result<i64> {
-    auth.sub.parse().map_err(|_| UnknownUser.into_error())
+    auth.sub.parse().map_err(|_| UnknownUser.into())
 }
 
 /// `written`, or for a write the unique constraints refused, what a lone duplicate gets: 409
@@ -101,7 +101,7 @@ async fn unique<T>(db: &Db, written: Result<T, sqlx::Error>, username: Option<&s
     }
     let sql = "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1 AND id <> $2)";
     let username_taken: bool = query_scalar(sql).bind(username).bind(id).fetch_one(&**db).await?;
-    Err(Taken(if username_taken { "username" } else { "email" }).into_error())
+    Err(Taken(if username_taken { "username" } else { "email" }).into())
 }
 
 /// Registers a user; the unique constraints decide a race between two registrations.
@@ -139,22 +139,22 @@ pub async fn login(
             .bind(&body.user.email)
             .fetch_optional(&*db)
             .await?
-            .ok_or_else(|| BadCredentials.into_error())?;
+            .ok_or(BadCredentials)?;
     if !password::verify(body.user.password.as_deref().unwrap_or_default(), &account.password_hash).await? {
-        return Err(BadCredentials.into_error());
+        return Err(BadCredentials.into());
     }
     respond(&jwt, account.user, None)
 }
 
 /// The logged-in user, with the token the request carried (unexpired: `Auth` verified it).
 #[get("/api/user")]
-pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap) -> Result<Response> {
-    let token = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.split_once(' ')).map(|(_, t)| t.trim());
+pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap, uri: Uri) -> Result<Response> {
+    let token = jwt.token_of(&headers, &uri);
     let user = query_as::<_, User>("SELECT id, email, username, bio, image FROM users WHERE id = $1")
         .bind(user_id(&auth)?)
         .fetch_optional(&*db)
         .await?
-        .ok_or_else(|| UnknownUser.into_error())?;
+        .ok_or(UnknownUser)?;
     respond(&jwt, user, token.map(str::to_owned))
 }
 
@@ -189,6 +189,6 @@ pub async fn update(
     .bind(id)
     .fetch_optional(&*db)
     .await;
-    let user = unique(&db, updated, username.as_deref(), id).await?.ok_or_else(|| UnknownUser.into_error())?;
+    let user = unique(&db, updated, username.as_deref(), id).await?.ok_or(UnknownUser)?;
     respond(&jwt, user, None)
 }

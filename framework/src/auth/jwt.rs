@@ -364,6 +364,14 @@ impl Jwt {
         self.token_in(&parts.headers, &parts.uri)
     }
 
+    /// The token a request carries, where `Auth` finds it (`Authorization: <scheme> <token>`,
+    /// else the configured cookie or query parameter); `None` when there is none or it is
+    /// malformed. Not verified: in a handler that also takes `Auth`, it is the token `Auth`
+    /// verified — e.g. to send it back instead of signing a new one.
+    pub fn token_of<'a>(&self, headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Option<&'a str> {
+        self.token_in(headers, uri).and_then(Result::ok).filter(|t| !t.is_empty())
+    }
+
     /// [`token`](Self::token), from a request's headers and URI.
     pub(crate) fn token_in<'a>(
         &self,

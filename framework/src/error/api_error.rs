@@ -17,12 +17,19 @@ use http::StatusCode;
 ///     #[error("only the author may edit an article")]
 ///     #[api(status = 403)]
 ///     NotAuthor,
+///     // `field` and `message` name the failing field in the problem's `errors`; both are
+///     // format strings over the variant's fields.
+///     #[error("{0} has already been taken")]
+///     #[api(status = 409, field = "{0}", message = "has already been taken")]
+///     Taken(&'static str),
 /// }
 ///
 /// async fn handler() -> trestle::Result<String> {
 ///     Err(ArticleError::NotFound("hello".into()))? // a 404 problem, not a 500
 /// }
 /// assert_eq!(ArticleError::NotAuthor.status().as_u16(), 403);
+/// let taken: trestle::Error = ArticleError::Taken("slug").into();
+/// assert_eq!(taken.problem().errors[0].field, "slug");
 /// ```
 ///
 /// For 4xx statuses the error's `Display` is the problem's `detail`; for 5xx the detail is
@@ -39,6 +46,11 @@ pub trait ApiError: Display + Debug + Send + Sync + 'static {
     /// The problem's `type` URI.
     fn problem_type(&self) -> &'static str {
         "about:blank"
+    }
+    /// The failing fields the problem names in `errors` (`#[api(field = "{0}", message =
+    /// "has already been taken")]`); none by default.
+    fn fields(&self) -> Vec<crate::error::FieldError> {
+        Vec::new()
     }
 }
 

@@ -261,6 +261,7 @@ impl Error {
         } else {
             e.inner.problem.detail = Some(error.to_string());
         }
+        e.inner.problem.errors.extend(error.fields());
         e
     }
 
