@@ -8,6 +8,7 @@
 #
 #   benches/conduit-load.sh                          # 10 s per endpoint, wrk -t2 -c32
 #   DURATION=20s CONNECTIONS=64 benches/conduit-load.sh
+#   CONDUIT=/path/to/conduit benches/conduit-load.sh   # another build (e.g. an older commit's)
 #
 # For information: on a shared 2-core machine (wrk, conduit and PostgreSQL on the same cores)
 # the numbers move ±10%; compare runs made back to back. Uses the shared PostgreSQL on
@@ -27,8 +28,12 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 scripts/services
-cargo build -q --release --locked -p conduit --features postgres
-conduit="$PWD/target/release/conduit"
+if [ -n "${CONDUIT:-}" ]; then
+  conduit="$CONDUIT"
+else
+  cargo build -q --release --locked -p conduit --features postgres
+  conduit="$PWD/target/release/conduit"
+fi
 
 work="$(mktemp -d)"
 pid=""

@@ -89,7 +89,8 @@ pub fn raw_stack() -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::DEBUG)),
+                // One access line per request at INFO, as trestle's stack writes by default.
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -103,18 +103,26 @@ pub(crate) fn body_error(rejection: axum::extract::rejection::BytesRejection) ->
 /// match (for a missing field, the missing field itself).
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| (Some(e.path().clone()), e.into_inner()));
-    let value = value.and_then(|v| de.end().map(|()| v).map_err(|e| (None, e)));
-    value.map_err(|(path, inner)| match inner.classify() {
-        serde_json::error::Category::Data => data_error(path.as_ref(), &inner),
-        _ => {
-            let offset = byte_offset(bytes, inner.line(), inner.column());
-            Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
-                .with_extension("line", inner.line())
-                .with_extension("column", inner.column())
-                .with_extension("offset", offset)
+    let value = match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => value,
+        Err(e) if e.inner().classify() == serde_json::error::Category::Data => {
+            return Err(data_error(Some(e.path()), e.inner()))
         }
-    })
+        Err(e) => return Err(syntax_error(bytes, &e.into_inner())),
+    };
+    match de.end() {
+        Ok(()) => Ok(value),
+        Err(e) => Err(syntax_error(bytes, &e)),
+    }
+}
+
+/// Malformed JSON: 400 with the line, column and byte offset.
+fn syntax_error(bytes: &[u8], inner: &serde_json::Error) -> Error {
+    let offset = byte_offset(bytes, inner.line(), inner.column());
+    Error::bad_request(format!("malformed JSON at byte {offset}: {inner}"))
+        .with_extension("line", inner.line())
+        .with_extension("column", inner.column())
+        .with_extension("offset", offset)
 }
 
 /// JSON that does not match the type: 422 with the field's path and JSON pointer. serde reports
@@ -125,7 +133,9 @@ fn data_error(path: Option<&serde_path_to_error::Path>, inner: &serde_json::Erro
     let (mut field, mut pointer) = (String::new(), String::new());
     let mut step = |name: &str, index: bool| {
         if index {
-            field.push_str(&format!("[{name}]"));
+            field.push('[');
+            field.push_str(name);
+            field.push(']');
         } else {
             if !field.is_empty() {
                 field.push('.');
