@@ -566,7 +566,7 @@ pub async fn trestle_errors() -> Router {
 // ---- Error paths: a 404 for an unknown route and a 422 for a body of the wrong shape. ----
 
 /// Raw axum's side of the error paths: what trestle's stack does for them, by hand — a request
-/// span, a completion line (WARN for 4xx) and problem+json bodies.
+/// span, a completion line (INFO, as trestle's access line) and problem+json bodies.
 pub fn raw_error_paths() -> Router {
     Router::new()
         .route("/echo", post(raw_checked_echo))

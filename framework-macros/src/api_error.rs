@@ -99,8 +99,13 @@ fn positional(format: &syn::LitStr) -> syn::LitStr {
 }
 
 /// The pattern binding a variant's (or the struct's) fields, and the `fields()` value for it.
-fn field_arm(path: TokenStream, fields: &syn::Fields, api: &Api) -> TokenStream {
-    let Some(field) = &api.field else { return quote!(#path { .. } => ::std::vec::Vec::new()) };
+fn field_arm(path: TokenStream, fields: &syn::Fields, api: &Api, errors: &mut Errors) -> TokenStream {
+    let Some(field) = &api.field else {
+        if let Some(message) = &api.message {
+            errors.add(message, "`message` is the message of a failing field: add `field = \"...\"` beside it");
+        }
+        return quote!(#path { .. } => ::std::vec::Vec::new());
+    };
     let pattern = match fields {
         syn::Fields::Named(named) => {
             let names = named.named.iter().map(|f| &f.ident);
@@ -157,7 +162,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                 status.push(quote!(Self::#v { .. } => #s));
                 title.push(quote!(Self::#v { .. } => #t));
                 ty.push(quote!(Self::#v { .. } => #p));
-                fields.push(field_arm(quote!(Self::#v), &variant.fields, &api));
+                fields.push(field_arm(quote!(Self::#v), &variant.fields, &api, &mut errors));
             }
             (
                 quote!(match self { #(#status,)* }),
@@ -175,7 +180,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             }
             let (s, t, p) = arms(&base);
             let syn::Data::Struct(data) = &input.data else { unreachable!("matched a struct") };
-            let arm = field_arm(quote!(Self), &data.fields, &base);
+            let arm = field_arm(quote!(Self), &data.fields, &base, &mut errors);
             (s, t, p, quote!(match self { #arm }))
         }
         syn::Data::Union(_) => {

@@ -1,9 +1,10 @@
 //! `#[derive(FromRow)]`: sqlx's row mapping, expanded against `::trestle::sqlx` so an app needs
 //! no `sqlx` dependency of its own (sqlx's derive names `::sqlx`, launchbadge/sqlx#1044).
 //!
-//! It reads sqlx's own attributes, so a struct moves between the two derives unchanged:
-//! `#[sqlx(rename_all = "…")]` on the struct; `rename`, `default`, `flatten`, `skip`,
-//! `try_from` and `json` on fields.
+//! It reads sqlx's own attributes, so a struct using these moves between the two derives
+//! unchanged: `#[sqlx(rename_all = "…")]` on the struct; `rename`, `default`, `flatten`, `skip`,
+//! `try_from` and `json` (trestle feature `json`) on fields. sqlx's rarer options (struct-level
+//! `default`, `transparent`, `json(nullable)`) are compile errors that say to use sqlx's derive.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -33,6 +34,7 @@ fn field_attrs(attrs: &[syn::Attribute], errors: &mut Errors) -> FieldAttrs {
                 "skip" => out.skip = true,
                 "json" => out.json = true,
                 "try_from" => out.try_from = Some(meta.value()?.parse::<LitStr>()?.parse()?),
+                "json_nullable" | "transparent" => return Err(meta.error(format!("`{key}` is not supported by trestle's FromRow: derive sqlx's own (`sqlx` as a dependency) for it"))),
                 _ => return Err(meta.error(format!("unknown field option `{key}`: expected `rename = \"column\"`, `default`, `flatten`, `skip`, `json` or `try_from = \"Type\"`"))),
             }
             Ok(())
@@ -49,6 +51,9 @@ fn rename_all(attrs: &[syn::Attribute], errors: &mut Errors) -> Option<String> {
     let mut out = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("sqlx")) {
         let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") || meta.path.is_ident("transparent") || meta.path.is_ident("no_pg_array") {
+                return Err(meta.error("this struct option of sqlx's FromRow is not supported by trestle's: derive sqlx's own (`sqlx` as a dependency) for it"));
+            }
             if !meta.path.is_ident("rename_all") {
                 return Err(meta.error("unknown struct option: expected `rename_all = \"snake_case\"` (or lowercase, UPPERCASE, camelCase, PascalCase, SCREAMING_SNAKE_CASE, kebab-case)"));
             }
@@ -72,8 +77,10 @@ fn rename(field: &str, rule: &str) -> Option<String> {
     let capitalised = |w: &str| w[..1].to_uppercase() + &w[1..];
     Some(match rule {
         "snake_case" => field.to_owned(),
-        "lowercase" => field.replace('_', ""),
-        "UPPERCASE" => field.replace('_', "").to_uppercase(),
+        // serde's rules for fields: a snake_case name is already lowercase, and UPPERCASE
+        // keeps its underscores.
+        "lowercase" => field.to_owned(),
+        "UPPERCASE" => field.to_uppercase(),
         "SCREAMING_SNAKE_CASE" => field.to_uppercase(),
         "kebab-case" => field.replace('_', "-"),
         "PascalCase" => words.map(capitalised).collect(),
@@ -112,6 +119,9 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
         } else if attrs.flatten {
             bounds.push(quote!(#ty: #sqlx::FromRow<#lifetime, R>));
             quote!(<#ty as #sqlx::FromRow<#lifetime, R>>::from_row(row)?)
+        } else if attrs.json && attrs.try_from.is_some() {
+            errors.add(&field.ty, "`json` and `try_from` cannot be combined: decode the JSON into the field's type, or convert with `try_from`");
+            quote!(::core::default::Default::default())
         } else if attrs.json {
             bounds.push(
                 quote!(#sqlx::types::Json<#ty>: #sqlx::Decode<#lifetime, R::Database> + #sqlx::Type<R::Database>),
@@ -138,11 +148,16 @@ pub(crate) fn expand(input: DeriveInput) -> syn::Result<TokenStream> {
     let ident = &input.ident;
     let (_, ty_generics, _) = input.generics.split_for_impl();
     let mut generics = input.generics.clone();
-    generics.params.insert(0, syn::parse_quote!(R: #sqlx::Row));
+    // Lifetimes first: the row's, then the struct's own (each outlived by the row, so borrowed
+    // fields decode from it), then `R` before the struct's type parameters.
+    let own_lifetimes: Vec<syn::Lifetime> = generics.lifetimes().map(|l| l.lifetime.clone()).collect();
+    let lifetimes = generics.lifetimes().count();
+    generics.params.insert(lifetimes, syn::parse_quote!(R: #sqlx::Row));
     generics.params.insert(0, syn::parse_quote!(#lifetime));
     let (impl_generics, _, where_clause) = generics.split_for_impl();
     let mut predicates: Vec<TokenStream> =
         where_clause.map(|w| w.predicates.iter().map(|p| quote!(#p)).collect()).unwrap_or_default();
+    predicates.extend(own_lifetimes.iter().map(|l| quote!(#lifetime: #l)));
     predicates.push(quote!(&#lifetime ::core::primitive::str: #sqlx::ColumnIndex<R>));
     predicates.push(quote!(::core::primitive::usize: #sqlx::ColumnIndex<R>));
     predicates.extend(bounds);
@@ -187,7 +202,8 @@ mod tests {
         assert_eq!(rename("created_at", "PascalCase").unwrap(), "CreatedAt");
         assert_eq!(rename("created_at", "SCREAMING_SNAKE_CASE").unwrap(), "CREATED_AT");
         assert_eq!(rename("created_at", "kebab-case").unwrap(), "created-at");
-        assert_eq!(rename("created_at", "lowercase").unwrap(), "createdat");
+        assert_eq!(rename("created_at", "lowercase").unwrap(), "created_at");
+        assert_eq!(rename("created_at", "UPPERCASE").unwrap(), "CREATED_AT");
         assert!(rename("x", "Title Case").is_none());
     }
 }

@@ -104,7 +104,10 @@ pub fn derive_from_row(input: TokenStream) -> TokenStream {
 
 /// Derives `trestle::error::ApiError` for an error enum (or struct): each variant's status,
 /// problem type and title, from `#[api(status = 404, title = "...", type = "https://...")]` on
-/// the variant or, as a default for every variant, on the enum.
+/// the variant or, as a default for every variant, on the enum. `type` also takes a
+/// `&'static str` constant; `field = "{0}"` and `message = "has already been taken"` (format
+/// strings over the variant's fields; `message` defaults to the error's `Display`) add an entry
+/// to the problem's `errors` (not for 5xx statuses, whose details stay in the log).
 ///
 /// ```
 /// #[derive(Debug, thiserror::Error, trestle::ApiError)]
@@ -176,7 +179,11 @@ macro_rules! method_attribute {
         /// The function stays callable as written; a hidden module of the same name carries the
         /// route for `routes![…]`, so the handler must be a module-level item (not inside a
         /// function body). The path, the `Path` argument and the extractor order are checked at
-        /// compile time.
+        /// compile time, and so are the types, as `axum::debug_handler` checks them: an argument
+        /// that is not an extractor or a return type that is not a response is an error on that
+        /// type. Extractors are checked against the state `state = AppState` names; without it,
+        /// against one every trestle extractor accepts — an extractor of the app's own that
+        /// works only with the app's state type needs `state = AppState`.
         #[proc_macro_attribute]
         pub fn $name(args: TokenStream, item: TokenStream) -> TokenStream {
             route::expand(Some($method), args.into(), item.into()).unwrap_or_else(syn::Error::into_compile_error).into()

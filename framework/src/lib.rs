@@ -42,7 +42,8 @@
 //! }
 //! ```
 //!
-//! In the prelude, `get`, `post`, `put`, `patch` and `delete` are trestle's route attributes.
+//! In the prelude, `get`, `post`, `put`, `patch` and `delete` are trestle's route attributes, and
+//! `FromRow` and `FromRef` are trestle's derives (no `sqlx` or `axum` dependency needed).
 //! A hand-written router uses axum's functions of the same names from [`axum::routing`]:
 //! `Router::new().route("/", axum::routing::get(handler))` is an ordinary route too, and
 //! `App::routes` takes either.
@@ -83,7 +84,7 @@
 //! | [`app`] | [`App`]: the builder, startup phases, [`StartupError`], serving, graceful shutdown, the command line ([`app::cli`]) |
 //! | [`auth`] | JWT keys, [`auth::Auth`] extractors, token issuing, password hashing |
 //! | [`config`] | layered typed config, [`Secret`], `#[derive(Config)]` |
-//! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping, `#[derive(FromRow)]` |
+//! | [`db`] | sqlx pools (SQLite, PostgreSQL, MySQL), [`Db`], migrations, error mapping |
 //! | [`error`] | [`Error`], [`Result`], problem documents, `#[derive(ApiError)]` |
 //! | [`extract`] | [`Json`], [`Path`], [`Query`] whose rejections are problems; [`Valid`] (garde rules), [`Page`]/[`Paginated`] |
 //! | [`middleware`] | the default stack: request id, span, timeout, limits, panics, headers |

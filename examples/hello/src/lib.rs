@@ -8,7 +8,11 @@
 //! ```
 
 use trestle::axum::http::StatusCode;
+use trestle::db::Sqlite;
 use trestle::prelude::*;
+
+/// This app's pool: SQLite, whichever backends the workspace's features also turn on.
+pub type Db = trestle::Db<Sqlite>;
 
 /// The app's own config: top-level keys in `config/*.toml`, or `APP__GREETING=...`.
 #[derive(Debug, Config, Deserialize)]
@@ -94,8 +98,8 @@ async fn add_note(db: Db, Valid(Json(new)): Valid<Json<NewNote>>) -> Result<(Sta
 pub fn app() -> App<Settings, AppState> {
     App::new()
         .config::<Settings>()
-        .database()
+        .database_with::<Sqlite>()
         .migrations(trestle::migrate!())
-        .state(|ctx| AppState { db: ctx.db(), settings: ctx.config().clone() })
+        .state(|ctx| AppState { db: ctx.db_of::<Sqlite>(), settings: ctx.config().clone() })
         .routes(routes![hello, echo, list_notes, add_note])
 }

@@ -22,7 +22,11 @@
 
 use trestle::auth::{password, Jwt};
 use trestle::axum::http::StatusCode;
+use trestle::db::Sqlite;
 use trestle::prelude::*;
+
+/// This app's pool: SQLite, whichever backends the workspace's features also turn on.
+pub type Db = trestle::Db<Sqlite>;
 use trestle::time::OffsetDateTime;
 use trestle::tracing;
 
@@ -274,11 +278,11 @@ async fn remove(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<StatusCode> {
 pub fn app() -> App<Settings, AppState> {
     App::new()
         .config::<Settings>()
-        .database()
+        .database_with::<Sqlite>()
         .migrations(trestle::migrate!())
         .auth()
         .state_async(|ctx| async move {
-            let db = ctx.db();
+            let db = ctx.db_of::<Sqlite>();
             let users = sqlx::query_scalar!("SELECT COUNT(*) FROM users").fetch_one(&*db).await?;
             tracing::info!(users, "todos is ready");
             Ok(AppState { db, jwt: ctx.jwt(), settings: ctx.config().clone() })

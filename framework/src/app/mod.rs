@@ -60,6 +60,22 @@ impl<C> Context<C> {
             .unwrap_or_else(|| panic!("Context::db() needs a database: call App::database() before building the state"))
     }
 
+    /// The pool of backend `DB` (`App::database_with::<DB>()`), for an app pinned to one
+    /// backend whatever features the workspace turns on: `ctx.db_of::<Sqlite>()`.
+    ///
+    /// # Panics
+    ///
+    /// When the app connected no `DB` pool: a mistake in the app's set-up, seen on its first
+    /// start.
+    pub fn db_of<DB: crate::db::Backend>(&self) -> crate::db::Db<DB> {
+        self.try_db::<DB>().unwrap_or_else(|| {
+            panic!(
+                "Context::db_of::<{0}>() needs a {0} database: call App::database_with::<{0}>() before building the state",
+                <DB as sqlx::Database>::NAME
+            )
+        })
+    }
+
     /// The pool of backend `DB`, if the app connected one.
     pub fn try_db<DB: crate::db::Backend>(&self) -> Option<crate::db::Db<DB>> {
         self.inner.resources.db.as_ref().and_then(|handle| handle.db::<DB>())

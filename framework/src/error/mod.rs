@@ -261,7 +261,10 @@ impl Error {
         } else {
             e.inner.problem.detail = Some(error.to_string());
         }
-        e.inner.problem.errors.extend(error.fields());
+        if !status.is_server_error() {
+            // A 5xx tells the client nothing of its cause, field messages included.
+            e.inner.problem.errors.extend(error.fields());
+        }
         e
     }
 

@@ -44,8 +44,9 @@ fn about_blank() -> String {
 pub struct FieldError {
     /// The field's path (`user.email`, `items[2].price`); a query or path parameter's name.
     pub field: String,
-    /// The same place as an RFC 6901 JSON pointer (`/user/email`, `/items/2/price`); empty for
-    /// the document as a whole.
+    /// The same place as an RFC 6901 JSON pointer into the request body (`/user/email`,
+    /// `/items/2/price`); empty for the body as a whole. For a query or path parameter, the
+    /// pointer names it at the top level (`/limit`), as if the parameters were one object.
     #[serde(default)]
     pub pointer: String,
     /// What is wrong with it.

@@ -150,7 +150,9 @@ fn data_error(path: Option<&serde_path_to_error::Path>, inner: &serde_json::Erro
             Segment::Seq { index } => step(&index.to_string(), true),
             Segment::Map { key } => step(key, false),
             Segment::Enum { variant } => step(variant, false),
-            Segment::Unknown => step("?", false),
+            // Inside an untagged enum or a flattened map serde does not say where: the pointer
+            // stops at the last place it knows.
+            Segment::Unknown => break,
         }
     }
     if let Some(missing) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {

@@ -19,7 +19,7 @@ const CURSOR: base64::engine::GeneralPurpose = base64::engine::general_purpose::
 /// |---|---|---|
 /// | `limit` | `pagination.default_limit` (20) | 1 to `pagination.max_limit` (100); over it clamped, or a 422 with `over_max = "reject"` |
 /// | `offset` | 0 | 0 to 2⁶³−1 |
-/// | `cursor` | none | a `next_cursor` this app gave out; not with `offset` |
+/// | `cursor` | none | a `next_cursor` from the previous page; not with `offset` |
 ///
 /// Anything else — `limit=0`, `limit=abc`, `offset=-1`, an offset too large for the database,
 /// a cursor that does not decode — is a 422 problem naming the parameter and what it accepts.
@@ -59,11 +59,13 @@ impl Page {
 
     /// The position the request continues from: the key [`Paginated::with_next_cursor`] encoded
     /// into the previous page's `next_cursor`; `None` on the first page. A cursor that does not
-    /// decode to a `K` is a 422 naming `cursor`.
+    /// decode to a `K` is a 422 naming `cursor`. Cursors are opaque but not signed: a client can
+    /// write one for any `K`, so a cursor says where to continue, never what the client may see
+    /// (keep the ownership filter in the query, as with offsets).
     pub fn cursor<K: DeserializeOwned>(&self) -> Result<Option<K>, Error> {
         let Some(text) = &self.cursor else { return Ok(None) };
         let invalid = || {
-            Error::unprocessable("query parameter `cursor` is not a cursor this API gave out: pass the `next_cursor` of the previous page, or no cursor for the first")
+            Error::unprocessable("query parameter `cursor` is not a cursor of this list: pass the `next_cursor` of the previous page, or no cursor for the first")
                 .with_field("cursor", "is not a valid cursor")
         };
         let bytes = CURSOR.decode(text).map_err(|_| invalid())?;
@@ -153,14 +155,10 @@ pub(super) fn decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
+            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
+                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(bytes[i + 1]) << 4 | hex(bytes[i + 2]));
+                i += 2;
             }
             b => out.push(b),
         }
@@ -286,5 +284,6 @@ mod tests {
     #[test]
     fn query_text_is_decoded() {
         assert_eq!(decode("a%2Fb+c%zz%"), "a/b c%zz%");
+        assert_eq!(decode("%+5%2"), "%+5%2");
     }
 }

@@ -155,8 +155,12 @@ fn field_error(path: &garde::Path, error: &garde::Error, input: Option<&serde_js
             }
             garde::error::Kind::Key => {
                 let object = at.and_then(serde_json::Value::as_object);
-                let sent =
-                    object.and_then(|o| o.keys().find(|k| *k == component.as_str() || snake_case(k) == *component));
+                // The exact name first: a key serde ignored may also spell it in another case.
+                let sent = object.and_then(|o| {
+                    o.keys()
+                        .find(|k| *k == component.as_str())
+                        .or_else(|| o.keys().find(|k| snake_case(k) == *component))
+                });
                 let name = sent.cloned().unwrap_or_else(|| component.to_string());
                 at = object.and_then(|o| o.get(&name));
                 if !field.is_empty() {
