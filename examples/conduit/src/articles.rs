@@ -78,7 +78,7 @@ pub struct Articles {
 }
 
 /// `GET /api/articles`'s filters; `limit` and `offset` are the `Page`'s.
-#[derive(Default, Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate)]
 pub struct Filters {
     #[garde(inner(custom(text::<1_000>)))]
     tag: Option<String>,
@@ -109,14 +109,17 @@ const ARTICLE: &str = "a.slug, a.title, a.description, a.created_at, a.updated_a
     (SELECT string_agg(t.tag, '\u{1f}' ORDER BY t.tag) FROM article_tags t WHERE t.article_id = a.id) AS tag_list
     FROM articles a JOIN users u ON u.id = a.author_id";
 
-/// The articles a list shows: `$2` tag, `$3` author, `$4` favorited by, `$5` followed by (each
-/// NULL for any). The count binds `$1` too, so both statements take the same parameters.
+/// The articles a list shows: `$2` tag, `$3` author, `$4` favorited by (each NULL for any).
 const MATCHING: &str = "WHERE (CAST($2 AS TEXT) IS NULL
         OR EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.tag = $2))
     AND (CAST($3 AS TEXT) IS NULL OR u.username = $3)
     AND (CAST($4 AS TEXT) IS NULL OR EXISTS (
-        SELECT 1 FROM favorites f JOIN users fu ON fu.id = f.user_id WHERE f.article_id = a.id AND fu.username = $4))
-    AND (CAST($5 AS BIGINT) IS NULL OR a.author_id IN (SELECT followed_id FROM follows WHERE follower_id = $5))";
+        SELECT 1 FROM favorites f JOIN users fu ON fu.id = f.user_id WHERE f.article_id = a.id AND fu.username = $4))";
+
+/// The articles a feed shows: by the authors viewer `$1` follows. A statement of its own, not
+/// an optional filter in [`MATCHING`]: PostgreSQL's cached plan for the shared one scanned
+/// every article for a feed (a third fewer feeds per second).
+const FOLLOWED: &str = "WHERE a.author_id IN (SELECT followed_id FROM follows WHERE follower_id = $1)";
 
 /// Sends the aggregated tags as a list.
 fn split_tags<S: serde::Serializer>(tags: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -144,16 +147,17 @@ pub async fn find(db: &Db, slug: &str) -> Result<Found> {
         .ok_or_else(|| NotFound("article").into())
 }
 
-/// A page of the articles `filters` match (and, for a feed, by authors `feed` follows), newest
-/// first, with their count.
-async fn page_of(db: &Db, viewer: i64, filters: Filters, feed: Option<i64>, page: Page) -> Result<Json<Articles>> {
-    let Filters { tag, author, favorited } = &filters;
-    let sql = format!("SELECT COUNT(*) FROM articles a JOIN users u ON u.id = a.author_id {MATCHING}");
-    let count = query_scalar(AssertSqlSafe(sql)).bind(viewer).bind(tag).bind(author).bind(favorited).bind(feed);
+/// A page of the articles `filter` matches, newest first, with their count; `filter` reads the
+/// viewer as `$1` and `args` as `$2`….
+async fn page_of(db: &Db, viewer: i64, filter: &str, args: &[&Option<String>], page: Page) -> Result<Json<Articles>> {
+    let sql = format!("SELECT COUNT(*) FROM articles a JOIN users u ON u.id = a.author_id {filter}");
+    let count = args.iter().fold(query_scalar(AssertSqlSafe(sql)).bind(viewer), |q, arg| q.bind(*arg));
     let articles_count: i64 = count.fetch_one(&**db).await?;
-    let sql = format!("SELECT {ARTICLE} {MATCHING} ORDER BY a.created_at DESC, a.id DESC LIMIT $6 OFFSET $7");
-    let select = query_as::<_, Article>(AssertSqlSafe(sql)).bind(viewer).bind(tag).bind(author).bind(favorited);
-    let articles = select.bind(feed).bind(page.limit()).bind(page.offset()).fetch_all(&**db).await?;
+    let (limit, offset) = (args.len() + 2, args.len() + 3);
+    let sql =
+        format!("SELECT {ARTICLE} {filter} ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit} OFFSET ${offset}");
+    let select = args.iter().fold(query_as::<_, Article>(AssertSqlSafe(sql)).bind(viewer), |q, arg| q.bind(*arg));
+    let articles = select.bind(page.limit()).bind(page.offset()).fetch_all(&**db).await?;
     Ok(Json(Articles { articles, articles_count }))
 }
 
@@ -165,14 +169,14 @@ pub async fn list(
     page: Page,
     Valid(Query(filters)): Valid<Query<Filters>>,
 ) -> Result<Json<Articles>> {
-    page_of(&db, viewer(&auth)?, filters, None, page).await
+    let Filters { tag, author, favorited } = &filters;
+    page_of(&db, viewer(&auth)?, MATCHING, &[tag, author, favorited], page).await
 }
 
 /// Recent articles by the authors the user follows.
 #[get("/api/articles/feed")]
 pub async fn feed(auth: Auth, db: Db, page: Page) -> Result<Json<Articles>> {
-    let me = user_id(&auth)?;
-    page_of(&db, me, Filters::default(), Some(me), page).await
+    page_of(&db, user_id(&auth)?, FOLLOWED, &[], page).await
 }
 
 /// One article.

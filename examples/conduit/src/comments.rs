@@ -66,17 +66,19 @@ pub async fn add(
     Valid(Json(body)): Valid<Json<CommentBody<NewComment>>>,
 ) -> Result<(StatusCode, Json<CommentBody<Comment>>)> {
     let me = user_id(&auth)?;
-    let article = find(&db, &slug).await?;
-    let id: i64 = query_scalar(
-        "INSERT INTO comments (body, article_id, author_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    // One statement: an article deleted meanwhile is a 404, not a foreign-key conflict.
+    let (id, article): (i64, i64) = query_as(
+        "INSERT INTO comments (body, article_id, author_id, created_at, updated_at)
+         SELECT $1, a.id, $2, $3, $3 FROM articles a WHERE a.slug = $4 RETURNING id, article_id",
     )
     .bind(&body.comment.body)
-    .bind(article.id)
     .bind(me)
     .bind(crate::time::now())
-    .fetch_one(&*db)
-    .await?;
-    let comment = query_as::<_, Comment>(COMMENTS).bind(me).bind(article.id).bind(id).fetch_one(&*db).await?;
+    .bind(&slug)
+    .fetch_optional(&*db)
+    .await?
+    .ok_or(NotFound("article"))?;
+    let comment = query_as::<_, Comment>(COMMENTS).bind(me).bind(article).bind(id).fetch_one(&*db).await?;
     Ok((StatusCode::CREATED, Json(CommentBody { comment })))
 }
 
@@ -84,16 +86,20 @@ pub async fn add(
 #[delete("/api/articles/{slug}/comments/{id}")]
 pub async fn delete_comment(auth: Auth, db: Db, Path((slug, id)): Path<(String, i64)>) -> Result<StatusCode> {
     let me = user_id(&auth)?;
-    let article = find(&db, &slug).await?;
-    let author: i64 = query_scalar("SELECT author_id FROM comments WHERE id = $1 AND article_id = $2")
-        .bind(id)
-        .bind(article.id)
-        .fetch_optional(&*db)
-        .await?
-        .ok_or(NotFound("comment"))?;
-    if author != me {
-        return Err(Forbidden("comment").into());
+    let deleted = query(
+        "DELETE FROM comments WHERE id = $1 AND author_id = $2 AND article_id = (SELECT id FROM articles WHERE slug = $3)",
+    )
+    .bind(id)
+    .bind(me)
+    .bind(&slug)
+    .execute(&*db)
+    .await?;
+    if deleted.rows_affected() == 1 {
+        return Ok(StatusCode::NO_CONTENT);
     }
-    query("DELETE FROM comments WHERE id = $1").bind(id).execute(&*db).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // Nothing deleted: say why.
+    let article = find(&db, &slug).await?;
+    let sql = "SELECT EXISTS (SELECT 1 FROM comments WHERE id = $1 AND article_id = $2)";
+    let exists: bool = query_scalar(sql).bind(id).bind(article.id).fetch_one(&*db).await?;
+    Err(if exists { Forbidden("comment") } else { NotFound("comment") }.into())
 }
