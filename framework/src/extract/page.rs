@@ -284,6 +284,7 @@ mod tests {
     #[test]
     fn query_text_is_decoded() {
         assert_eq!(decode("a%2Fb+c%zz%"), "a/b c%zz%");
-        assert_eq!(decode("%+5%2"), "%+5%2");
+        // `%+5` is not an escape: the `%` stays, and the `+` is a space as anywhere else.
+        assert_eq!(decode("%+5%2"), "% 5%2");
     }
 }
