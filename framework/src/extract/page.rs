@@ -81,8 +81,8 @@ impl Page {
     /// as a request's query string, against `config`.
     pub fn from_query(query: &str, config: &PaginationConfig) -> Result<Self, Error> {
         let (mut limit, mut offset, mut cursor) = (None, None, None);
-        for (key, value) in form_urlencoded_pairs(query) {
-            match key.as_str() {
+        for (key, value) in pairs(query) {
+            match &*key {
                 "limit" => limit = Some(value),
                 "offset" => offset = Some(value),
                 "cursor" => cursor = Some(value),
@@ -101,7 +101,7 @@ impl Page {
                 .filter(|n| i64::try_from(*n).is_ok())
                 .ok_or_else(|| bad("offset", &text, format!("a whole number from 0 to {}", i64::MAX)))?,
         };
-        let cursor = cursor.filter(|c| !c.is_empty());
+        let cursor = cursor.filter(|c| !c.is_empty()).map(std::borrow::Cow::into_owned);
         if cursor.is_some() && offset != 0 {
             return Err(Error::unprocessable(
                 "query parameters `cursor` and `offset` both say where the page starts: send one of them",
@@ -139,32 +139,10 @@ fn bad(name: &str, value: &str, accepted: String) -> Error {
         .with_field(name, format!("must be {accepted}"))
 }
 
-/// `a=1&b=x%20y` as decoded pairs (`+` is a space).
-fn form_urlencoded_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k), decode(v))
-    })
-}
-
-/// Percent-decoding of one query string part (`+` is a space).
-pub(super) fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
-                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-                out.push(hex(bytes[i + 1]) << 4 | hex(bytes[i + 2]));
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// `a=1&b=x%20y` as decoded pairs (`+` is a space), by the `form_urlencoded` crate axum's
+/// `Query` reads them with too.
+pub(super) fn pairs(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Page {
@@ -283,6 +261,7 @@ mod tests {
 
     #[test]
     fn query_text_is_decoded() {
+        let decode = |text: &str| pairs(&format!("k={text}")).next().unwrap().1.into_owned();
         assert_eq!(decode("a%2Fb+c%zz%"), "a/b c%zz%");
         // `%+5` is not an escape: the `%` stays, and the `+` is a space as anywhere else.
         assert_eq!(decode("%+5%2"), "% 5%2");

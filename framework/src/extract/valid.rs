@@ -100,8 +100,8 @@ where
             Err(report) => {
                 // The parameters' names as sent: the query string's keys and the path's.
                 let mut names = serde_json::Map::new();
-                for key in query_keys(parts.uri.query().unwrap_or_default()) {
-                    names.insert(key, serde_json::Value::Null);
+                for (key, _) in super::page::pairs(parts.uri.query().unwrap_or_default()) {
+                    names.insert(key.into_owned(), serde_json::Value::Null);
                 }
                 let route =
                     parts.extensions.get::<axum::extract::MatchedPath>().map(axum::extract::MatchedPath::as_str);
@@ -114,11 +114,6 @@ where
             }
         }
     }
-}
-
-/// The keys of a query string, decoded.
-fn query_keys(query: &str) -> impl Iterator<Item = String> + '_ {
-    query.split('&').filter(|p| !p.is_empty()).map(|pair| super::page::decode(pair.split('=').next().unwrap_or(pair)))
 }
 
 /// A garde report as a 422 problem: one `errors` entry per failure, in the order garde found
