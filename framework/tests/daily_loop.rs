@@ -251,6 +251,9 @@ async fn page_bounds_come_from_config() {
 struct AppState {
     ctx: Context<trestle::config::NoConfig>,
     greeting: Arc<String>,
+    // A second field of one type must be skipped: two `FromRef` impls for it would conflict.
+    #[from_ref(skip)]
+    farewell: Arc<String>,
 }
 
 /// Greets with the greeting the state was built with.
@@ -264,7 +267,7 @@ async fn state_can_be_built_asynchronously_and_split_by_from_ref() {
     let app = App::new()
         .state_async(|ctx| async move {
             tokio_sleep().await;
-            Ok(AppState { greeting: Arc::new(format!("hello from {}", ctx.profile())), ctx })
+            Ok(AppState { greeting: Arc::new(format!("hello from {}", ctx.profile())), farewell: Arc::default(), ctx })
         })
         .routes(routes![greet]);
     let app = TestApp::new(app).await.unwrap();
@@ -273,7 +276,7 @@ async fn state_can_be_built_asynchronously_and_split_by_from_ref() {
     let failing = App::new()
         .state_async(|_ctx| async move {
             let text = std::fs::read_to_string("/definitely/not/here.txt")?;
-            Ok(AppState { greeting: Arc::new(text), ctx: _ctx })
+            Ok(AppState { greeting: Arc::new(text), farewell: Arc::default(), ctx: _ctx })
         })
         .routes(routes![greet]);
     let error = TestApp::new(failing).await.map(|_| ()).unwrap_err();
