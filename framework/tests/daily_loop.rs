@@ -253,6 +253,7 @@ struct AppState {
     greeting: Arc<String>,
     // A second field of one type must be skipped: two `FromRef` impls for it would conflict.
     #[from_ref(skip)]
+    #[allow(dead_code)] // There to be skipped, not read.
     farewell: Arc<String>,
 }
 
