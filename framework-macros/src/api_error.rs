@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::attrs::Errors;
+use crate::attrs::{doc_comment, Errors};
 
 const API_ATTRS: &str = "expected `status = <100..=599>`, `title = \"...\"`, `type = \"https://...\"` (or a `&'static str` constant), `field = \"...\"` or `message = \"...\"`";
 
@@ -140,6 +140,8 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         );
     }
     let base = parse_api(&input.attrs, &mut errors);
+    // (variant, status, doc comment) of each variant, for the OpenAPI document.
+    let mut docs: Vec<(String, u16, String)> = Vec::new();
     let (status, title, ty, fields) = match &input.data {
         syn::Data::Enum(data) => {
             let mut status = Vec::new();
@@ -148,6 +150,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             let mut fields = Vec::new();
             for variant in &data.variants {
                 let api = parse_api(&variant.attrs, &mut errors).over(&base);
+                docs.push((variant.ident.to_string(), api.status.unwrap_or(500), doc_comment(&variant.attrs)));
                 if api.status.is_none() {
                     errors.add(
                         &variant.ident,
@@ -181,6 +184,7 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             let (s, t, p) = arms(&base);
             let syn::Data::Struct(data) = &input.data else { unreachable!("matched a struct") };
             let arm = field_arm(quote!(Self), &data.fields, &base, &mut errors);
+            docs.push((ident.to_string(), base.status.unwrap_or(500), doc_comment(&input.attrs)));
             (s, t, p, quote!(match self { #arm }))
         }
         syn::Data::Union(_) => {
@@ -188,8 +192,18 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         }
     };
     errors.finish()?;
+    let described = docs.iter().map(|(variant, status, doc)| {
+        let doc = if doc.is_empty() { http_reason(*status) } else { doc.clone() };
+        quote!(::trestle::openapi::ErrorDoc { variant: #variant, status: #status, description: #doc })
+    });
 
     Ok(quote! {
+        impl ::trestle::openapi::DescribeErrors for #ident {
+            fn errors() -> ::std::vec::Vec<::trestle::openapi::ErrorDoc> {
+                ::std::vec![#(#described),*]
+            }
+        }
+
         impl ::trestle::error::ApiError for #ident {
             fn status(&self) -> ::trestle::__private::http::StatusCode {
                 ::trestle::__private::status(#status)
@@ -230,4 +244,38 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
+}
+
+/// What a status means, for an error without a doc comment (`Not Found`).
+pub(crate) fn http_reason(status: u16) -> String {
+    let reason = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        425 => "Too Early",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    };
+    reason.to_owned()
 }

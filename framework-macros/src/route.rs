@@ -21,6 +21,41 @@ struct Args {
     scopes: Vec<LitStr>,
     rate_limit: Option<LitStr>,
     state: Option<Type>,
+    tags: Vec<LitStr>,
+    errors: Vec<ErrorRef>,
+    openapi: bool,
+}
+
+/// An entry of `errors = [...]`: a status, an error type (every variant), or one variant.
+enum ErrorRef {
+    Status(syn::LitInt),
+    Type(syn::Path),
+    Variant(syn::Path, syn::Ident),
+}
+
+impl Parse for ErrorRef {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(syn::LitInt) {
+            let lit: syn::LitInt = input.parse()?;
+            let status: u16 = lit.base10_parse()?;
+            if !(400..=599).contains(&status) {
+                return Err(syn::Error::new(lit.span(), format!("`{status}` is not an error status: use 400 to 599")));
+            }
+            return Ok(ErrorRef::Status(lit));
+        }
+        let path: syn::Path = input.parse()?;
+        // `Type::Variant`: types and variants are CamelCase, modules snake_case.
+        let upper = |s: &syn::PathSegment| s.ident.to_string().starts_with(|c: char| c.is_ascii_uppercase());
+        let n = path.segments.len();
+        if n >= 2 && upper(&path.segments[n - 1]) && upper(&path.segments[n - 2]) {
+            let mut ty = path.clone();
+            let variant = ty.segments.pop().map(|p| p.into_value().ident).expect("two segments");
+            let last = ty.segments.pop().map(syn::punctuated::Pair::into_value).expect("one segment");
+            ty.segments.push(last);
+            return Ok(ErrorRef::Variant(ty, variant));
+        }
+        Ok(ErrorRef::Type(path))
+    }
 }
 
 /// `"/path", scopes = ["a"]` (method from the attribute's name), or for `#[route]`:
@@ -32,6 +67,9 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
         scopes: Vec<LitStr>,
         rate_limit: Option<LitStr>,
         state: Option<Type>,
+        tags: Vec<LitStr>,
+        errors: Vec<ErrorRef>,
+        openapi: bool,
     }
     fn list(input: ParseStream) -> syn::Result<Vec<LitStr>> {
         if input.peek(syn::token::Bracket) {
@@ -44,7 +82,16 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
     }
     impl Parse for Raw {
         fn parse(input: ParseStream) -> syn::Result<Self> {
-            let mut raw = Raw { path: None, methods: Vec::new(), scopes: Vec::new(), rate_limit: None, state: None };
+            let mut raw = Raw {
+                path: None,
+                methods: Vec::new(),
+                scopes: Vec::new(),
+                rate_limit: None,
+                state: None,
+                tags: Vec::new(),
+                errors: Vec::new(),
+                openapi: true,
+            };
             if input.peek(LitStr) {
                 raw.path = Some(input.parse()?);
                 if !input.is_empty() {
@@ -64,10 +111,17 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
                         raw.rate_limit = Some(quota);
                     }
                     "state" => raw.state = Some(input.parse()?),
+                    "tags" => raw.tags = list(input)?,
+                    "errors" => {
+                        let content;
+                        syn::bracketed!(content in input);
+                        raw.errors = Punctuated::<ErrorRef, Token![,]>::parse_terminated(&content)?.into_iter().collect();
+                    }
+                    "openapi" => raw.openapi = input.parse::<syn::LitBool>()?.value,
                     other => {
                         return Err(syn::Error::new(
                             key.span(),
-                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"`, `scopes = [\"…\"]`, `rate_limit = \"5/1m\"` or `state = AppState`"),
+                            format!("unknown route option `{other}`: expected `path = \"/…\"`, `method = \"GET\"`, `scopes = [\"…\"]`, `rate_limit = \"5/1m\"`, `state = AppState`, `tags = [\"…\"]`, `errors = [MyError, MyError::NotFound, 404]` or `openapi = false`"),
                         ))
                     }
                 }
@@ -96,7 +150,16 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
             raw.methods.iter().map(|m| (m.value(), m.span())).collect()
         }
     };
-    Ok(Args { methods, path, scopes: raw.scopes, rate_limit: raw.rate_limit, state: raw.state })
+    Ok(Args {
+        methods,
+        path,
+        scopes: raw.scopes,
+        rate_limit: raw.rate_limit,
+        state: raw.state,
+        tags: raw.tags,
+        errors: raw.errors,
+        openapi: raw.openapi,
+    })
 }
 
 /// A route's `rate_limit = "…"`: `requests/period[/burst]` or `off` — the syntax
@@ -341,6 +404,15 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     let path = &args.path;
     let methods: Vec<String> = args.methods.iter().map(|(m, _)| m.to_uppercase()).collect();
     let summary = doc_comment(&func.attrs).split(". ").next().unwrap_or_default().trim_end_matches('.').to_owned();
+    let description = description(&func.attrs);
+    let tags = &args.tags;
+    let deprecated = func.attrs.iter().any(|a| a.path().is_ident("deprecated"));
+    let openapi = if args.openapi {
+        quote!(::std::option::Option::Some(describe))
+    } else {
+        quote!(::std::option::Option::None)
+    };
+    let describe = if args.openapi { describe_fn(&typed, &func.sig.output, &args.errors) } else { quote!() };
     let body = typed
         .last()
         .filter(|(_, last)| BODY_EXTRACTORS.contains(&last.as_str()))
@@ -391,7 +463,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
         #func
 
         #[doc(hidden)]
-        #[allow(non_snake_case, unused_imports, clippy::module_name_repetitions)]
+        #[allow(non_snake_case, unused_imports, deprecated, clippy::module_name_repetitions)]
         #vis mod #name {
             use super::*;
 
@@ -406,14 +478,88 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
                 auth: #auth,
                 scopes: &[#(#scopes),*],
                 summary: #summary,
+                description: #description,
+                tags: &[#(#tags),*],
+                deprecated: #deprecated,
                 rate_limit: #rate_limit,
+                package: ::core::env!("CARGO_PKG_NAME"),
+                version: ::core::env!("CARGO_PKG_VERSION"),
+                openapi: #openapi,
             };
 
             #handler
 
+            #describe
+
             #checks
         }
     })
+}
+
+/// The doc comment after its first sentence (the summary), paragraphs kept.
+fn description(attrs: &[syn::Attribute]) -> String {
+    let mut lines = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
+        if let syn::Meta::NameValue(syn::MetaNameValue {
+            value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }), ..
+        }) = &attr.meta
+        {
+            lines.push(s.value().trim().to_owned());
+        }
+    }
+    let text = lines.join("\n");
+    let text = text.trim();
+    // The summary ends at the first ". " or at the end of the first paragraph.
+    let end = match (text.find(". "), text.find("\n\n")) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(text.len()),
+    };
+    text[end..].trim_start_matches('.').trim().to_owned()
+}
+
+/// The function the OpenAPI document calls to describe the route: each argument's
+/// [`DescribeInput`], the return type's `DescribeOutput`, the route's `errors = [...]`. Each
+/// call is spanned to its type, so an undescribable one is reported where it is written.
+fn describe_fn(typed: &[(&syn::PatType, String)], output: &syn::ReturnType, errors: &[ErrorRef]) -> TokenStream {
+    let openapi = quote!(::trestle::openapi);
+    let mut calls = Vec::new();
+    for (arg, _) in typed {
+        let ty = &arg.ty;
+        if mentions_impl_trait(ty) {
+            calls.push(quote_spanned!(ty.span()=> ::core::compile_error!("an `impl Trait` argument cannot be described in the OpenAPI document: name its type, or leave the route out with `openapi = false`");));
+            continue;
+        }
+        calls.push(quote_spanned!(ty.span()=> <#ty as #openapi::DescribeInput>::describe(op);));
+    }
+    match output {
+        syn::ReturnType::Default => calls.push(quote!(<() as #openapi::DescribeOutput>::describe(op);)),
+        syn::ReturnType::Type(_, ty) if mentions_impl_trait(ty) => calls.push(quote_spanned!(ty.span()=> ::core::compile_error!("`impl IntoResponse` cannot be described in the OpenAPI document: return a concrete type (`Json<T>`, `Created<Json<T>>`, `Result<T>`, …), or leave the route out with `openapi = false`");)),
+        syn::ReturnType::Type(_, ty) => calls.push(quote_spanned!(ty.span()=> <#ty as #openapi::DescribeOutput>::describe(op);)),
+    }
+    for e in errors {
+        calls.push(match e {
+            ErrorRef::Status(lit) => {
+                let status: u16 = lit.base10_parse().unwrap_or(500);
+                let reason = crate::api_error::http_reason(status);
+                quote_spanned!(lit.span()=> op.problem(#lit, #reason);)
+            }
+            ErrorRef::Type(path) => quote_spanned!(path.span()=> op.errors::<#path>();),
+            ErrorRef::Variant(ty, variant) => {
+                let name = variant.to_string();
+                quote_spanned! {variant.span()=>
+                    // The variant exists (checked here, at compile time).
+                    let _ = |e: &#ty| ::core::matches!(e, #ty::#variant { .. });
+                    op.error_variant::<#ty>(#name);
+                }
+            }
+        });
+    }
+    quote! {
+        /// Describes the route's operation for the OpenAPI document.
+        pub(crate) fn describe(op: &mut #openapi::Operation<'_>) {
+            #(#calls)*
+        }
+    }
 }
 
 /// What `axum::debug_handler` checks, spanned to the type at fault: each argument an extractor

@@ -42,7 +42,13 @@ const fn health_route(path: &'static str, summary: &'static str) -> crate::routi
         auth: crate::routing::AuthRequirement::None,
         scopes: &[],
         summary,
+        description: "",
+        tags: &[],
+        deprecated: false,
         rate_limit: None,
+        package: "trestle",
+        version: env!("CARGO_PKG_VERSION"),
+        openapi: None,
     }
 }
 

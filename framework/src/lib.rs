@@ -116,6 +116,7 @@ mod health;
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod rate_limit;
 pub mod routing;
 mod semconv;
@@ -147,6 +148,9 @@ pub use db::Db;
 /// garde, whose `Validate` trait [`Valid`] checks (an app derives it with its own `garde`
 /// dependency; see [`Valid`]).
 pub use garde;
+/// schemars, whose `JsonSchema` describes bodies and parameters in the OpenAPI document
+/// ([`openapi`]); `#[derive(JsonSchema)]` is in the prelude.
+pub use schemars;
 /// sqlx, for queries: `trestle::sqlx::query(...)`.
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))))]
@@ -180,7 +184,11 @@ pub mod prelude {
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
     pub use crate::extract::{Json, Page, Paginated, Path, Query, Valid};
+    pub use crate::openapi::Created;
     pub use crate::{App, Context, RequestId, StartupError};
+    /// The schema of a body or parameter type, for the OpenAPI document: `#[derive(JsonSchema)]`
+    /// (its expansion names `schemars`, which this prelude brings into scope too).
+    pub use schemars::{self, JsonSchema};
 
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
     pub use crate::db::Db;

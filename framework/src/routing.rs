@@ -37,7 +37,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 
 /// One route as the macro saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct RouteInfo {
     /// HTTP methods, upper case.
     pub methods: &'static [&'static str],
@@ -55,9 +55,21 @@ pub struct RouteInfo {
     pub scopes: &'static [&'static str],
     /// The first sentence of the handler's doc comment.
     pub summary: &'static str,
+    /// The rest of the doc comment, when there is more than the first sentence.
+    pub description: &'static str,
+    /// The OpenAPI tags (`tags = [...]` on the route; empty: the handler's module names it).
+    pub tags: &'static [&'static str],
+    /// Whether the handler is `#[deprecated]`.
+    pub deprecated: bool,
     /// The route's own rate limit quota (`rate_limit = "5/1m"`, or `"off"`); `None`: the
     /// default of `[rate_limit]`.
     pub rate_limit: Option<&'static str>,
+    /// The package the route is declared in (its `CARGO_PKG_NAME`): the document's default title.
+    pub package: &'static str,
+    /// That package's version: the document's default version.
+    pub version: &'static str,
+    /// Describes the route's operation for the OpenAPI document; `None` with `openapi = false`.
+    pub openapi: Option<fn(&mut crate::openapi::Operation<'_>)>,
 }
 
 /// A path parameter and its Rust type.

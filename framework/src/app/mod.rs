@@ -213,10 +213,24 @@ struct Setup {
     layers: Vec<LayerFn>,
     renderer: Arc<dyn Renderer>,
     default_renderer: bool,
+    /// How problems look in the OpenAPI document (`App::problem_schema`).
+    problem_schema: Option<crate::openapi::ProblemSchema>,
     request_id: Option<Arc<dyn crate::middleware::MakeRequestId>>,
     rate_limit_key: Option<crate::rate_limit::KeyFn>,
     health: Health,
     resources: WantedResources,
+}
+
+impl Setup {
+    /// How problems look in the OpenAPI document: as `App::problem_schema` said; RFC 9457's
+    /// format under the default renderer; any JSON under a renderer of the app's own.
+    fn problem_schema(&self) -> crate::openapi::ProblemSchema {
+        match self.problem_schema {
+            Some(schema) => schema,
+            None if self.default_renderer => crate::openapi::ProblemSchema::default(),
+            None => crate::openapi::ProblemSchema { content_type: "application/json", schema: |_| schemars::Schema::default() },
+        }
+    }
 }
 
 /// The resources the app asked for, opened in phase 3.
@@ -236,6 +250,7 @@ impl App {
                 layers: Vec::new(),
                 renderer: Arc::new(ProblemJson),
                 default_renderer: true,
+                problem_schema: None,
                 request_id: None,
                 rate_limit_key: None,
                 health: Health::default(),
@@ -354,11 +369,46 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
         self
     }
 
-    /// Replaces the problem renderer: one place to change how every error looks.
+    /// Replaces the problem renderer: one place to change how every error looks. Say how its
+    /// bodies look with [`problem_schema`](App::problem_schema), so the OpenAPI document
+    /// describes them.
     pub fn renderer(mut self, renderer: impl Renderer) -> Self {
         self.setup.renderer = Arc::new(renderer);
         self.setup.default_renderer = false;
         self
+    }
+
+    /// The body every error response has under [`renderer`](App::renderer), for the OpenAPI
+    /// document: `T`'s schema, sent as `content_type`. Without it, an app with its own renderer
+    /// documents its errors as `application/json` of any shape.
+    ///
+    /// ```
+    /// use trestle::prelude::*;
+    ///
+    /// /// `{"errors": {"body": ["can't be empty"]}}`
+    /// #[derive(Serialize, JsonSchema)]
+    /// struct Errors { errors: std::collections::BTreeMap<String, Vec<String>> }
+    ///
+    /// fn render(problem: &trestle::error::Problem) -> trestle::axum::response::Response {
+    ///     let errors = [("body".to_owned(), vec![problem.title.clone()])].into();
+    ///     (problem.status(), Json(Errors { errors })).into_response()
+    /// }
+    ///
+    /// let app = App::new().renderer(render).problem_schema::<Errors>("application/json");
+    /// # let _ = app;
+    /// ```
+    pub fn problem_schema<T: crate::openapi::JsonSchema>(mut self, content_type: &'static str) -> Self {
+        self.setup.problem_schema =
+            Some(crate::openapi::ProblemSchema { content_type, schema: |g| g.subschema_for::<T>() });
+        self
+    }
+
+    /// The OpenAPI 3.1 document of the app's routes, as `openapi.path` serves it (see
+    /// [`openapi`](crate::openapi)): for tests, and for tools that generate clients. Loads the
+    /// config (for `[openapi]`, `[pagination]`, `[rate_limit]` and `[auth.jwt]`); opens nothing.
+    pub fn openapi(&self) -> Result<serde_json::Value, StartupError> {
+        let config = self.load_config()?;
+        Ok(startup::openapi_document(&self.routes.table(), &config, self.setup.problem_schema()))
     }
 
     /// Replaces how new request ids are made (by default

@@ -43,6 +43,8 @@ pub struct Prepared<C, S> {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     metrics: MetricsConfig,
     env: EnvNames,
+    /// The OpenAPI document and where to serve it, unless `openapi.enabled = false`.
+    openapi: Option<(serde_json::Value, crate::config::OpenApiConfig)>,
 }
 
 impl<C, S> std::fmt::Debug for Prepared<C, S> {
@@ -104,6 +106,11 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
                 "trestle's metrics (moved by telemetry.metrics.path, {})",
                 self.env.var("telemetry.metrics.path")
             ),
+            openapi: format!(
+                "trestle's OpenAPI document and docs page (moved by openapi.path, {}, and openapi.docs_path, {}; off with openapi.enabled = false)",
+                self.env.var("openapi.path"),
+                self.env.var("openapi.docs_path")
+            ),
         };
         #[cfg(feature = "metrics")]
         let registry = &self.context.inner.resources.metrics;
@@ -128,8 +135,8 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
         #[cfg(not(feature = "metrics"))]
         let metrics_on_app_port: Option<(&str, Router)> = None;
         let health_routes = server.health.then(|| health.clone());
-        let (app, framework) =
-            build_routes(self.routes, self.state, health_routes, metrics_on_app_port, self.layers, &names)?;
+        let framework_routes = FrameworkParts { health: health_routes, metrics: metrics_on_app_port, openapi: self.openapi };
+        let (app, framework) = build_routes(self.routes, self.state, framework_routes, self.layers, &names)?;
         // The stack wraps each part: the framework's routes are not traced, counted or CORS'd.
         // Merged into the framework's part, so the app's fallback (404s, traced) is the one
         // kept: axum keeps the merged-in router's fallback when both are the default.
@@ -162,6 +169,14 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
 struct FrameworkRoutes {
     health: String,
     metrics: String,
+    openapi: String,
+}
+
+/// The framework's own routes the config turned on.
+struct FrameworkParts<'a> {
+    health: Option<Health>,
+    metrics: Option<(&'a str, Router)>,
+    openapi: Option<(serde_json::Value, crate::config::OpenApiConfig)>,
 }
 
 /// Phase 1: config from every source, validated.
@@ -185,6 +200,7 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     config: Loaded<C>,
 ) -> Result<Prepared<C, S>, StartupError> {
     let setup = app.setup;
+    let problem_schema = setup.problem_schema();
     refuse_auth_without_keys::<C, S>(&app.routes, setup.resources.auth)?;
     let mut health = setup.health;
     let resources = open_resources(&setup.resources, &config, &mut health).await?;
@@ -213,6 +229,10 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     if pagination != crate::config::PaginationConfig::default() {
         layers.insert(0, Box::new(move |router: Router| router.layer(axum::Extension(pagination))));
     }
+    // Built once, here: requests get the serialized bytes.
+    let openapi = config.openapi.enabled.then(|| {
+        (openapi_document(&app.routes.table(), &config, problem_schema), config.openapi.clone())
+    });
     let (context, state) = build_state(config, resources, app.state).await?;
     let stack = crate::middleware::Settings {
         renderer: setup.renderer,
@@ -222,7 +242,23 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         observe: observe(access_log, &metrics, &context),
         rate_limit,
     };
-    Ok(Prepared { context, state, routes: app.routes, layers, stack, health, metrics, env })
+    Ok(Prepared { context, state, routes: app.routes, layers, stack, health, metrics, env, openapi })
+}
+
+/// The OpenAPI document of `routes` under `config`.
+pub(super) fn openapi_document<C>(
+    routes: &[crate::routing::RouteInfo],
+    config: &Loaded<C>,
+    problem: crate::openapi::ProblemSchema,
+) -> serde_json::Value {
+    crate::openapi::build(&crate::openapi::DocumentInputs {
+        routes,
+        openapi: &config.openapi,
+        pagination: config.pagination,
+        rate_limit: &config.rate_limit,
+        jwt: &config.auth.jwt,
+        problem,
+    })
 }
 
 /// With the `Context` as state, a route that takes `Auth` gets its keys from the context, which
@@ -320,12 +356,20 @@ async fn build_state<C, S>(
 fn build_routes<S: Clone + Send + Sync + 'static>(
     routes: Routes<S>,
     state: S,
-    health: Option<Health>,
-    metrics: Option<(&str, Router)>,
+    parts: FrameworkParts<'_>,
     layers: Vec<super::LayerFn>,
     names: &FrameworkRoutes,
 ) -> Result<(Router, Router), StartupError> {
     let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
+    let openapi_paths: Vec<String> = parts.openapi.as_ref().map(|(_, c)| crate::openapi::paths(c)).unwrap_or_default();
+    if let Some((doc, config)) = &parts.openapi {
+        let handler = names.openapi.as_str();
+        for path in &openapi_paths[1..] {
+            framework.push((Claim { methods: &["GET"], path, handler }, Router::new()));
+        }
+        framework.push((Claim { methods: &["GET"], path: &openapi_paths[0], handler }, crate::openapi::router(doc, config)));
+    }
+    let (health, metrics) = (parts.health, parts.metrics);
     if let Some(health) = health {
         let [live, ready] = &crate::health::ROUTES;
         let handler = names.health.as_str();

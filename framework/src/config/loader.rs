@@ -22,7 +22,7 @@ use super::error::{ConfigError, Origin};
 use super::schema::{defaults_tree, join, leaves, Config, Field};
 use super::sections::{FrameworkConfig, ServerConfig};
 use super::suggest::closest;
-use super::{AuthConfig, DatabaseConfig, PaginationConfig, RateLimitConfig, TelemetryConfig};
+use super::{AuthConfig, DatabaseConfig, OpenApiConfig, PaginationConfig, RateLimitConfig, TelemetryConfig};
 
 static APP_MANIFEST_DIR: OnceLock<&'static str> = OnceLock::new();
 
@@ -50,6 +50,8 @@ pub struct Loaded<C> {
     pub rate_limit: RateLimitConfig,
     /// `[pagination]`.
     pub pagination: PaginationConfig,
+    /// `[openapi]`.
+    pub openapi: OpenApiConfig,
     /// The profile (`APP_ENV`, `development` unless set).
     pub profile: String,
     /// The config files that were read, lowest precedence first.
@@ -234,6 +236,7 @@ impl Loader {
             auth: framework.auth,
             rate_limit: framework.rate_limit,
             pagination: framework.pagination,
+            openapi: framework.openapi,
             profile: sources.profile,
             files,
             warnings,

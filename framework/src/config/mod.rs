@@ -70,6 +70,7 @@ mod error;
 // detail (key, origin, env var) in the variant keeps the messages precise.
 #[allow(clippy::result_large_err)]
 pub(crate) mod loader;
+mod openapi;
 mod pagination;
 mod rate_limit;
 mod schema;
@@ -85,6 +86,7 @@ pub use database::{DatabaseConfig, DatabaseUrl, StatementTimeout};
 pub use env::EnvNames;
 pub use error::{ConfigError, Origin};
 pub use loader::{Loaded, Loader, Setting};
+pub use openapi::OpenApiConfig;
 pub use pagination::{OverMax, PaginationConfig};
 pub(crate) use rate_limit::{duration_text, parse_route_key};
 pub use rate_limit::{

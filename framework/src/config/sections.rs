@@ -283,6 +283,8 @@ pub(crate) struct FrameworkConfig {
     pub(crate) rate_limit: super::RateLimitConfig,
     #[config(nested)]
     pub(crate) pagination: super::PaginationConfig,
+    #[config(nested)]
+    pub(crate) openapi: super::OpenApiConfig,
 }
 
 impl Default for ServerConfig {

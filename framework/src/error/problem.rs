@@ -5,7 +5,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 
 /// An RFC 9457 problem document, plus `request_id` and field-level `errors`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Problem {
     /// A URI naming the problem type; `about:blank` when the status says it all.
     #[serde(rename = "type", default = "about_blank")]
@@ -40,7 +40,7 @@ fn about_blank() -> String {
 }
 
 /// One failing field of a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldError {
     /// The field's path (`user.email`, `items[2].price`); a query or path parameter's name.
     pub field: String,

@@ -158,7 +158,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
 /// One page of a list: `{"items": […], "total": 42, "limit": 20, "offset": 0}`, plus
 /// `"next_cursor"` when [`with_next_cursor`](Self::with_next_cursor) set one. Built by
 /// [`Page::respond`]; `total` is also sent as `x-total-count`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Paginated<T> {
     /// This page's items.
     pub items: Vec<T>,

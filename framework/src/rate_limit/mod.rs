@@ -195,6 +195,19 @@ pub(crate) struct Standing {
     outcome: Outcome,
 }
 
+/// Whether a quota limits `method` on `route`, as [`Limiter::build`] decides it: an entry of
+/// `rate_limit.routes`, else the route's own `rate_limit = "…"`, else `rate_limit.enabled`.
+pub(crate) fn applies(config: &RateLimitConfig, route: &RouteInfo, method: &str) -> bool {
+    let configured = config.routes.iter().find_map(|(key, text)| {
+        let (m, path) = parse_route_key(key)?;
+        (m.as_str() == method && path == route.path).then_some(text.as_str())
+    });
+    match configured.or(route.rate_limit) {
+        Some(text) => matches!(parse_quota(text), Ok(Some(_))),
+        None => config.enabled,
+    }
+}
+
 /// What the limiter needs from the app, beside `[rate_limit]`.
 pub(crate) struct Inputs<'a> {
     pub(crate) config: &'a RateLimitConfig,

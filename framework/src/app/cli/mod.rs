@@ -164,6 +164,8 @@ enum Command {
     Health(health::Probe),
     /// Check config, database, migrations, JWT keys and ports: one line each, with the fix.
     Doctor(doctor::Options),
+    /// Print the OpenAPI 3.1 document of the app's routes (JSON), as `openapi.path` serves it.
+    Openapi,
 }
 
 /// The names of the framework's commands, which an app's own may not take.
@@ -178,7 +180,7 @@ fn parser<C>(commands: Option<&AppCommands<C>>, program: Option<&OsString>) -> c
     if let Some(commands) = commands {
         if let Some(name) = builtin_names().into_iter().find(|name| (commands.has)(name)) {
             panic!(
-                "the app's command `{name}` has the name of one of trestle's (serve, migrate, routes, config, health, doctor): rename it, e.g. with #[command(name = \"app-{name}\")]"
+                "the app's command `{name}` has the name of one of trestle's (serve, migrate, routes, config, health, doctor, openapi): rename it, e.g. with #[command(name = \"app-{name}\")]"
             );
         }
         cmd = (commands.augment)(cmd);
@@ -250,6 +252,16 @@ pub(crate) async fn run<C: Config, S: Clone + Send + Sync + 'static>(
         Command::Config { action } => Ok(config::run(&app, action)),
         Command::Health(probe) => Ok(health::run(&app, probe).await),
         Command::Doctor(options) => Ok(doctor::run(app, options).await),
+        Command::Openapi => Ok(match app.openapi() {
+            Ok(doc) => {
+                println!("{}", serde_json::to_string_pretty(&doc).expect("a JSON value serializes"));
+                0
+            }
+            Err(e) => {
+                eprintln!("the OpenAPI document cannot be built: {e}");
+                1
+            }
+        }),
     }
 }
 

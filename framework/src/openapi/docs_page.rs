@@ -1,0 +1,77 @@
+//! Serving the document (`openapi.path`) and the docs page (`openapi.docs_path`): Swagger UI,
+//! embedded in the binary (see `framework/assets/swagger-ui/README.md` for its version and
+//! source). The document is serialized once, here; requests get the same bytes.
+
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use serde_json::Value;
+
+use crate::config::OpenApiConfig;
+
+const PAGE: &str = include_str!("../../assets/swagger-ui/index.html");
+const INIT: &str = include_str!("../../assets/swagger-ui/init.js");
+const BUNDLE: &str = include_str!("../../assets/swagger-ui/swagger-ui-bundle.js");
+const CSS: &str = include_str!("../../assets/swagger-ui/swagger-ui.css");
+
+/// The page runs only its own scripts and reaches only this server: no inline code, and its
+/// icons are `data:` images.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The routes that serve `doc` and its docs page, where `config` puts them.
+pub(crate) fn router(doc: &Value, config: &OpenApiConfig) -> Router {
+    let json = Bytes::from(serde_json::to_vec(doc).expect("a JSON value serializes"));
+    let mut router = Router::new().route(
+        &config.path,
+        get(move || {
+            let json = json.clone();
+            async move { ([(CONTENT_TYPE, "application/json")], json) }
+        }),
+    );
+    if !config.docs_path.is_empty() {
+        let base = config.docs_path.trim_end_matches('/');
+        let page = PAGE.replace("{{ASSETS}}", &escape(base)).replace("{{SPEC_URL}}", &escape(&config.path));
+        let page = Bytes::from(page);
+        router = router
+            .route(
+                &config.docs_path,
+                get(move || {
+                    let page = page.clone();
+                    async move {
+                        let headers = [
+                            (CONTENT_TYPE, "text/html; charset=utf-8"),
+                            (CACHE_CONTROL, "no-cache"),
+                            (CONTENT_SECURITY_POLICY, PAGE_CSP),
+                        ];
+                        (headers, page)
+                    }
+                }),
+            )
+            .route(&format!("{base}/init.js"), get(|| asset("text/javascript; charset=utf-8", INIT)))
+            .route(&format!("{base}/swagger-ui-bundle.js"), get(|| asset("text/javascript; charset=utf-8", BUNDLE)))
+            .route(&format!("{base}/swagger-ui.css"), get(|| asset("text/css; charset=utf-8", CSS)));
+    }
+    router
+}
+
+/// The paths `router` serves, for the startup check of every route against every other.
+pub(crate) fn paths(config: &OpenApiConfig) -> Vec<String> {
+    let mut paths = vec![config.path.clone()];
+    if !config.docs_path.is_empty() {
+        let base = config.docs_path.trim_end_matches('/');
+        paths.push(config.docs_path.clone());
+        paths.extend(["init.js", "swagger-ui-bundle.js", "swagger-ui.css"].map(|f| format!("{base}/{f}")));
+    }
+    paths
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
+    ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=86400")], body)
+}
+
+/// `text` for an HTML attribute.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+}
