@@ -407,11 +407,8 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     let description = description(&func.attrs);
     let tags = &args.tags;
     let deprecated = func.attrs.iter().any(|a| a.path().is_ident("deprecated"));
-    let openapi = if args.openapi {
-        quote!(::std::option::Option::Some(describe))
-    } else {
-        quote!(::std::option::Option::None)
-    };
+    let openapi =
+        if args.openapi { quote!(::std::option::Option::Some(describe)) } else { quote!(::std::option::Option::None) };
     let describe = if args.openapi { describe_fn(&typed, &func.sig.output, &args.errors) } else { quote!() };
     let body = typed
         .last()
@@ -501,7 +498,8 @@ fn description(attrs: &[syn::Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
         if let syn::Meta::NameValue(syn::MetaNameValue {
-            value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }), ..
+            value: syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }),
+            ..
         }) = &attr.meta
         {
             lines.push(s.value().trim().to_owned());

@@ -184,7 +184,7 @@ pub mod prelude {
     pub use crate::config::{Config, Secret};
     pub use crate::error::{ApiError, Error, Result};
     pub use crate::extract::{Json, Page, Paginated, Path, Query, Valid};
-    pub use crate::openapi::Created;
+    pub use crate::openapi::{Created, NoContent};
     pub use crate::{App, Context, RequestId, StartupError};
     /// The schema of a body or parameter type, for the OpenAPI document: `#[derive(JsonSchema)]`
     /// (its expansion names `schemars`, which this prelude brings into scope too).

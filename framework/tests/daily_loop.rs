@@ -67,13 +67,13 @@ async fn rows_map_to_structs_with_sqlx_attributes() {
 
 // ---- Validation ----
 
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 struct Signup {
     #[garde(dive)]
     user: NewUser,
 }
 
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct NewUser {
     #[garde(length(chars, min = 1, max = 16))]
@@ -90,7 +90,7 @@ async fn signup(Valid(Json(body)): Valid<Json<Signup>>) -> String {
     body.user.user_name
 }
 
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 struct Search {
     #[garde(length(min = 2))]
     q: String,
@@ -102,7 +102,7 @@ async fn search(Valid(Query(search)): Valid<Query<Search>>) -> String {
     search.q
 }
 
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 struct Code {
     #[garde(pattern(r"^[A-Z]{3}$"))]
     code: String,
@@ -168,7 +168,7 @@ async fn invalid_input_is_one_422_naming_every_field_by_pointer() {
 
 // ---- Pagination ----
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 struct Item {
     id: i64,
 }

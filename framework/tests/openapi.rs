@@ -11,7 +11,7 @@ use trestle::testing::TestApp;
 #[serde(rename_all = "camelCase")]
 struct NewNote {
     /// What the note says.
-    #[garde(length(min = 1, max = 280))]
+    #[garde(length(chars, min = 1, max = 280))]
     body_text: String,
     #[garde(range(min = 1, max = 5))]
     priority: Option<u8>,
@@ -106,6 +106,12 @@ async fn internal() -> &'static str {
     "hidden"
 }
 
+/// A file, by its path.
+#[get("/files/{*rest}")]
+async fn file(Path(rest): Path<String>) -> String {
+    rest
+}
+
 mod tagging {
     use trestle::prelude::*;
 
@@ -118,7 +124,7 @@ use trestle::axum::http::StatusCode;
 
 fn app() -> App<trestle::config::NoConfig, trestle::Context<trestle::config::NoConfig>> {
     #[allow(deprecated)]
-    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag];
+    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag, file];
     App::new()
         .auth()
         .configure(|c| c.set("auth.jwt.secret", "an openapi test secret of 32+ bytes!!"))
@@ -170,7 +176,11 @@ fn summary_description_tags_and_operation_id_come_from_the_handler() {
     assert_eq!(create["summary"], "Creates a note");
     assert_eq!(create["description"], "It belongs to the caller.");
     assert!(create.get("tags").is_none(), "a handler at the crate root has no module to name");
-    assert_eq!(op(&doc, "/notes/{id}/tags/{tag}", "get")["tags"], json!(["tagging"]), "without tags, the handler's module");
+    assert_eq!(
+        op(&doc, "/notes/{id}/tags/{tag}", "get")["tags"],
+        json!(["tagging"]),
+        "without tags, the handler's module"
+    );
     assert_eq!(op(&doc, "/all-notes", "get")["deprecated"], true);
     assert!(list.get("deprecated").is_none());
 }
@@ -180,7 +190,10 @@ fn path_and_query_parameters_are_named_and_typed() {
     let doc = doc();
     let show = op(&doc, "/notes/{id}", "get");
     let id = &show["parameters"][0];
-    assert_eq!((id["name"].as_str(), id["in"].as_str(), id["required"].as_bool()), (Some("id"), Some("path"), Some(true)));
+    assert_eq!(
+        (id["name"].as_str(), id["in"].as_str(), id["required"].as_bool()),
+        (Some("id"), Some("path"), Some(true))
+    );
     assert_eq!(id["schema"]["type"], "integer");
     assert_eq!(id["schema"]["minimum"], 0);
 
@@ -191,7 +204,8 @@ fn path_and_query_parameters_are_named_and_typed() {
 
     let list = op(&doc, "/notes", "get");
     let params = list["parameters"].as_array().unwrap();
-    let find = |name: &str| params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name}: {params:#?}"));
+    let find =
+        |name: &str| params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name}: {params:#?}"));
     assert_eq!(find("q")["required"], false);
     assert_eq!(find("q")["description"], "Only notes containing this.");
     assert_eq!(find("sort")["required"], true);
@@ -199,6 +213,17 @@ fn path_and_query_parameters_are_named_and_typed() {
     assert_eq!(find("limit")["schema"], json!({"type": "integer", "minimum": 1, "default": 20}));
     assert_eq!(find("offset")["schema"]["minimum"], 0);
     assert!(statuses(list).contains(&"422".to_owned()), "Page refuses bad numbers with 422");
+    assert_eq!(
+        find("cursor")["schema"]["type"],
+        "string",
+        "Paginated answers carry next_cursor: cursor continues them"
+    );
+    let tag_params = tag["parameters"].as_array().unwrap();
+    assert!(tag_params.iter().all(|p| p["name"] != "cursor"), "no Paginated, no cursor");
+
+    let file = op(&doc, "/files/{rest}", "get");
+    assert_eq!(file["parameters"][0]["name"], "rest", "the wildcard is a parameter of the template");
+    assert!(doc["paths"].get("/files/{*rest}").is_none(), "axum's wildcard syntax is not OpenAPI's");
 }
 
 #[test]
@@ -231,7 +256,10 @@ fn responses_come_from_the_return_type_and_the_errors() {
     let show = op(&doc, "/notes/{id}", "get");
     assert_eq!(statuses(show), ["200", "400", "401", "403", "404", "409", "500", "503"]);
     assert_eq!(show["responses"]["404"]["description"], "No note has this id.");
-    assert_eq!(show["responses"]["404"]["content"]["application/problem+json"]["schema"]["$ref"], "#/components/schemas/Problem");
+    assert_eq!(
+        show["responses"]["404"]["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
 
     let remove = op(&doc, "/notes/{id}", "delete");
     assert_eq!(statuses(remove), ["2XX", "400", "401", "403", "404", "409", "500", "503"]);
@@ -255,7 +283,10 @@ fn responses_come_from_the_return_type_and_the_errors() {
 #[test]
 fn security_follows_auth_and_scopes() {
     let doc = doc();
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"], json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"],
+        json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    );
     assert_eq!(op(&doc, "/notes", "post")["security"], json!([{"bearer": []}]));
     assert_eq!(op(&doc, "/notes/{id}", "get")["security"], json!([{"bearer": []}, {}]), "Option<Auth>: anonymous too");
     assert_eq!(op(&doc, "/notes/{id}", "delete")["security"], json!([{"bearer": ["notes:admin"]}]));
@@ -298,7 +329,10 @@ async fn the_app_serves_the_document_and_the_docs_page() {
     let page = app.get("/docs").send().await;
     assert_eq!(page.status(), 200);
     let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"), "the page reaches only this server: {csp}");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("connect-src 'self'"),
+        "the page reaches only this server: {csp}"
+    );
     let html = page.text();
     assert!(!html.contains("<script>"), "no inline script: the CSP forbids it");
     assert!(html.contains("/docs/swagger-ui-bundle.js") && html.contains("/openapi.json"), "{html}");

@@ -3,6 +3,13 @@
 # The suites' run.sh leaves out the one Postman request the Hurl suite contradicts.
 
 realworld_setup() {
+  realworld_locate || return 1
+  export REALWORLD_TOOLS="${REALWORLD_TOOLS:-$HOME/.cache/realworld-tools}"
+  bash "$REALWORLD/install-tools.sh" >/dev/null
+}
+
+# realworld_locate: sets REALWORLD to the suites' folder (with the spec in spec/openapi.yml).
+realworld_locate() {
   # Beside the repository, or beside the repository this one was cloned from (a CI clone made
   # elsewhere: its origin is the local checkout).
   local origin
@@ -16,8 +23,6 @@ realworld_setup() {
     return 1
   fi
   export REALWORLD
-  export REALWORLD_TOOLS="${REALWORLD_TOOLS:-$HOME/.cache/realworld-tools}"
-  bash "$REALWORLD/install-tools.sh" >/dev/null
 }
 
 # realworld_suite LABEL SUITE HOST: runs one suite (hurl or postman); fails when any test fails.

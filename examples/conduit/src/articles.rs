@@ -3,65 +3,73 @@
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, RandomState};
 
-use trestle::axum::http::StatusCode;
 use trestle::prelude::*;
 use trestle::sqlx::{query, query_as, query_scalar, AssertSqlSafe};
 
+use crate::error::ConduitError;
 use crate::error::ConduitError::{Forbidden, NotFound};
 use crate::profiles::{viewer, Profile};
-use crate::rules::{filled, present, required, tag, tags_not_null, text};
+use crate::rules::{filled, present, required, tag, tags_not_null, text, Name, FILLED, TAG, TEXT};
 use crate::users::user_id;
 
 /// `{"article": …}`, in requests and responses.
-#[derive(Deserialize, Serialize, garde::Validate)]
+#[derive(Deserialize, Serialize, JsonSchema, garde::Validate)]
+#[schemars(rename = "{T}Body")]
 pub struct ArticleBody<T: garde::Validate<Context = ()>> {
     #[garde(dive)]
     article: T,
 }
 
-#[derive(Deserialize, garde::Validate)]
+/// A new article.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct NewArticle {
     #[garde(custom(required::<500>))]
+    #[schemars(with = "String", length(min = 1, max = 500), pattern(FILLED), example = &"How to train your dragon")]
     title: Option<String>,
     #[garde(custom(required::<2_000>))]
+    #[schemars(with = "String", length(min = 1, max = 2_000), pattern(FILLED), example = &"Ever wonder how?")]
     description: Option<String>,
     #[garde(custom(required::<200_000>))]
+    #[schemars(with = "String", length(min = 1, max = 200_000), pattern(FILLED), example = &"You have to believe")]
     body: Option<String>,
     #[garde(inner(inner(custom(tag))))]
+    #[schemars(inner(length(max = 100), pattern(TAG)), example = ["dragons", "training"])]
     tag_list: Option<Vec<String>>,
 }
 
-/// Absent fields stay as they are; `tagList: []` removes every tag.
-#[derive(Deserialize, garde::Validate)]
+/// Absent (or `null`) fields stay as they are; `tagList: []` removes every tag.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticleUpdate {
     #[garde(inner(custom(filled::<500>)))]
+    #[schemars(length(min = 1, max = 500), pattern(FILLED), example = &"Did you train your dragon?")]
     title: Option<String>,
     #[garde(inner(custom(filled::<2_000>)))]
+    #[schemars(length(min = 1, max = 2_000), pattern(FILLED))]
     description: Option<String>,
     #[garde(inner(custom(filled::<200_000>)))]
+    #[schemars(length(min = 1, max = 200_000), pattern(FILLED))]
     body: Option<String>,
     #[serde(default, deserialize_with = "present")]
     #[garde(custom(tags_not_null), inner(inner(inner(custom(tag)))))]
+    #[schemars(with = "Vec<String>", inner(length(max = 100), pattern(TAG)))]
     tag_list: Option<Option<Vec<String>>>,
 }
 
-/// An article as the API shows it: a row of [`ARTICLE`]'s columns, and `body` where selected
-/// (lists leave it out).
-#[derive(Serialize, FromRow, garde::Validate)]
+/// An article as a list shows it: a row of [`ARTICLE`]'s columns.
+#[derive(Serialize, FromRow, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[garde(allow_unvalidated)] // The wrapper is shared with requests; responses have no rules.
-pub struct Article {
+pub struct ArticleSummary {
     slug: String,
     title: String,
     description: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[sqlx(default)]
-    body: Option<String>,
     #[serde(serialize_with = "split_tags")]
+    #[schemars(with = "Vec<String>")]
     tag_list: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     updated_at: String,
     favorited: bool,
     favorites_count: i64,
@@ -69,22 +77,38 @@ pub struct Article {
     author: Profile,
 }
 
+/// One article: the summary and its `body`.
+#[derive(Serialize, FromRow, JsonSchema, garde::Validate)]
+#[garde(allow_unvalidated)] // The wrapper is shared with requests; responses have no rules.
+pub struct Article {
+    #[serde(flatten)]
+    #[sqlx(flatten)]
+    summary: ArticleSummary,
+    body: String,
+}
+
 /// A page of articles.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Articles {
-    articles: Vec<Article>,
+    articles: Vec<ArticleSummary>,
     articles_count: i64,
 }
 
 /// `GET /api/articles`'s filters; `limit` and `offset` are the `Page`'s.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 pub struct Filters {
+    /// Articles with this tag.
     #[garde(inner(custom(text::<1_000>)))]
+    #[schemars(length(max = 1_000), pattern(TEXT), example = &"dragons")]
     tag: Option<String>,
+    /// Articles by this username.
     #[garde(inner(custom(text::<1_000>)))]
+    #[schemars(length(max = 1_000), pattern(TEXT))]
     author: Option<String>,
+    /// Articles this username favorited.
     #[garde(inner(custom(text::<1_000>)))]
+    #[schemars(length(max = 1_000), pattern(TEXT))]
     favorited: Option<String>,
 }
 
@@ -156,13 +180,14 @@ async fn page_of(db: &Db, viewer: i64, filter: &str, args: &[&Option<String>], p
     let (limit, offset) = (args.len() + 2, args.len() + 3);
     let sql =
         format!("SELECT {ARTICLE} {filter} ORDER BY a.created_at DESC, a.id DESC LIMIT ${limit} OFFSET ${offset}");
-    let select = args.iter().fold(query_as::<_, Article>(AssertSqlSafe(sql)).bind(viewer), |q, arg| q.bind(*arg));
+    let select =
+        args.iter().fold(query_as::<_, ArticleSummary>(AssertSqlSafe(sql)).bind(viewer), |q, arg| q.bind(*arg));
     let articles = select.bind(page.limit()).bind(page.offset()).fetch_all(&**db).await?;
     Ok(Json(Articles { articles, articles_count }))
 }
 
 /// Recent articles, filtered by `tag`, `author` or `favorited`.
-#[get("/api/articles")]
+#[get("/api/articles", tags = ["Articles"])]
 pub async fn list(
     auth: Option<Auth>,
     db: Db,
@@ -174,14 +199,18 @@ pub async fn list(
 }
 
 /// Recent articles by the authors the user follows.
-#[get("/api/articles/feed")]
+#[get("/api/articles/feed", tags = ["Articles"])]
 pub async fn feed(auth: Auth, db: Db, page: Page) -> Result<Json<Articles>> {
     page_of(&db, user_id(&auth)?, FOLLOWED, &[], page).await
 }
 
 /// One article.
-#[get("/api/articles/{slug}")]
-pub async fn get_article(auth: Option<Auth>, db: Db, Path(slug): Path<String>) -> Result<Json<ArticleBody<Article>>> {
+#[get("/api/articles/{slug}", tags = ["Articles"], errors = [ConduitError::NotFound])]
+pub async fn get_article(
+    auth: Option<Auth>,
+    db: Db,
+    Path(Name(slug)): Path<Name>,
+) -> Result<Json<ArticleBody<Article>>> {
     load(&db, &slug, viewer(&auth)?).await
 }
 
@@ -223,7 +252,7 @@ fn slug_attempt(base: &str, attempt: u32) -> String {
 /// Writes an article and its tags in one transaction. `sql` takes `$1` slug, `$2` title, `$3`
 /// description, `$4` body, `$5` the author (a new article) or the article (an edit), `$6` now,
 /// and returns the article's id. The slug's unique constraint decides which of `slug(attempt)`
-/// is free (`retry_on_unique_violation`), so concurrent writes of one title never get a 409;
+/// is free (`retry_on_unique_violation`), so concurrent writes of one title do not get a 409;
 /// each attempt is its own transaction, as a failed statement aborts one on PostgreSQL.
 async fn save(
     db: &Db,
@@ -255,13 +284,14 @@ async fn save(
     .await?)
 }
 
-/// Writes an article.
-#[post("/api/articles")]
+/// Writes an article. Its slug comes from the title, made unique with a random suffix; 409
+/// only if every attempt collides.
+#[post("/api/articles", tags = ["Articles"], errors = [409])]
 pub async fn create(
     auth: Auth,
     db: Db,
     Valid(Json(body)): Valid<Json<ArticleBody<NewArticle>>>,
-) -> Result<(StatusCode, Json<ArticleBody<Article>>)> {
+) -> Result<Created<Json<ArticleBody<Article>>>> {
     let (me, new) = (user_id(&auth)?, body.article);
     let tags = clean_tags(new.tag_list.unwrap_or_default());
     let base = slugify(new.title.as_deref().unwrap_or_default());
@@ -269,7 +299,7 @@ pub async fn create(
                VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id";
     let text = [&new.title, &new.description, &new.body];
     let slug = save(&db, sql, |attempt| slug_attempt(&base, attempt), text, me, Some(&tags)).await?;
-    Ok((StatusCode::CREATED, load(&db, &slug, me).await?))
+    Ok(Created(load(&db, &slug, me).await?))
 }
 
 /// The article, if `me` wrote it: 404 when there is none, 403 when it is someone else's.
@@ -282,11 +312,11 @@ async fn own(db: &Db, slug: &str, me: i64) -> Result<Found> {
 }
 
 /// Edits an article; a new title gives a new slug.
-#[put("/api/articles/{slug}")]
+#[put("/api/articles/{slug}", tags = ["Articles"], errors = [ConduitError::NotFound, ConduitError::Forbidden])]
 pub async fn update(
     auth: Auth,
     db: Db,
-    Path(slug): Path<String>,
+    Path(Name(slug)): Path<Name>,
     Valid(Json(body)): Valid<Json<ArticleBody<ArticleUpdate>>>,
 ) -> Result<Json<ArticleBody<Article>>> {
     let me = user_id(&auth)?;
@@ -303,16 +333,16 @@ pub async fn update(
 }
 
 /// Deletes an article (with its comments, tags and favorites).
-#[delete("/api/articles/{slug}")]
-pub async fn delete_article(auth: Auth, db: Db, Path(slug): Path<String>) -> Result<StatusCode> {
+#[delete("/api/articles/{slug}", tags = ["Articles"], errors = [ConduitError::NotFound, ConduitError::Forbidden])]
+pub async fn delete_article(auth: Auth, db: Db, Path(Name(slug)): Path<Name>) -> Result<NoContent> {
     let article = own(&db, &slug, user_id(&auth)?).await?;
     query("DELETE FROM articles WHERE id = $1").bind(article.id).execute(&*db).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// Favorites an article.
-#[post("/api/articles/{slug}/favorite")]
-pub async fn favorite(auth: Auth, db: Db, Path(slug): Path<String>) -> Result<Json<ArticleBody<Article>>> {
+#[post("/api/articles/{slug}/favorite", tags = ["Favorites"], errors = [ConduitError::NotFound])]
+pub async fn favorite(auth: Auth, db: Db, Path(Name(slug)): Path<Name>) -> Result<Json<ArticleBody<Article>>> {
     let me = user_id(&auth)?;
     let sql = "INSERT INTO favorites (user_id, article_id) SELECT $1, id FROM articles WHERE slug = $2
                ON CONFLICT DO NOTHING";
@@ -321,8 +351,8 @@ pub async fn favorite(auth: Auth, db: Db, Path(slug): Path<String>) -> Result<Js
 }
 
 /// Removes a favorite.
-#[delete("/api/articles/{slug}/favorite")]
-pub async fn unfavorite(auth: Auth, db: Db, Path(slug): Path<String>) -> Result<Json<ArticleBody<Article>>> {
+#[delete("/api/articles/{slug}/favorite", tags = ["Favorites"], errors = [ConduitError::NotFound])]
+pub async fn unfavorite(auth: Auth, db: Db, Path(Name(slug)): Path<Name>) -> Result<Json<ArticleBody<Article>>> {
     let me = user_id(&auth)?;
     let sql = "DELETE FROM favorites WHERE user_id = $1 AND article_id = (SELECT id FROM articles WHERE slug = $2)";
     query(sql).bind(me).bind(&slug).execute(&*db).await?;

@@ -1,42 +1,47 @@
 //! Comments on articles.
 
-use trestle::axum::http::StatusCode;
 use trestle::prelude::*;
 use trestle::sqlx::{query, query_as, query_scalar, AssertSqlSafe};
 
 use crate::articles::find;
-use crate::error::ConduitError::{Forbidden, NotFound};
+use crate::error::ConduitError::{self, Forbidden, NotFound};
 use crate::profiles::{viewer, Profile};
-use crate::rules::required;
+use crate::rules::{required, Name, FILLED};
 use crate::users::user_id;
 
 /// `{"comment": …}`, in requests and responses.
-#[derive(Deserialize, Serialize, garde::Validate)]
+#[derive(Deserialize, Serialize, JsonSchema, garde::Validate)]
+#[schemars(rename = "{T}Body")]
 pub struct CommentBody<T: garde::Validate<Context = ()>> {
     #[garde(dive)]
     comment: T,
 }
 
-#[derive(Deserialize, garde::Validate)]
+/// A new comment.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 pub struct NewComment {
     #[garde(custom(required::<20_000>))]
+    #[schemars(with = "String", length(min = 1, max = 20_000), pattern(FILLED), example = &"Thank you so much!")]
     body: Option<String>,
 }
 
 /// A comment as the API shows it: a row of [`COMMENTS`].
-#[derive(Serialize, FromRow, garde::Validate)]
+#[derive(Serialize, FromRow, JsonSchema, garde::Validate)]
 #[serde(rename_all = "camelCase")]
 #[garde(allow_unvalidated)] // The wrapper is shared with requests; responses have no rules.
 pub struct Comment {
     id: i64,
+    #[schemars(extend("format" = "date-time"))]
     created_at: String,
+    #[schemars(extend("format" = "date-time"))]
     updated_at: String,
     body: String,
     #[sqlx(flatten)]
     author: Profile,
 }
 
-#[derive(Serialize)]
+/// An article's comments.
+#[derive(Serialize, JsonSchema)]
 pub struct Comments {
     comments: Vec<Comment>,
 }
@@ -47,8 +52,8 @@ const COMMENTS: &str = "SELECT c.id, c.created_at, c.updated_at, c.body, u.usern
     FROM comments c JOIN users u ON u.id = c.author_id";
 
 /// An article's comments, oldest first.
-#[get("/api/articles/{slug}/comments")]
-pub async fn list(auth: Option<Auth>, db: Db, Path(slug): Path<String>) -> Result<Json<Comments>> {
+#[get("/api/articles/{slug}/comments", tags = ["Comments"], errors = [ConduitError::NotFound])]
+pub async fn list(auth: Option<Auth>, db: Db, Path(Name(slug)): Path<Name>) -> Result<Json<Comments>> {
     let viewer = viewer(&auth)?;
     let article = find(&db, &slug).await?;
     let comments = query_as::<_, Comment>(AssertSqlSafe(format!("{COMMENTS} WHERE c.article_id = $2 ORDER BY c.id")))
@@ -60,13 +65,13 @@ pub async fn list(auth: Option<Auth>, db: Db, Path(slug): Path<String>) -> Resul
 }
 
 /// Comments on an article.
-#[post("/api/articles/{slug}/comments")]
+#[post("/api/articles/{slug}/comments", tags = ["Comments"], errors = [ConduitError::NotFound])]
 pub async fn add(
     auth: Auth,
     db: Db,
-    Path(slug): Path<String>,
+    Path(Name(slug)): Path<Name>,
     Valid(Json(body)): Valid<Json<CommentBody<NewComment>>>,
-) -> Result<(StatusCode, Json<CommentBody<Comment>>)> {
+) -> Result<Created<Json<CommentBody<Comment>>>> {
     let me = user_id(&auth)?;
     // One statement: an article deleted meanwhile is a 404, not a foreign-key conflict.
     let id: i64 = query_scalar(
@@ -84,12 +89,16 @@ pub async fn add(
     // PostgreSQL's cached plan read every comment of the article.
     let sql = AssertSqlSafe(format!("{COMMENTS} WHERE c.id = $2"));
     let comment = query_as::<_, Comment>(sql).bind(me).bind(id).fetch_one(&*db).await?;
-    Ok((StatusCode::CREATED, Json(CommentBody { comment })))
+    Ok(Created(Json(CommentBody { comment })))
 }
 
 /// Deletes one's own comment.
-#[delete("/api/articles/{slug}/comments/{id}")]
-pub async fn delete_comment(auth: Auth, db: Db, Path((slug, id)): Path<(String, i64)>) -> Result<StatusCode> {
+#[delete(
+    "/api/articles/{slug}/comments/{id}",
+    tags = ["Comments"],
+    errors = [ConduitError::NotFound, ConduitError::Forbidden]
+)]
+pub async fn delete_comment(auth: Auth, db: Db, Path((Name(slug), id)): Path<(Name, i64)>) -> Result<NoContent> {
     let me = user_id(&auth)?;
     let deleted = query(
         "DELETE FROM comments WHERE id = $1 AND author_id = $2 AND article_id = (SELECT id FROM articles WHERE slug = $3)",
@@ -100,7 +109,7 @@ pub async fn delete_comment(auth: Auth, db: Db, Path((slug, id)): Path<(String, 
     .execute(&*db)
     .await?;
     if deleted.rows_affected() == 1 {
-        return Ok(StatusCode::NO_CONTENT);
+        return Ok(NoContent);
     }
     // Nothing deleted: say why.
     let article = find(&db, &slug).await?;

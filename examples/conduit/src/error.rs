@@ -33,13 +33,21 @@ pub enum ConduitError {
     UnknownUser,
 }
 
+/// Every error's body: `{"errors": {"email": ["has already been taken"]}}`, for the OpenAPI
+/// document (`App::problem_schema`); [`render`] writes it.
+#[derive(Serialize, JsonSchema)]
+pub struct Errors {
+    /// What is wrong, by field (`body` when no field is to blame).
+    pub errors: BTreeMap<String, Vec<String>>,
+}
+
 /// The renderer `App::renderer` installs. A field is named as inside the request's wrapper
 /// (`/user/email` is `email`, `/article/tagList/2` is `tagList`); query parameters by name.
 pub fn render(problem: &Problem) -> Response {
-    let mut errors: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in &problem.errors {
         let name = e.pointer.rsplit('/').find(|step| step.parse::<usize>().is_err());
-        errors.entry(name.filter(|n| !n.is_empty()).unwrap_or("body")).or_default().push(&e.message);
+        errors.entry(name.filter(|n| !n.is_empty()).unwrap_or("body").to_owned()).or_default().push(e.message.clone());
     }
     if errors.is_empty() {
         let (field, message) = match problem.problem_type.as_str() {
@@ -47,7 +55,7 @@ pub fn render(problem: &Problem) -> Response {
             trestle::auth::INVALID_TOKEN => ("token", "is invalid"),
             _ => ("body", problem.detail.as_deref().unwrap_or(&problem.title)),
         };
-        errors.insert(field, vec![message]);
+        errors.insert(field.to_owned(), vec![message.to_owned()]);
     }
-    (problem.status(), Json(BTreeMap::from([("errors", errors)]))).into_response()
+    (problem.status(), Json(Errors { errors })).into_response()
 }

@@ -42,6 +42,7 @@ pub fn app() -> App<NoConfig, AppState> {
         .migrations(migrations)
         .auth()
         .renderer(error::render)
+        .problem_schema::<error::Errors>("application/json")
         .commands(seed::run)
         .state(|ctx| AppState { db: ctx.db(), jwt: ctx.jwt() })
         .routes(routes![

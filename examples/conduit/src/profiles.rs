@@ -2,11 +2,12 @@
 
 use trestle::prelude::*;
 
-use crate::error::ConduitError::NotFound;
+use crate::error::ConduitError::{self, NotFound};
+use crate::rules::Name;
 use crate::users::user_id;
 
 /// A user as others see them: a row of `username, bio, image, following`.
-#[derive(Serialize, FromRow)]
+#[derive(Serialize, FromRow, JsonSchema)]
 pub struct Profile {
     /// The username.
     pub username: String,
@@ -18,7 +19,8 @@ pub struct Profile {
     pub following: bool,
 }
 
-#[derive(Serialize)]
+/// `{"profile": …}`.
+#[derive(Serialize, JsonSchema)]
 pub struct ProfileBody {
     profile: Profile,
 }
@@ -44,14 +46,14 @@ async fn load(db: &Db, username: &str, viewer: i64) -> Result<Json<ProfileBody>>
 }
 
 /// A user's profile.
-#[get("/api/profiles/{username}")]
-pub async fn get_profile(auth: Option<Auth>, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
+#[get("/api/profiles/{username}", tags = ["Profile"], errors = [ConduitError::NotFound])]
+pub async fn get_profile(auth: Option<Auth>, db: Db, Path(Name(username)): Path<Name>) -> Result<Json<ProfileBody>> {
     load(&db, &username, viewer(&auth)?).await
 }
 
 /// Follows a user.
-#[post("/api/profiles/{username}/follow")]
-pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
+#[post("/api/profiles/{username}/follow", tags = ["Profile"], errors = [ConduitError::NotFound])]
+pub async fn follow(auth: Auth, db: Db, Path(Name(username)): Path<Name>) -> Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
     let sql = "INSERT INTO follows (follower_id, followed_id) SELECT $1, id FROM users WHERE username = $2
                ON CONFLICT DO NOTHING";
@@ -60,8 +62,8 @@ pub async fn follow(auth: Auth, db: Db, Path(username): Path<String>) -> Result<
 }
 
 /// Stops following a user.
-#[delete("/api/profiles/{username}/follow")]
-pub async fn unfollow(auth: Auth, db: Db, Path(username): Path<String>) -> Result<Json<ProfileBody>> {
+#[delete("/api/profiles/{username}/follow", tags = ["Profile"], errors = [ConduitError::NotFound])]
+pub async fn unfollow(auth: Auth, db: Db, Path(Name(username)): Path<Name>) -> Result<Json<ProfileBody>> {
     let me = user_id(&auth)?;
     let sql = "DELETE FROM follows WHERE follower_id = $1 AND followed_id = (SELECT id FROM users WHERE username = $2)";
     trestle::sqlx::query(sql).bind(me).bind(&username).execute(&*db).await?;

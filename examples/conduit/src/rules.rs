@@ -1,7 +1,26 @@
-//! garde rules in RealWorld's words (`#[garde(custom(required::<64>))]`), and the
-//! deserializer that tells an absent field from a `null` one.
+//! garde rules in RealWorld's words (`#[garde(custom(required::<64>))]`), the patterns that
+//! say the same in the OpenAPI document, and the deserializer that tells an absent field from a
+//! `null` one.
+
+use std::borrow::Cow;
 
 use garde::{Error, Result};
+use trestle::schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+
+/// What [`text`] accepts, as a JSON Schema pattern: no NUL.
+pub const TEXT: &str = r"^[^\u0000]*$";
+/// What [`filled`] accepts: no NUL, and something besides white space. The class lists what
+/// `str::trim` strips (Unicode's `White_Space`) rather than `\s`, whose members differ between
+/// regex engines.
+pub const FILLED: &str = concat!(
+    r"^[^\u0000]*",
+    r"[^\u0000\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\u0000]*$"
+);
+/// What [`email_address`] accepts: an `@`, no NUL.
+pub const EMAIL: &str = r"^[^\u0000]*@[^\u0000]*$";
+/// What [`tag`] accepts: no control characters.
+pub const TAG: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
 
 /// Text that must be there: not absent, `null` or blank; then as [`text`].
 pub fn required<const MAX: usize>(value: &Option<String>, _: &()) -> Result {
@@ -68,4 +87,35 @@ where
     T: serde::Deserialize<'de>,
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+/// A slug or username from the path: any text without NUL (PostgreSQL cannot store one, so no
+/// article or user has it); one with NUL is a 400 naming the parameter.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "String")]
+pub struct Name(pub String);
+
+impl TryFrom<String> for Name {
+    type Error = &'static str;
+
+    fn try_from(text: String) -> std::result::Result<Self, Self::Error> {
+        if text.contains('\0') {
+            return Err("contains a NUL character");
+        }
+        Ok(Name(text))
+    }
+}
+
+impl JsonSchema for Name {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Name".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "pattern": TEXT })
+    }
 }

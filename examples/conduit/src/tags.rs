@@ -2,13 +2,14 @@
 
 use trestle::prelude::*;
 
-#[derive(Serialize)]
+/// `{"tags": […]}`.
+#[derive(Serialize, JsonSchema)]
 pub struct Tags {
     tags: Vec<String>,
 }
 
 /// Every tag in use, sorted.
-#[get("/api/tags")]
+#[get("/api/tags", tags = ["Tags"])]
 pub async fn list(db: Db) -> Result<Json<Tags>> {
     // `tags` counts each tag's articles (migration 0002): an index of the tags in use.
     let tags =

@@ -1,61 +1,77 @@
 //! Registration, login, the current user.
 
 use trestle::auth::password;
-use trestle::axum::http::{HeaderMap, StatusCode, Uri};
+use trestle::axum::http::{HeaderMap, Uri};
 use trestle::prelude::*;
 use trestle::sqlx::{self, query_as, query_scalar};
 
-use crate::error::ConduitError::{BadCredentials, Taken, UnknownUser};
-use crate::rules::{email_address, new_password, present, required, text};
+use crate::error::ConduitError::{self, BadCredentials, Taken, UnknownUser};
+use crate::rules::{email_address, new_password, present, required, text, EMAIL, FILLED, TEXT};
 
 /// `{"user": …}`, in requests and responses.
-#[derive(Deserialize, Serialize, garde::Validate)]
+#[derive(Deserialize, Serialize, JsonSchema, garde::Validate)]
+#[schemars(rename = "{T}Body")]
 pub struct UserBody<T: garde::Validate<Context = ()>> {
     /// The wrapped object.
     #[garde(dive)]
     pub user: T,
 }
 
-#[derive(Deserialize, garde::Validate)]
+/// A registration. (Each field is an `Option` so that a missing one is named by its rule, with
+/// RealWorld's "can't be blank"; the schema says what the rules require.)
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 pub struct NewUser {
     #[garde(custom(required::<64>))]
+    #[schemars(with = "String", length(min = 1, max = 64), pattern(FILLED), example = &"jake")]
     username: Option<String>,
     #[garde(custom(required::<254>), custom(email_address))]
+    #[schemars(with = "String", length(min = 1, max = 254), pattern(EMAIL), example = &"jake@jake.jake")]
     email: Option<String>,
     #[garde(custom(new_password))]
+    #[schemars(with = "String", length(min = 8, max = 128), pattern(TEXT), extend("format" = "password"))]
+    #[schemars(example = &"jakejake")]
     password: Option<String>,
 }
 
-#[derive(Deserialize, garde::Validate)]
+/// Credentials.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 pub struct Login {
     #[garde(custom(required::<254>))]
+    #[schemars(with = "String", length(min = 1, max = 254), pattern(FILLED), example = &"jake@jake.jake")]
     email: Option<String>,
     #[garde(custom(required::<128>))]
+    #[schemars(with = "String", length(min = 1, max = 128), pattern(FILLED), extend("format" = "password"))]
+    #[schemars(example = &"jakejake")]
     password: Option<String>,
 }
 
 /// Absent fields stay as they are; `""` or `null` clear `bio` and `image`.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 pub struct UserUpdate {
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(custom(required::<254>), custom(email_address)))]
+    #[schemars(with = "String", length(min = 1, max = 254), pattern(EMAIL))]
     email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(custom(required::<64>)))]
+    #[schemars(with = "String", length(min = 1, max = 64), pattern(FILLED))]
     username: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(custom(new_password)))]
+    #[schemars(with = "String", length(min = 8, max = 128), pattern(TEXT), extend("format" = "password"))]
     password: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(inner(custom(text::<10_000>))))]
+    #[schemars(with = "Option<String>", length(max = 10_000), pattern(TEXT), example = &"I like to skateboard")]
     bio: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     #[garde(inner(inner(custom(text::<2_000>))))]
+    #[schemars(with = "Option<String>", length(max = 2_000), pattern(TEXT))]
     image: Option<Option<String>>,
 }
 
 /// The user as the API shows it to themselves (a row of `id, email, username, bio, image`).
-#[derive(Serialize, FromRow, garde::Validate)]
+#[derive(Serialize, FromRow, JsonSchema, garde::Validate)]
 #[garde(allow_unvalidated)] // The wrapper is shared with requests; responses have no rules.
 pub struct User {
     #[serde(skip)]
@@ -105,12 +121,12 @@ async fn unique<T>(db: &Db, written: Result<T, sqlx::Error>, username: Option<&s
 }
 
 /// Registers a user; the unique constraints decide a race between two registrations.
-#[post("/api/users")]
+#[post("/api/users", tags = ["User and Authentication"], errors = [ConduitError::Taken])]
 pub async fn register(
     db: Db,
     State(jwt): State<Jwt>,
     Valid(Json(body)): Valid<Json<UserBody<NewUser>>>,
-) -> Result<(StatusCode, Response)> {
+) -> Result<Created<Response>> {
     let new = body.user;
     let hash = password::hash(new.password.as_deref().unwrap_or_default()).await?;
     let inserted = query_as::<_, User>(
@@ -124,11 +140,11 @@ pub async fn register(
     .fetch_one(&*db)
     .await;
     let user = unique(&db, inserted, new.username.as_deref(), 0).await?;
-    Ok((StatusCode::CREATED, respond(&jwt, user, None)?))
+    Ok(Created(respond(&jwt, user, None)?))
 }
 
 /// Logs in with email and password.
-#[post("/api/users/login")]
+#[post("/api/users/login", tags = ["User and Authentication"], errors = [ConduitError::BadCredentials])]
 pub async fn login(
     db: Db,
     State(jwt): State<Jwt>,
@@ -147,7 +163,7 @@ pub async fn login(
 }
 
 /// The logged-in user, with the token the request carried (unexpired: `Auth` verified it).
-#[get("/api/user")]
+#[get("/api/user", tags = ["User and Authentication"], errors = [ConduitError::UnknownUser])]
 pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: HeaderMap, uri: Uri) -> Result<Response> {
     let token = jwt.token_of(&headers, &uri);
     let user = query_as::<_, User>("SELECT id, email, username, bio, image FROM users WHERE id = $1")
@@ -159,7 +175,7 @@ pub async fn current(auth: Auth, db: Db, State(jwt): State<Jwt>, headers: Header
 }
 
 /// Updates the logged-in user.
-#[put("/api/user")]
+#[put("/api/user", tags = ["User and Authentication"], errors = [ConduitError::Taken, ConduitError::UnknownUser])]
 pub async fn update(
     auth: Auth,
     db: Db,

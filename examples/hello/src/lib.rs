@@ -7,7 +7,6 @@
 //! curl 'localhost:3000/notes?limit=10'     # {"items":[…],"total":1,"limit":10,"offset":0}
 //! ```
 
-use trestle::axum::http::StatusCode;
 use trestle::db::Sqlite;
 use trestle::prelude::*;
 
@@ -37,14 +36,14 @@ pub struct AppState {
 }
 
 /// Request and response body of `/hello` and `/echo`.
-#[derive(Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
 pub struct Message {
     /// The text.
     pub message: String,
 }
 
 /// A note as stored (`FromRow`) and as sent (`Serialize`).
-#[derive(Debug, Deserialize, Serialize, FromRow)]
+#[derive(Debug, Deserialize, Serialize, FromRow, JsonSchema)]
 pub struct Note {
     /// Its id.
     pub id: i64,
@@ -53,7 +52,7 @@ pub struct Note {
 }
 
 /// A new note; `Valid` checks the rules, one 422 naming every failing field.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 pub struct NewNote {
     #[garde(length(chars, min = 1, max = 500))]
     text: String,
@@ -85,13 +84,13 @@ async fn list_notes(db: Db, page: Page) -> Result<Paginated<Note>> {
 
 /// Writes a note down.
 #[post("/notes")]
-async fn add_note(db: Db, Valid(Json(new)): Valid<Json<NewNote>>) -> Result<(StatusCode, Json<Note>)> {
+async fn add_note(db: Db, Valid(Json(new)): Valid<Json<NewNote>>) -> Result<Created<Json<Note>>> {
     let note: Note = trestle::sqlx::query_as("INSERT INTO notes (text) VALUES ($1) RETURNING id, text")
         .bind(&new.text)
         .fetch_one(&*db)
         .await?;
     trestle::tracing::info!(note.id = note.id, "note added");
-    Ok((StatusCode::CREATED, Json(note)))
+    Ok(Created(Json(note)))
 }
 
 /// The app, ready to `.run()` (or to hand to `TestApp`).

@@ -8,7 +8,10 @@
 //!   `[pagination]`);
 //! - one error enum (`#[derive(ApiError)]`), one state struct split by `#[derive(FromRef)]`
 //!   and built asynchronously;
-//! - races (two sign-ups with one email) are decided by the database's constraints.
+//! - races (two sign-ups with one email) are decided by the database's constraints;
+//! - the OpenAPI document (`/openapi.json`, `/docs`) comes from the handlers: bodies derive
+//!   `JsonSchema` (garde's rules included), `Created` and `NoContent` give 201 and 204, and
+//!   `errors = [TodoError::NotFound, …]` names the errors each route can give.
 //!
 //! `cargo run -p todos`, then:
 //!
@@ -21,7 +24,6 @@
 //! ```
 
 use trestle::auth::{password, Jwt};
-use trestle::axum::http::StatusCode;
 use trestle::db::Sqlite;
 use trestle::prelude::*;
 
@@ -68,7 +70,7 @@ pub enum TodoError {
 }
 
 /// A to-do as stored and as sent.
-#[derive(Debug, Serialize, Deserialize, FromRow)]
+#[derive(Debug, Serialize, Deserialize, FromRow, JsonSchema)]
 pub struct Todo {
     /// Its id.
     pub id: i64,
@@ -78,11 +80,13 @@ pub struct Todo {
     pub done: bool,
     /// When it was written down.
     #[serde(with = "trestle::time::serde::rfc3339")]
+    // schemars knows no `time` types: described as what `rfc3339` writes.
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub created_at: OffsetDateTime,
 }
 
 /// Sign-up and login.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 pub struct Credentials {
     #[garde(email, length(max = 254))]
     email: String,
@@ -91,34 +95,44 @@ pub struct Credentials {
 }
 
 /// A token for the API.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, JsonSchema)]
 pub struct Token {
     /// `Authorization: Bearer <token>`.
     pub token: String,
 }
 
 /// A new to-do.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 pub struct NewTodo {
     #[garde(length(chars, min = 1, max = 200), custom(not_blank))]
+    #[schemars(regex(pattern = NOT_BLANK))]
     title: String,
 }
 
 /// A change to a to-do; absent fields stay as they are.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 pub struct TodoChange {
-    #[garde(inner(length(chars, min = 1, max = 200), custom(not_blank)))]
+    // `length` on the `Option` itself (garde checks it when `Some`), not in `inner(…)`: schemars
+    // reads `inner` only for arrays, and would leave the limits out of the document.
+    #[garde(length(chars, min = 1, max = 200), inner(custom(not_blank)))]
+    #[schemars(regex(pattern = NOT_BLANK))]
     title: Option<String>,
     #[garde(skip)]
     done: Option<bool>,
 }
 
 /// `?done=true|false` on the list.
-#[derive(Deserialize, garde::Validate)]
+#[derive(Deserialize, garde::Validate, JsonSchema)]
 pub struct Filter {
+    /// Only the to-dos done (`true`) or not (`false`).
     #[garde(skip)]
     done: Option<bool>,
 }
+
+/// `not_blank` for the OpenAPI document: at least one character that is not whitespace as
+/// `str::trim` counts it (Unicode `White_Space`), spelled out so that ECMA-262 and other regex
+/// dialects read it alike (their `\s` differ at U+0085 and U+FEFF).
+const NOT_BLANK: &str = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
 
 fn not_blank(value: &str, _: &()) -> garde::Result {
     if value.trim().is_empty() {
@@ -133,7 +147,7 @@ fn user_id(auth: &Auth) -> Result<i64> {
 }
 
 /// `GET /api`'s answer.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct Index {
     /// The message of the day (`motd` in the config).
     pub motd: String,
@@ -146,12 +160,12 @@ async fn index(State(settings): State<Arc<Settings>>) -> Json<Index> {
 }
 
 /// Registers a user; answers with a token.
-#[post("/api/users")]
+#[post("/api/users", errors = [TodoError::EmailTaken])]
 async fn sign_up(
     db: Db,
     State(jwt): State<Jwt>,
     Valid(Json(body)): Valid<Json<Credentials>>,
-) -> Result<(StatusCode, Json<Token>)> {
+) -> Result<Created<Json<Token>>> {
     let hash = password::hash(&body.password).await?;
     // The unique index decides: of two sign-ups racing for one email, exactly one is inserted.
     let inserted =
@@ -164,11 +178,11 @@ async fn sign_up(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user.id = id, "user signed up");
-    Ok((StatusCode::CREATED, Json(Token { token: jwt.issue(id.to_string(), ())? })))
+    Ok(Created(Json(Token { token: jwt.issue(id.to_string(), ())? })))
 }
 
 /// Logs in; answers with a token.
-#[post("/api/login", rate_limit = "10/1m")]
+#[post("/api/login", rate_limit = "10/1m", errors = [TodoError::BadCredentials])]
 async fn login(db: Db, State(jwt): State<Jwt>, Valid(Json(body)): Valid<Json<Credentials>>) -> Result<Json<Token>> {
     let user =
         sqlx::query!("SELECT id, password_hash FROM users WHERE email = ?1", body.email).fetch_optional(&*db).await?;
@@ -181,7 +195,7 @@ async fn login(db: Db, State(jwt): State<Jwt>, Valid(Json(body)): Valid<Json<Cre
 
 /// The caller's to-dos, oldest first, a page at a time (`?limit=&offset=` or `?cursor=`);
 /// `?done=` filters.
-#[get("/api/todos")]
+#[get("/api/todos", errors = [TodoError::UnknownUser])]
 async fn list(auth: Auth, db: Db, page: Page, Valid(Query(filter)): Valid<Query<Filter>>) -> Result<Paginated<Todo>> {
     let owner = user_id(&auth)?;
     // A cursor continues after the last id of the previous page; an offset skips rows.
@@ -209,8 +223,8 @@ async fn list(auth: Auth, db: Db, page: Page, Valid(Query(filter)): Valid<Query<
 }
 
 /// Writes a to-do down.
-#[post("/api/todos")]
-async fn create(auth: Auth, db: Db, Valid(Json(new)): Valid<Json<NewTodo>>) -> Result<(StatusCode, Json<Todo>)> {
+#[post("/api/todos", errors = [TodoError::UnknownUser])]
+async fn create(auth: Auth, db: Db, Valid(Json(new)): Valid<Json<NewTodo>>) -> Result<Created<Json<Todo>>> {
     let owner = user_id(&auth)?;
     let todo = sqlx::query_as!(
         Todo,
@@ -222,11 +236,11 @@ async fn create(auth: Auth, db: Db, Valid(Json(new)): Valid<Json<NewTodo>>) -> R
     .fetch_one(&*db)
     .await?;
     tracing::info!(todo.id = todo.id, "to-do created");
-    Ok((StatusCode::CREATED, Json(todo)))
+    Ok(Created(Json(todo)))
 }
 
 /// One of the caller's to-dos.
-#[get("/api/todos/{id}")]
+#[get("/api/todos/{id}", errors = [TodoError::NotFound, TodoError::UnknownUser])]
 async fn show(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<Json<Todo>> {
     let owner = user_id(&auth)?;
     let todo = sqlx::query_as!(
@@ -241,7 +255,7 @@ async fn show(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<Json<Todo>> {
 }
 
 /// Renames a to-do or marks it done (one statement: no read-then-write race).
-#[patch("/api/todos/{id}")]
+#[patch("/api/todos/{id}", errors = [TodoError::NotFound, TodoError::UnknownUser])]
 async fn update(
     auth: Auth,
     db: Db,
@@ -264,14 +278,14 @@ async fn update(
 }
 
 /// Deletes a to-do.
-#[delete("/api/todos/{id}")]
-async fn remove(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<StatusCode> {
+#[delete("/api/todos/{id}", errors = [TodoError::NotFound, TodoError::UnknownUser])]
+async fn remove(auth: Auth, db: Db, Path(id): Path<i64>) -> Result<NoContent> {
     let owner = user_id(&auth)?;
     let deleted = sqlx::query!("DELETE FROM todos WHERE id = ?1 AND owner_id = ?2", id, owner).execute(&*db).await?;
     if deleted.rows_affected() == 0 {
         return Err(TodoError::NotFound(id).into());
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 /// The app, ready to run or to hand to `TestApp`.

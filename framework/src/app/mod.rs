@@ -228,7 +228,10 @@ impl Setup {
         match self.problem_schema {
             Some(schema) => schema,
             None if self.default_renderer => crate::openapi::ProblemSchema::default(),
-            None => crate::openapi::ProblemSchema { content_type: "application/json", schema: |_| schemars::Schema::default() },
+            None => crate::openapi::ProblemSchema {
+                content_type: "application/json",
+                schema: |_| schemars::Schema::default(),
+            },
         }
     }
 }

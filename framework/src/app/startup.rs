@@ -135,7 +135,8 @@ impl<C: Config, S: Clone + Send + Sync + 'static> Prepared<C, S> {
         #[cfg(not(feature = "metrics"))]
         let metrics_on_app_port: Option<(&str, Router)> = None;
         let health_routes = server.health.then(|| health.clone());
-        let framework_routes = FrameworkParts { health: health_routes, metrics: metrics_on_app_port, openapi: self.openapi };
+        let framework_routes =
+            FrameworkParts { health: health_routes, metrics: metrics_on_app_port, openapi: self.openapi };
         let (app, framework) = build_routes(self.routes, self.state, framework_routes, self.layers, &names)?;
         // The stack wraps each part: the framework's routes are not traced, counted or CORS'd.
         // Merged into the framework's part, so the app's fallback (404s, traced) is the one
@@ -230,9 +231,10 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
         layers.insert(0, Box::new(move |router: Router| router.layer(axum::Extension(pagination))));
     }
     // Built once, here: requests get the serialized bytes.
-    let openapi = config.openapi.enabled.then(|| {
-        (openapi_document(&app.routes.table(), &config, problem_schema), config.openapi.clone())
-    });
+    let openapi = config
+        .openapi
+        .enabled
+        .then(|| (openapi_document(&app.routes.table(), &config, problem_schema), config.openapi.clone()));
     let (context, state) = build_state(config, resources, app.state).await?;
     let stack = crate::middleware::Settings {
         renderer: setup.renderer,
@@ -367,7 +369,8 @@ fn build_routes<S: Clone + Send + Sync + 'static>(
         for path in &openapi_paths[1..] {
             framework.push((Claim { methods: &["GET"], path, handler }, Router::new()));
         }
-        framework.push((Claim { methods: &["GET"], path: &openapi_paths[0], handler }, crate::openapi::router(doc, config)));
+        framework
+            .push((Claim { methods: &["GET"], path: &openapi_paths[0], handler }, crate::openapi::router(doc, config)));
     }
     let (health, metrics) = (parts.health, parts.metrics);
     if let Some(health) = health {

@@ -89,11 +89,12 @@ impl Page {
                 _ => {}
             }
         }
-        let limit = match limit.filter(|v| !v.is_empty()) {
+        // An empty value (`?offset=`) is not a number: 422, as the document's `integer` says.
+        let limit = match limit {
             None => config.default_limit,
             Some(text) => parse_limit(&text, config)?,
         };
-        let offset = match offset.filter(|v| !v.is_empty()) {
+        let offset = match offset {
             None => 0,
             Some(text) => text
                 .parse::<u64>()
@@ -159,6 +160,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
 /// `"next_cursor"` when [`with_next_cursor`](Self::with_next_cursor) set one. Built by
 /// [`Page::respond`]; `total` is also sent as `x-total-count`.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(description = "One page of a list: its items, the total when counted, and where the next page starts.")]
 pub struct Paginated<T> {
     /// This page's items.
     pub items: Vec<T>,
@@ -236,6 +238,8 @@ mod tests {
             ("offset=99999999999999999999999999", "offset"),
             ("offset=9223372036854775808", "offset"),
             ("offset=1.5", "offset"),
+            ("offset=", "offset"),
+            ("limit=", "limit"),
         ] {
             let e = page(query).unwrap_err();
             assert_eq!(e.status().as_u16(), 422, "{query}");

@@ -48,6 +48,32 @@ impl<T: DescribeOutput> DescribeOutput for Created<T> {
     }
 }
 
+/// A response with status 204 No Content and no body: what a delete answers.
+///
+/// ```
+/// use trestle::openapi::NoContent;
+/// use trestle::prelude::*;
+///
+/// #[delete("/notes/{id}")]
+/// async fn remove(Path(_id): Path<u64>) -> Result<NoContent> {
+///     Ok(NoContent)
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoContent;
+
+impl IntoResponse for NoContent {
+    fn into_response(self) -> Response {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+impl DescribeOutput for NoContent {
+    fn describe(op: &mut Operation<'_>) {
+        op.response(204, "No Content", None);
+    }
+}
+
 /// The problems a JSON body can get before the handler sees it.
 fn json_body_problems(op: &mut Operation<'_>) {
     op.problem(400, "The body is not well-formed JSON.");
@@ -184,8 +210,18 @@ describes_nothing! {
     http::Method;
     http::Version;
     http::request::Parts;
+    axum::extract::RawQuery;
+    axum::extract::RawPathParams;
+    axum::extract::NestedPath;
     crate::middleware::RequestId;
+    crate::middleware::ClientIp;
     crate::auth::Jwt;
+}
+
+impl DescribeInput for axum::body::Body {
+    fn describe(op: &mut Operation<'_>) {
+        op.request_body("application/octet-stream", json!({}));
+    }
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
@@ -205,10 +241,25 @@ impl<T: JsonSchema> DescribeOutput for axum::Json<T> {
 }
 
 impl<T: JsonSchema> DescribeOutput for Paginated<T> {
+    /// The page, and the `cursor` parameter that continues it: a handler that answers with
+    /// `Paginated` is one that can set `next_cursor` (`Page` alone cannot tell whether the
+    /// handler reads `cursor`, so it documents `limit` and `offset` only).
     fn describe(op: &mut Operation<'_>) {
+        op.parameter(
+            "query",
+            "cursor",
+            false,
+            json!({ "type": "string" }),
+            Some("Where the page starts: the `next_cursor` of the page before (instead of `offset`)."),
+        );
         let schema = op.output_schema::<Paginated<T>>();
         op.response(200, "OK", Some((JSON, schema)));
-        op.response_header(200, "x-total-count", json!({ "type": "integer", "minimum": 0 }), "Items across all pages, when counted.");
+        op.response_header(
+            200,
+            "x-total-count",
+            json!({ "type": "integer", "minimum": 0 }),
+            "Items across all pages, when counted.",
+        );
     }
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
     let schemes = security_schemes(inputs.jwt);
     let ids = operation_ids(inputs.routes);
 
-    let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut uses_auth = false;
     for route in inputs.routes {
         let Some(describe) = route.openapi else { continue };
@@ -70,11 +70,12 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
                 registry: &mut registry,
             };
             describe(&mut op);
+            declare_path_parameters(&mut op);
             every_request(&mut op, route, method, inputs.rate_limit);
             uses_auth |= route.auth != AuthRequirement::None;
             let id = ids.get(&(route.handler, *method)).cloned().unwrap_or_default();
             let object = operation_object(op, route, id, &schemes);
-            paths.entry(route.path).or_default().insert(method.to_ascii_lowercase(), object);
+            paths.entry(template(route.path)).or_default().insert(method.to_ascii_lowercase(), object);
         }
     }
 
@@ -93,7 +94,59 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
     }
     let mut doc = json!({ "openapi": "3.1.0", "info": info, "paths": paths, "components": components });
     rewrite_refs(&mut doc, &renames);
+    drop_null_defaults(&mut doc);
     doc
+}
+
+/// Removes `"default": null` where the schema's type does not admit `null`: schemars writes it
+/// for a `#[serde(default)]` field whose schema says `with = "String"`, where it means "absent",
+/// and validators reject a default the schema itself refuses.
+fn drop_null_defaults(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let admits_null = match map.get("type") {
+                Some(Value::String(t)) => t == "null",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+                _ => true,
+            };
+            if !admits_null && map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            map.values_mut().for_each(drop_null_defaults);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_null_defaults),
+        _ => {}
+    }
+}
+
+/// The path as an OpenAPI template: axum's wildcard `{*rest}` is `{rest}` (OpenAPI has no
+/// wildcard; the parameter's description says it spans segments).
+fn template(path: &str) -> String {
+    path.replace("{*", "{")
+}
+
+/// A string parameter for each of the path's parameters the extractors did not describe (a
+/// `Path<HashMap<…>>`, a wildcard): OpenAPI requires every one to be declared.
+fn declare_path_parameters(op: &mut Operation<'_>) {
+    let wildcards: Vec<String> = op
+        .path
+        .split('/')
+        .filter_map(|s| s.strip_prefix("{*").and_then(|s| s.strip_suffix('}')))
+        .map(str::to_owned)
+        .collect();
+    let names: Vec<String> = op.path_parameter_names().into_iter().map(str::to_owned).collect();
+    for name in names {
+        let declared = op.parameters.iter().any(|p| p["in"] == "path" && p["name"] == name.as_str());
+        if !declared {
+            let description =
+                if wildcards.contains(&name) { Some("The rest of the path, `/`s included.") } else { None };
+            op.parameter("path", &name, true, json!({ "type": "string" }), description);
+        }
+    }
+    // A struct or map read from a path with a wildcard names parameters the template does not
+    // have: only the template's stay.
+    let names: Vec<String> = op.path_parameter_names().into_iter().map(str::to_owned).collect();
+    op.parameters.retain(|p| p["in"] != "path" || p["name"].as_str().is_some_and(|n| names.iter().any(|m| m == n)));
 }
 
 /// The first route's `field`, else `fallback`.
@@ -123,7 +176,8 @@ fn operation_ids(routes: &[RouteInfo]) -> HashMap<(&'static str, &'static str), 
             short
         };
         for method in route.methods {
-            let id = if route.methods.len() > 1 { format!("{base}_{}", method.to_ascii_lowercase()) } else { base.clone() };
+            let id =
+                if route.methods.len() > 1 { format!("{base}_{}", method.to_ascii_lowercase()) } else { base.clone() };
             ids.insert((route.handler, *method), id);
         }
     }
@@ -139,7 +193,12 @@ fn every_request(op: &mut Operation<'_>, route: &RouteInfo, method: &str, rate_l
     }
     if crate::rate_limit::applies(rate_limit, route, method) {
         op.problem(429, "The client has used up its quota: retry after `Retry-After` seconds.");
-        op.response_header(429, "retry-after", json!({ "type": "integer", "minimum": 0 }), "Seconds until a request will be served.");
+        op.response_header(
+            429,
+            "retry-after",
+            json!({ "type": "integer", "minimum": 0 }),
+            "Seconds until a request will be served.",
+        );
     }
     op.problem(500, "An unexpected error: the cause is logged with the request id, never sent.");
     op.problem(
@@ -154,7 +213,11 @@ fn operation_object(op: Operation<'_>, route: &RouteInfo, id: String, schemes: &
     let tags: Vec<String> = if route.tags.is_empty() {
         // The handler's module: `my_app::articles::list` → `articles`; none at the crate root.
         let parts: Vec<&str> = route.handler.split("::").collect();
-        if parts.len() > 2 { vec![parts[parts.len() - 2].to_owned()] } else { Vec::new() }
+        if parts.len() > 2 {
+            vec![parts[parts.len() - 2].to_owned()]
+        } else {
+            Vec::new()
+        }
     } else {
         route.tags.iter().map(|t| (*t).to_owned()).collect()
     };
@@ -178,11 +241,8 @@ fn operation_object(op: Operation<'_>, route: &RouteInfo, id: String, schemes: &
         .responses
         .into_iter()
         .map(|(status, doc)| {
-            let description = if doc.descriptions.is_empty() {
-                status_reason(&status)
-            } else {
-                doc.descriptions.join(" ")
-            };
+            let description =
+                if doc.descriptions.is_empty() { status_reason(&status) } else { doc.descriptions.join(" ") };
             let mut response = json!({ "description": description });
             if let Some((content_type, schema)) = doc.content {
                 response["content"] = json!({ content_type: { "schema": schema } });

@@ -9,9 +9,9 @@
 //! |---|---|
 //! | `#[get("/articles/{slug}")]` | the path and method |
 //! | `Path<T>` | each path parameter, named from the path, typed from `T` |
-//! | `Query<T>`, `Page` | the query parameters of `T`'s fields; `limit`, `offset`, `cursor` |
+//! | `Query<T>`, `Page` | the query parameters of `T`'s fields; `limit` and `offset` (and `cursor` with `Paginated<T>` returned) |
 //! | `Json<T>`, `Valid<Json<T>>` | the required JSON body, `T`'s schema with its rules |
-//! | `Json<T>`, `Created<T>`, `Paginated<T>`, … returned | the success response and its schema |
+//! | `Json<T>`, `Created<T>`, `NoContent`, `Paginated<T>`, … returned | the success response and its schema |
 //! | `Result<_, E>` with `#[derive(ApiError)]` `E` | a problem response per status of `E` |
 //! | `errors = [MyError::NotFound, 409]` on the route | those problems too |
 //! | `Auth`, `Option<Auth>`, `scopes = [...]` | the security requirement, 401 and 403 |
@@ -68,8 +68,8 @@
 //! document), derive `JsonSchema` for a body, or leave the route out with `openapi = false`.
 
 mod describe;
-mod document;
 mod docs_page;
+mod document;
 
 use std::collections::BTreeMap;
 
@@ -77,7 +77,7 @@ use schemars::generate::SchemaGenerator;
 pub use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
 
-pub use describe::Created;
+pub use describe::{Created, NoContent};
 pub(crate) use docs_page::{paths, router};
 pub(crate) use document::{build, DocumentInputs, ProblemSchema};
 
@@ -196,7 +196,8 @@ impl<'a> Operation<'a> {
     /// the same name and location replaces the first.
     pub fn parameter(&mut self, location: &str, name: &str, required: bool, schema: Value, description: Option<&str>) {
         self.parameters.retain(|p| !(p["name"] == name && p["in"] == location));
-        let mut param = json!({ "name": name, "in": location, "required": required || location == "path", "schema": schema });
+        let mut param =
+            json!({ "name": name, "in": location, "required": required || location == "path", "schema": schema });
         if let Some(d) = description.filter(|d| !d.is_empty()) {
             param["description"] = d.into();
         }
@@ -238,7 +239,9 @@ impl<'a> Operation<'a> {
             for (name, prop) in props.clone() {
                 let description = prop.get("description").and_then(Value::as_str).map(str::to_owned);
                 let is_required = required.contains(&name);
-                self.parameter("query", &name, is_required, without_description(prop), description.as_deref());
+                // An absent parameter is how a query string says `None`: it cannot send `null`.
+                let schema = without_null(without_description(prop));
+                self.parameter("query", &name, is_required, schema, description.as_deref());
             }
         }
         self.problem(400, "The query string could not be read: a parameter is missing or not of its type.");
@@ -319,6 +322,17 @@ impl<'a> Operation<'a> {
 pub(crate) struct ProblemBody {
     content_type: String,
     schema: Value,
+}
+
+/// A parameter's schema without `null` among its types.
+fn without_null(mut schema: Value) -> Value {
+    if let Some(types) = schema.get_mut("type").and_then(Value::as_array_mut) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            schema["type"] = types[0].clone();
+        }
+    }
+    schema
 }
 
 /// A parameter's schema without its description (which moves to the parameter).

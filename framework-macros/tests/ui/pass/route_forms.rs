@@ -4,13 +4,13 @@ use trestle::config::NoConfig;
 use trestle::prelude::*;
 use trestle::Context;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 struct Ids {
     user: u32,
     post: u32,
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, JsonSchema)]
 struct Body {
     text: String,
 }

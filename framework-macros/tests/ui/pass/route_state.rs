@@ -23,7 +23,10 @@ impl FromRequestParts<AppState> for Tenant {
     }
 }
 
-#[derive(Deserialize, garde::Validate)]
+/// It reads nothing the OpenAPI document shows.
+impl trestle::openapi::DescribeInput for Tenant {}
+
+#[derive(Deserialize, JsonSchema, garde::Validate)]
 struct Slug {
     #[garde(length(min = 1))]
     slug: String,
