@@ -370,6 +370,6 @@ async fn mine() -> &'static str {
 
 #[trestle::test]
 async fn a_route_on_the_documents_path_is_a_conflict_naming_the_key() {
-    let e = app().routes(routes![mine]).into_router().await.err().expect("a conflict").to_string();
+    let e = app().routes(routes![mine]).into_router().await.expect_err("a conflict").to_string();
     assert!(e.contains("openapi.path") && e.contains("mine"), "{e}");
 }
