@@ -253,11 +253,41 @@ pub(super) fn openapi_document<C>(
     config: &Loaded<C>,
     problem: crate::openapi::ProblemSchema,
 ) -> serde_json::Value {
+    use crate::openapi::{Access, RouteDoc};
+    use crate::routing::AuthRequirement;
+    let routes: Vec<RouteDoc> = routes
+        .iter()
+        .filter_map(|route| {
+            Some(RouteDoc {
+                methods: route.methods,
+                path: route.path,
+                handler: route.handler,
+                summary: route.summary,
+                description: route.description,
+                tags: route.tags,
+                deprecated: route.deprecated,
+                access: match route.auth {
+                    AuthRequirement::None => Access::Public,
+                    AuthRequirement::Optional => Access::Optional,
+                    AuthRequirement::Required => Access::Required,
+                },
+                scopes: route.scopes,
+                package: route.package,
+                version: route.version,
+                describe: route.openapi?,
+                limited: route
+                    .methods
+                    .iter()
+                    .copied()
+                    .filter(|method| crate::rate_limit::applies(&config.rate_limit, route, method))
+                    .collect(),
+            })
+        })
+        .collect();
     crate::openapi::build(&crate::openapi::DocumentInputs {
-        routes,
+        routes: &routes,
         openapi: &config.openapi,
         pagination: config.pagination,
-        rate_limit: &config.rate_limit,
         jwt: &config.auth.jwt,
         problem,
     })

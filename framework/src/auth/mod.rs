@@ -102,6 +102,21 @@ where
     }
 }
 
+impl<C> crate::openapi::DescribeInput for Auth<C> {
+    fn describe(op: &mut crate::openapi::Operation<'_>) {
+        op.problem(401, "The request has no token, or its token is malformed, expired or not signed by this server.");
+    }
+}
+
+impl<C> crate::openapi::DescribeInput for Option<Auth<C>> {
+    fn describe(op: &mut crate::openapi::Operation<'_>) {
+        op.problem(401, "The request sent a token that is malformed, expired or not signed by this server.");
+    }
+}
+
+/// `State<Jwt>` and `Jwt` from the state read nothing from the request.
+impl crate::openapi::DescribeInput for Jwt {}
+
 impl<C, S> OptionalFromRequestParts<S> for Auth<C>
 where
     C: DeserializeOwned + Send,

@@ -142,6 +142,9 @@ impl<DB: Backend> Deref for Db<DB> {
     }
 }
 
+/// The pool reads nothing from the request; its failures (503) are on every operation.
+impl<DB: Backend> crate::openapi::DescribeInput for Db<DB> {}
+
 impl<DB: Backend, S: Send + Sync> FromRequestParts<S> for Db<DB>
 where
     Db<DB>: FromRef<S>,

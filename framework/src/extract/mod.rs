@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::error::{Error, FieldError};
 
+mod describe;
 mod page;
 mod valid;
 

@@ -156,6 +156,10 @@ impl ClientAddr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
+/// The client's address comes from the connection (and trusted proxies): nothing for the
+/// document.
+impl crate::openapi::DescribeInput for ClientIp {}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = crate::Error;
 

@@ -73,6 +73,9 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// The request id is the server's: nothing for the document.
+impl crate::openapi::DescribeInput for RequestId {}
+
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = Infallible;
 

@@ -1,4 +1,6 @@
-//! What trestle's and axum's extractors and responses add to an operation.
+//! What axum's and the standard library's extractors and responses add to an operation, and the
+//! response helpers with a fixed status. trestle's own extractors describe themselves beside
+//! their definitions (`extract`, `auth`, `db`, `middleware`).
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -9,10 +11,6 @@ use schemars::JsonSchema;
 use serde_json::{json, Value};
 
 use super::{DescribeErrors, DescribeInput, DescribeOutput, ErrorDoc, Operation};
-use crate::auth::Auth;
-use crate::extract::{Json, Page, Paginated, Path, Query, Valid};
-
-const JSON: &str = "application/json";
 
 /// A response with status 201 Created: `Created(Json(article))`.
 ///
@@ -74,25 +72,9 @@ impl DescribeOutput for NoContent {
     }
 }
 
-/// The problems a JSON body can get before the handler sees it.
-fn json_body_problems(op: &mut Operation<'_>) {
-    op.problem(400, "The body is not well-formed JSON.");
-    op.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
-    op.problem(415, "The request has no `content-type: application/json`.");
-    op.problem(422, "The JSON does not match the schema: a field is missing or of another type.");
-}
-
-impl<T: JsonSchema> DescribeInput for Json<T> {
-    fn describe(op: &mut Operation<'_>) {
-        let schema = op.input_schema::<T>();
-        op.request_body(JSON, schema);
-        json_body_problems(op);
-    }
-}
-
 impl<T: JsonSchema> DescribeInput for axum::Json<T> {
     fn describe(op: &mut Operation<'_>) {
-        <Json<T> as DescribeInput>::describe(op);
+        op.json_request_body::<T>();
     }
 }
 
@@ -122,71 +104,15 @@ impl DescribeInput for bytes::Bytes {
     }
 }
 
-impl<T: JsonSchema> DescribeInput for Path<T> {
-    fn describe(op: &mut Operation<'_>) {
-        op.path_parameters::<T>();
-    }
-}
-
 impl<T: JsonSchema> DescribeInput for axum::extract::Path<T> {
     fn describe(op: &mut Operation<'_>) {
         op.path_parameters::<T>();
     }
 }
 
-impl<T: JsonSchema> DescribeInput for Query<T> {
-    fn describe(op: &mut Operation<'_>) {
-        op.query_parameters::<T>();
-    }
-}
-
 impl<T: JsonSchema> DescribeInput for axum::extract::Query<T> {
     fn describe(op: &mut Operation<'_>) {
         op.query_parameters::<T>();
-    }
-}
-
-impl<E: DescribeInput> DescribeInput for Valid<E> {
-    fn describe(op: &mut Operation<'_>) {
-        E::describe(op);
-        op.problem(422, "A value breaks the rules its field states: every failing field is named in `errors`.");
-    }
-}
-
-impl DescribeInput for Page {
-    fn describe(op: &mut Operation<'_>) {
-        let config = *op.pagination();
-        let mut limit = json!({ "type": "integer", "minimum": 1, "default": config.default_limit });
-        let limit_doc = match config.over_max {
-            crate::config::OverMax::Reject => {
-                limit["maximum"] = config.max_limit.into();
-                format!("Items per page, at most {}.", config.max_limit)
-            }
-            crate::config::OverMax::Clamp => {
-                format!("Items per page; more than {} gets {}.", config.max_limit, config.max_limit)
-            }
-        };
-        op.parameter("query", "limit", false, limit, Some(&limit_doc));
-        op.parameter(
-            "query",
-            "offset",
-            false,
-            json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX, "default": 0 }),
-            Some("Items to skip."),
-        );
-        op.problem(422, "`limit` or `offset` is not a whole number in its range.");
-    }
-}
-
-impl<C> DescribeInput for Auth<C> {
-    fn describe(op: &mut Operation<'_>) {
-        op.problem(401, "The request has no token, or its token is malformed, expired or not signed by this server.");
-    }
-}
-
-impl<C> DescribeInput for Option<Auth<C>> {
-    fn describe(op: &mut Operation<'_>) {
-        op.problem(401, "The request sent a token that is malformed, expired or not signed by this server.");
     }
 }
 
@@ -213,9 +139,6 @@ describes_nothing! {
     axum::extract::RawQuery;
     axum::extract::RawPathParams;
     axum::extract::NestedPath;
-    crate::middleware::RequestId;
-    crate::middleware::ClientIp;
-    crate::auth::Jwt;
 }
 
 impl DescribeInput for axum::body::Body {
@@ -224,42 +147,9 @@ impl DescribeInput for axum::body::Body {
     }
 }
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-impl<DB: crate::db::Backend> DescribeInput for crate::db::Db<DB> {}
-
-impl<T: JsonSchema> DescribeOutput for Json<T> {
-    fn describe(op: &mut Operation<'_>) {
-        let schema = op.output_schema::<T>();
-        op.response(200, "OK", Some((JSON, schema)));
-    }
-}
-
 impl<T: JsonSchema> DescribeOutput for axum::Json<T> {
     fn describe(op: &mut Operation<'_>) {
-        <Json<T> as DescribeOutput>::describe(op);
-    }
-}
-
-impl<T: JsonSchema> DescribeOutput for Paginated<T> {
-    /// The page, and the `cursor` parameter that continues it: a handler that answers with
-    /// `Paginated` is one that can set `next_cursor` (`Page` alone cannot tell whether the
-    /// handler reads `cursor`, so it documents `limit` and `offset` only).
-    fn describe(op: &mut Operation<'_>) {
-        op.parameter(
-            "query",
-            "cursor",
-            false,
-            json!({ "type": "string" }),
-            Some("Where the page starts: the `next_cursor` of the page before (instead of `offset`)."),
-        );
-        let schema = op.output_schema::<Paginated<T>>();
-        op.response(200, "OK", Some((JSON, schema)));
-        op.response_header(
-            200,
-            "x-total-count",
-            json!({ "type": "integer", "minimum": 0 }),
-            "Items across all pages, when counted.",
-        );
+        op.json_response::<T>();
     }
 }
 

@@ -7,8 +7,7 @@ use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{json, Map, Value};
 
 use super::{Operation, ProblemBody, Registry};
-use crate::config::{JwtConfig, OpenApiConfig, PaginationConfig, RateLimitConfig};
-use crate::routing::{AuthRequirement, RouteInfo};
+use crate::config::{JwtConfig, OpenApiConfig, PaginationConfig};
 
 /// Where request schemas are collected until they are merged into `components.schemas`.
 const INPUT_REFS: &str = "#/components/x-input-schemas/";
@@ -28,12 +27,43 @@ impl Default for ProblemSchema {
     }
 }
 
+/// One route as the document shows it: the route macro's metadata (`routing::RouteInfo`, which
+/// `app` hands over) and what the config says of it.
+pub(crate) struct RouteDoc {
+    pub(crate) methods: &'static [&'static str],
+    pub(crate) path: &'static str,
+    /// The handler's full path: its name is the operation id, its module the default tag.
+    pub(crate) handler: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) tags: &'static [&'static str],
+    pub(crate) deprecated: bool,
+    pub(crate) access: Access,
+    pub(crate) scopes: &'static [&'static str],
+    pub(crate) package: &'static str,
+    pub(crate) version: &'static str,
+    /// What the route macro emitted from the handler's signature.
+    pub(crate) describe: fn(&mut Operation<'_>),
+    /// The methods a rate limit applies to.
+    pub(crate) limited: Vec<&'static str>,
+}
+
+/// Whom a route serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Anyone.
+    Public,
+    /// Anyone; a token that is sent must be valid.
+    Optional,
+    /// Only with a valid token.
+    Required,
+}
+
 /// What the document is built from.
 pub(crate) struct DocumentInputs<'a> {
-    pub(crate) routes: &'a [RouteInfo],
+    pub(crate) routes: &'a [RouteDoc],
     pub(crate) openapi: &'a OpenApiConfig,
     pub(crate) pagination: PaginationConfig,
-    pub(crate) rate_limit: &'a RateLimitConfig,
     pub(crate) jwt: &'a JwtConfig,
     pub(crate) problem: ProblemSchema,
 }
@@ -60,7 +90,6 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut uses_auth = false;
     for route in inputs.routes {
-        let Some(describe) = route.openapi else { continue };
         for method in route.methods {
             let mut op = Operation {
                 path: route.path,
@@ -69,10 +98,10 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
                 responses: BTreeMap::new(),
                 registry: &mut registry,
             };
-            describe(&mut op);
+            (route.describe)(&mut op);
             declare_path_parameters(&mut op);
-            every_request(&mut op, route, method, inputs.rate_limit);
-            uses_auth |= route.auth != AuthRequirement::None;
+            every_request(&mut op, route, method);
+            uses_auth |= route.access != Access::Public;
             let id = ids.get(&(route.handler, *method)).cloned().unwrap_or_default();
             let object = operation_object(op, route, id, &schemes);
             paths.entry(template(route.path)).or_default().insert(method.to_ascii_lowercase(), object);
@@ -150,20 +179,20 @@ fn declare_path_parameters(op: &mut Operation<'_>) {
 }
 
 /// The first route's `field`, else `fallback`.
-fn first(routes: &[RouteInfo], field: fn(&RouteInfo) -> &'static str, fallback: &str) -> String {
+fn first(routes: &[RouteDoc], field: fn(&RouteDoc) -> &'static str, fallback: &str) -> String {
     routes.iter().map(field).find(|v| !v.is_empty()).unwrap_or(fallback).to_owned()
 }
 
 /// Each operation's id: the handler's name, qualified by its module where two share a name, and
 /// by the method where a route has several.
-fn operation_ids(routes: &[RouteInfo]) -> HashMap<(&'static str, &'static str), String> {
+fn operation_ids(routes: &[RouteDoc]) -> HashMap<(&'static str, &'static str), String> {
     let name = |handler: &str| handler.rsplit("::").next().unwrap_or(handler).to_owned();
     let mut count: HashMap<String, usize> = HashMap::new();
-    for route in routes.iter().filter(|r| r.openapi.is_some()) {
+    for route in routes {
         *count.entry(name(route.handler)).or_default() += 1;
     }
     let mut ids = HashMap::new();
-    for route in routes.iter().filter(|r| r.openapi.is_some()) {
+    for route in routes {
         let short = name(route.handler);
         let base = if count[&short] > 1 {
             // `my_app::articles::list` → `articles_list`.
@@ -186,12 +215,12 @@ fn operation_ids(routes: &[RouteInfo]) -> HashMap<(&'static str, &'static str), 
 
 /// The responses any request can get, whatever the handler: 500, 503, and 429 where a rate
 /// limit applies; 401 and 403 for declared scopes.
-fn every_request(op: &mut Operation<'_>, route: &RouteInfo, method: &str, rate_limit: &RateLimitConfig) {
+fn every_request(op: &mut Operation<'_>, route: &RouteDoc, method: &str) {
     if !route.scopes.is_empty() {
         op.problem(401, "The request has no token, or its token is malformed, expired or not signed by this server.");
         op.problem(403, &format!("The token lacks a scope the route needs ({}).", route.scopes.join(", ")));
     }
-    if crate::rate_limit::applies(rate_limit, route, method) {
+    if route.limited.contains(&method) {
         op.problem(429, "The client has used up its quota: retry after `Retry-After` seconds.");
         op.response_header(
             429,
@@ -208,7 +237,7 @@ fn every_request(op: &mut Operation<'_>, route: &RouteInfo, method: &str, rate_l
 }
 
 /// The operation object of `op`.
-fn operation_object(op: Operation<'_>, route: &RouteInfo, id: String, schemes: &[(String, Value)]) -> Value {
+fn operation_object(op: Operation<'_>, route: &RouteDoc, id: String, schemes: &[(String, Value)]) -> Value {
     let mut object = Map::new();
     let tags: Vec<String> = if route.tags.is_empty() {
         // The handler's module: `my_app::articles::list` → `articles`; none at the crate root.
@@ -254,11 +283,11 @@ fn operation_object(op: Operation<'_>, route: &RouteInfo, id: String, schemes: &
         })
         .collect();
     object.insert("responses".into(), responses.into());
-    let requirement: Vec<Value> = match route.auth {
-        AuthRequirement::None => Vec::new(),
-        auth => {
+    let requirement: Vec<Value> = match route.access {
+        Access::Public => Vec::new(),
+        access => {
             let mut any_of: Vec<Value> = schemes.iter().map(|(name, _)| json!({ name: route.scopes })).collect();
-            if auth == AuthRequirement::Optional {
+            if access == Access::Optional {
                 any_of.push(json!({}));
             }
             any_of

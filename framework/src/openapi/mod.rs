@@ -63,6 +63,10 @@
 //! document for tests and tooling; `cargo run -- openapi` prints it. It is built once, at
 //! startup: requests pay nothing for it.
 //!
+//! A `?` on a sqlx error can also answer 404 (no row), 409 (a unique or foreign key) or 422 (not
+//! null, check): the document cannot see which queries a handler runs, so name those statuses
+//! with `errors = [409]` where they can happen.
+//!
 //! A type the document cannot describe is a compile error at the route naming it. Implement
 //! [`DescribeInput`] for an extractor of your own (an empty `impl` says it adds nothing to the
 //! document), derive `JsonSchema` for a body, or leave the route out with `openapi = false`.
@@ -79,7 +83,7 @@ use serde_json::{json, Map, Value};
 
 pub use describe::{Created, NoContent};
 pub(crate) use docs_page::{paths, router};
-pub(crate) use document::{build, DocumentInputs, ProblemSchema};
+pub(crate) use document::{build, Access, DocumentInputs, ProblemSchema, RouteDoc};
 
 /// What an extractor adds to an operation's description: parameters, a request body, the
 /// responses its rejections give.
@@ -245,6 +249,22 @@ impl<'a> Operation<'a> {
             }
         }
         self.problem(400, "The query string could not be read: a parameter is missing or not of its type.");
+    }
+
+    /// A required JSON body of `T`, and the problems reading one can give (400, 413, 415, 422).
+    pub fn json_request_body<T: JsonSchema>(&mut self) {
+        let schema = self.input_schema::<T>();
+        self.request_body("application/json", schema);
+        self.problem(400, "The body is not well-formed JSON.");
+        self.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
+        self.problem(415, "The request has no `content-type: application/json`.");
+        self.problem(422, "The JSON does not match the schema: a field is missing or of another type.");
+    }
+
+    /// A 200 response with a JSON body of `T`.
+    pub fn json_response<T: JsonSchema>(&mut self) {
+        let schema = self.output_schema::<T>();
+        self.response(200, "OK", Some(("application/json", schema)));
     }
 
     /// The request body: required, of `content_type`, with `schema`.
