@@ -8,7 +8,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{FnArg, LitStr, Token, Type};
 
-use crate::attrs::{doc_comment, last_segment, type_name, Errors};
+use crate::attrs::{last_segment, type_name, Errors};
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE", "CONNECT"];
 
@@ -403,8 +403,7 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     let vis = &func.vis;
     let path = &args.path;
     let methods: Vec<String> = args.methods.iter().map(|(m, _)| m.to_uppercase()).collect();
-    let summary = doc_comment(&func.attrs).split(". ").next().unwrap_or_default().trim_end_matches('.').to_owned();
-    let description = description(&func.attrs);
+    let (summary, description) = summary_and_description(&func.attrs);
     let tags = &args.tags;
     let deprecated = func.attrs.iter().any(|a| a.path().is_ident("deprecated"));
     let openapi =
@@ -493,8 +492,10 @@ pub(crate) fn expand(method: Option<&str>, attr: TokenStream, item: TokenStream)
     })
 }
 
-/// The doc comment after its first sentence (the summary), paragraphs kept.
-fn description(attrs: &[syn::Attribute]) -> String {
+/// The doc comment's first sentence (the summary, without its period) and the rest (the
+/// description, paragraphs kept). The first sentence ends at the first ". " or at the end of the
+/// first paragraph.
+fn summary_and_description(attrs: &[syn::Attribute]) -> (String, String) {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
         if let syn::Meta::NameValue(syn::MetaNameValue {
@@ -507,12 +508,11 @@ fn description(attrs: &[syn::Attribute]) -> String {
     }
     let text = lines.join("\n");
     let text = text.trim();
-    // The summary ends at the first ". " or at the end of the first paragraph.
-    let end = match (text.find(". "), text.find("\n\n")) {
-        (Some(a), Some(b)) => a.min(b),
-        (a, b) => a.or(b).unwrap_or(text.len()),
+    let end = match (text.find(". "), text.find(".\n"), text.find("\n\n")) {
+        (a, b, c) => [a.map(|i| i + 1), b.map(|i| i + 1), c].into_iter().flatten().min().unwrap_or(text.len()),
     };
-    text[end..].trim_start_matches('.').trim().to_owned()
+    let summary = text[..end].replace('\n', " ").trim_end_matches('.').trim().to_owned();
+    (summary, text[end..].trim().to_owned())
 }
 
 /// The function the OpenAPI document calls to describe the route: each argument's

@@ -130,7 +130,11 @@ fn routing_and_openapi_stay_low() {
     let graph = module_graph();
     assert_eq!(graph["routing"], BTreeSet::from(["openapi".to_owned()]), "routing names only openapi");
     let allowed = BTreeSet::from(["config".to_owned(), "error".to_owned()]);
-    assert!(graph["openapi"].is_subset(&allowed), "openapi imports {:?}; it may import config and error", graph["openapi"]);
+    assert!(
+        graph["openapi"].is_subset(&allowed),
+        "openapi imports {:?}; it may import config and error",
+        graph["openapi"]
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! it, the responses every request can get, and serving it.
 
 use serde_json::{json, Value};
-use trestle::openapi::Created;
+use trestle::openapi::{Created, NoContent};
 use trestle::prelude::*;
 use trestle::testing::TestApp;
 
@@ -106,6 +106,39 @@ async fn internal() -> &'static str {
     "hidden"
 }
 
+/// Who to notify, and how.
+#[allow(dead_code)] // Read by the document, not by the handler.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
+struct Subscription {
+    #[serde(flatten)]
+    #[garde(dive)]
+    contact: Contact,
+    #[garde(skip)]
+    channel: Channel,
+}
+
+#[derive(Deserialize, JsonSchema, garde::Validate)]
+struct Contact {
+    #[garde(email)]
+    email: String,
+}
+
+#[allow(dead_code)] // Read by the document, not by the handler.
+#[derive(Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Channel {
+    Mail,
+    Webhook { url: String },
+}
+
+/// Subscribes to changes
+///
+/// A summary without a period ends with its paragraph.
+#[post("/subscriptions")]
+async fn subscribe(Valid(Json(_s)): Valid<Json<Subscription>>) -> NoContent {
+    NoContent
+}
+
 /// A file, by its path.
 #[get("/files/{*rest}")]
 async fn file(Path(rest): Path<String>) -> String {
@@ -124,7 +157,7 @@ use trestle::axum::http::StatusCode;
 
 fn app() -> App<trestle::config::NoConfig, trestle::Context<trestle::config::NoConfig>> {
     #[allow(deprecated)]
-    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag, file];
+    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag, file, subscribe];
     App::new()
         .auth()
         .configure(|c| c.set("auth.jwt.secret", "an openapi test secret of 32+ bytes!!"))
@@ -241,6 +274,23 @@ fn bodies_carry_serde_names_and_garde_rules() {
     for status in ["400", "413", "415", "422"] {
         assert!(statuses(create).contains(&status.to_owned()), "a JSON body can get {status}");
     }
+}
+
+#[test]
+fn flatten_tagged_enums_and_formats_follow_serde_and_garde() {
+    let doc = doc();
+    let op = op(&doc, "/subscriptions", "post");
+    assert_eq!(op["summary"], "Subscribes to changes");
+    assert_eq!(op["description"], "A summary without a period ends with its paragraph.");
+    assert_eq!(statuses(op)[0], "204", "NoContent");
+    let body = resolve(&doc, &op["requestBody"]["content"]["application/json"]["schema"]);
+    assert_eq!(body["properties"]["email"]["format"], "email", "flattened, and garde's email is a format");
+    let required: Vec<&str> = body["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(required.contains(&"email") && required.contains(&"channel"), "{body:#}");
+    let channel = resolve(&doc, &body["properties"]["channel"]);
+    let kinds: Vec<&Value> = channel["oneOf"].as_array().unwrap().iter().map(|v| &v["properties"]["kind"]).collect();
+    assert_eq!(kinds.len(), 2, "internally tagged: one schema per variant: {channel:#}");
+    assert!(kinds.iter().any(|k| k["const"] == "webhook"), "{channel:#}");
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn help_lists_trestle_s_commands_and_the_app_s_own() {
     let sandbox = Sandbox::new();
     let help = sandbox.run(&["--help"], &[]);
     assert_eq!(help.code, 0, "{help:?}");
-    for command in ["serve", "migrate", "routes", "config", "health", "doctor", "fill", "fail"] {
+    for command in ["serve", "migrate", "routes", "config", "health", "doctor", "openapi", "fill", "fail"] {
         assert!(help.stdout.lines().any(|l| l.trim_start().starts_with(command)), "{command} missing: {help:?}");
     }
     assert!(help.stdout.contains("Insert things named"), "the app command's doc comment is its help: {help:?}");
@@ -284,6 +284,25 @@ fn routes_lists_methods_paths_handlers_auth_and_scopes() {
 
     let off = sandbox.run(&["routes"], &[("APP__SERVER__HEALTH", "false")]);
     assert!(!off.stdout.contains("/health/ready"), "server.health = false serves no probes: {off:?}");
+}
+
+#[test]
+fn openapi_prints_the_document_or_names_the_bad_key() {
+    let sandbox = Sandbox::new();
+    let run = sandbox.run(&["openapi"], &[("APP__OPENAPI__TITLE", "Things API")]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("the document, as JSON, on stdout");
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(doc["info"]["title"], "Things API", "[openapi] applies");
+    let create = &doc["paths"]["/things"]["post"];
+    assert_eq!(create["summary"], "Creates a thing");
+    assert_eq!(create["security"][0]["bearer"], serde_json::json!(["things:write"]));
+    assert!(doc["paths"].get("/health/ready").is_none(), "the probes are not the app's API: {run:?}");
+
+    let bad = sandbox.run(&["openapi"], &[("APP__OPENAPI__PATH", "openapi.json")]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(bad.stdout.is_empty(), "no half document: {bad:?}");
+    assert!(bad.stderr.contains("openapi.path") && bad.stderr.contains("APP__OPENAPI__PATH"), "{bad:?}");
 }
 
 /// Removes the files `migrate new` created, even when the test fails.

@@ -12,10 +12,10 @@ pub struct OpenApiConfig {
     #[config(default = true)]
     pub enabled: bool,
     /// Where the document is served, as JSON.
-    #[config(default = "/openapi.json")]
+    #[config(default = "/openapi.json", validate = route_path)]
     pub path: String,
     /// Where the interactive docs page (Swagger UI, embedded) is served; `""` for no page.
-    #[config(default = "/docs")]
+    #[config(default = "/docs", validate = page_path)]
     pub docs_path: String,
     /// `info.title`; unset: the name of the package the routes are declared in.
     pub title: Option<String>,
@@ -34,15 +34,6 @@ impl Default for OpenApiConfig {
 
 impl OpenApiConfig {
     fn check(&self) -> Result<(), String> {
-        for (key, path) in [("path", &self.path), ("docs_path", &self.docs_path)] {
-            let empty_allowed = key == "docs_path" && path.is_empty();
-            if !empty_allowed && (!path.starts_with('/') || path.contains(['{', '}', '*', ' '])) {
-                return Err(format!(
-                    "openapi.{key} {path:?} is not a plain route path: write it like \"/openapi.json\"{}",
-                    if key == "docs_path" { ", or \"\" for no docs page" } else { "" }
-                ));
-            }
-        }
         if self.enabled && self.path == self.docs_path {
             return Err(format!(
                 "openapi.path and openapi.docs_path are both {:?}: give the docs page another path",
@@ -51,4 +42,20 @@ impl OpenApiConfig {
         }
         Ok(())
     }
+}
+
+/// A path of one fixed route: starts with `/`, no parameters or wildcards.
+fn route_path(path: &str) -> Result<(), String> {
+    if path.starts_with('/') && !path.contains(['{', '}', '*', ' ', '"', '<', '>']) {
+        return Ok(());
+    }
+    Err(format!("{path:?} is not a plain route path: write it like \"/openapi.json\""))
+}
+
+/// `route_path`, or `""` for no page.
+fn page_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Ok(());
+    }
+    route_path(path).map_err(|e| format!("{e}, or \"\" for no docs page"))
 }
