@@ -508,9 +508,8 @@ fn summary_and_description(attrs: &[syn::Attribute]) -> (String, String) {
     }
     let text = lines.join("\n");
     let text = text.trim();
-    let end = match (text.find(". "), text.find(".\n"), text.find("\n\n")) {
-        (a, b, c) => [a.map(|i| i + 1), b.map(|i| i + 1), c].into_iter().flatten().min().unwrap_or(text.len()),
-    };
+    let sentence = [text.find(". "), text.find(".\n")].into_iter().flatten().map(|i| i + 1);
+    let end = sentence.chain(text.find("\n\n")).min().unwrap_or(text.len());
     let summary = text[..end].replace('\n', " ").trim_end_matches('.').trim().to_owned();
     (summary, text[end..].trim().to_owned())
 }
