@@ -411,7 +411,7 @@ impl<C: Config, S: Clone + Send + Sync + 'static> App<C, S> {
     /// config (for `[openapi]`, `[pagination]`, `[rate_limit]` and `[auth.jwt]`); opens nothing.
     pub fn openapi(&self) -> Result<serde_json::Value, StartupError> {
         let config = self.load_config()?;
-        Ok(startup::openapi_document(&self.routes.table(), &config, self.setup.problem_schema()))
+        Ok(crate::openapi::build(&startup::document_source(&self.routes.table(), &config, self.setup.problem_schema())))
     }
 
     /// Replaces how new request ids are made (by default

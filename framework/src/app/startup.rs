@@ -43,8 +43,8 @@ pub struct Prepared<C, S> {
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     metrics: MetricsConfig,
     env: EnvNames,
-    /// The OpenAPI document and where to serve it, unless `openapi.enabled = false`.
-    openapi: Option<(serde_json::Value, crate::config::OpenApiConfig)>,
+    /// What the OpenAPI document is built from, unless `openapi.enabled = false`.
+    openapi: Option<crate::openapi::DocumentSource>,
 }
 
 impl<C, S> std::fmt::Debug for Prepared<C, S> {
@@ -177,7 +177,7 @@ struct FrameworkRoutes {
 struct FrameworkParts<'a> {
     health: Option<Health>,
     metrics: Option<(&'a str, Router)>,
-    openapi: Option<(serde_json::Value, crate::config::OpenApiConfig)>,
+    openapi: Option<crate::openapi::DocumentSource>,
 }
 
 /// Phase 1: config from every source, validated.
@@ -230,11 +230,8 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     if pagination != crate::config::PaginationConfig::default() {
         layers.insert(0, Box::new(move |router: Router| router.layer(axum::Extension(pagination))));
     }
-    // Built once, here: requests get the serialized bytes.
-    let openapi = config
-        .openapi
-        .enabled
-        .then(|| (openapi_document(&app.routes.table(), &config, problem_schema), config.openapi.clone()));
+    // Built when first asked for, then served as the same bytes (see `openapi::router`).
+    let openapi = config.openapi.enabled.then(|| document_source(&app.routes.table(), &config, problem_schema));
     let (context, state) = build_state(config, resources, app.state).await?;
     let stack = crate::middleware::Settings {
         renderer: setup.renderer,
@@ -247,12 +244,12 @@ pub(super) async fn prepare<C: Config, S: Clone + Send + Sync + 'static>(
     Ok(Prepared { context, state, routes: app.routes, layers, stack, health, metrics, env, openapi })
 }
 
-/// The OpenAPI document of `routes` under `config`.
-pub(super) fn openapi_document<C>(
+/// What the OpenAPI document of `routes` under `config` is built from.
+pub(super) fn document_source<C>(
     routes: &[crate::routing::RouteInfo],
     config: &Loaded<C>,
     problem: crate::openapi::ProblemSchema,
-) -> serde_json::Value {
+) -> crate::openapi::DocumentSource {
     use crate::openapi::{Access, RouteDoc};
     use crate::routing::AuthRequirement;
     let routes: Vec<RouteDoc> = routes
@@ -284,13 +281,13 @@ pub(super) fn openapi_document<C>(
             })
         })
         .collect();
-    crate::openapi::build(&crate::openapi::DocumentInputs {
-        routes: &routes,
-        openapi: &config.openapi,
+    crate::openapi::DocumentSource {
+        routes,
+        openapi: config.openapi.clone(),
         pagination: config.pagination,
-        jwt: &config.auth.jwt,
+        jwt: config.auth.jwt.clone(),
         problem,
-    })
+    }
 }
 
 /// With the `Context` as state, a route that takes `Auth` gets its keys from the context, which
@@ -393,14 +390,16 @@ fn build_routes<S: Clone + Send + Sync + 'static>(
     names: &FrameworkRoutes,
 ) -> Result<(Router, Router), StartupError> {
     let mut framework: Vec<(Claim<'_>, Router)> = Vec::new();
-    let openapi_paths: Vec<String> = parts.openapi.as_ref().map(|(_, c)| crate::openapi::paths(c)).unwrap_or_default();
-    if let Some((doc, config)) = &parts.openapi {
+    let openapi_paths: Vec<String> =
+        parts.openapi.as_ref().map(|source| crate::openapi::paths(&source.openapi)).unwrap_or_default();
+    if let Some(source) = parts.openapi {
         let handler = names.openapi.as_str();
         for path in &openapi_paths[1..] {
             framework.push((Claim { methods: &["GET"], path, handler }, Router::new()));
         }
-        framework
-            .push((Claim { methods: &["GET"], path: &openapi_paths[0], handler }, crate::openapi::router(doc, config)));
+        let config = source.openapi.clone();
+        let router = crate::openapi::router(source, &config);
+        framework.push((Claim { methods: &["GET"], path: &openapi_paths[0], handler }, router));
     }
     let (health, metrics) = (parts.health, parts.metrics);
     if let Some(health) = health {

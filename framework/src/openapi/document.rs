@@ -59,12 +59,12 @@ pub(crate) enum Access {
     Required,
 }
 
-/// What the document is built from.
-pub(crate) struct DocumentInputs<'a> {
-    pub(crate) routes: &'a [RouteDoc],
-    pub(crate) openapi: &'a OpenApiConfig,
+/// What the document is built from: kept by the app until the document is first asked for.
+pub(crate) struct DocumentSource {
+    pub(crate) routes: Vec<RouteDoc>,
+    pub(crate) openapi: OpenApiConfig,
     pub(crate) pagination: PaginationConfig,
-    pub(crate) jwt: &'a JwtConfig,
+    pub(crate) jwt: JwtConfig,
     pub(crate) problem: ProblemSchema,
 }
 
@@ -77,19 +77,19 @@ fn generator(definitions: &str, input: bool) -> SchemaGenerator {
 }
 
 /// The OpenAPI 3.1 document of `inputs.routes`.
-pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
+pub(crate) fn build(inputs: &DocumentSource) -> Value {
     let mut output = generator(OUTPUT_REFS, false);
     let problem = ProblemBody {
         content_type: inputs.problem.content_type.to_owned(),
         schema: (inputs.problem.schema)(&mut output).to_value(),
     };
     let mut registry = Registry { input: generator(INPUT_REFS, true), output, problem, pagination: inputs.pagination };
-    let schemes = security_schemes(inputs.jwt);
-    let ids = operation_ids(inputs.routes);
+    let schemes = security_schemes(&inputs.jwt);
+    let ids = operation_ids(&inputs.routes);
 
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut uses_auth = false;
-    for route in inputs.routes {
+    for route in &inputs.routes {
         for method in route.methods {
             let mut op = Operation {
                 path: route.path,
@@ -109,8 +109,8 @@ pub(crate) fn build(inputs: &DocumentInputs<'_>) -> Value {
     }
 
     let mut info = json!({
-        "title": inputs.openapi.title.clone().unwrap_or_else(|| first(inputs.routes, |r| r.package, "API")),
-        "version": inputs.openapi.version.clone().unwrap_or_else(|| first(inputs.routes, |r| r.version, "0.0.0")),
+        "title": inputs.openapi.title.clone().unwrap_or_else(|| first(&inputs.routes, |r| r.package, "API")),
+        "version": inputs.openapi.version.clone().unwrap_or_else(|| first(&inputs.routes, |r| r.version, "0.0.0")),
     });
     if let Some(d) = &inputs.openapi.description {
         info["description"] = d.clone().into();

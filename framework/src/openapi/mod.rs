@@ -83,7 +83,7 @@ use serde_json::{json, Map, Value};
 
 pub use describe::{Created, NoContent};
 pub(crate) use docs_page::{paths, router};
-pub(crate) use document::{build, Access, DocumentInputs, ProblemSchema, RouteDoc};
+pub(crate) use document::{build, Access, DocumentSource, ProblemSchema, RouteDoc};
 
 /// What an extractor adds to an operation's description: parameters, a request body, the
 /// responses its rejections give.
