@@ -60,8 +60,8 @@
 //! The app serves the document at `openapi.path` (`/openapi.json`) and an interactive page at
 //! `openapi.docs_path` (`/docs`: Swagger UI, embedded in the binary, no internet needed);
 //! `openapi.enabled = false` turns both off. [`App::openapi`](crate::App::openapi) returns the
-//! document for tests and tooling; `cargo run -- openapi` prints it. It is built once, at
-//! startup: requests pay nothing for it.
+//! document for tests and tooling; `cargo run -- openapi` prints it. It is built the first time
+//! it is asked for and served as the same bytes after: other requests pay nothing for it.
 //!
 //! A `?` on a sqlx error can also answer 404 (no row), 409 (a unique or foreign key) or 422 (not
 //! null, check): the document cannot see which queries a handler runs, so name those statuses
