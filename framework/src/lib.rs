@@ -20,7 +20,7 @@
 //!     settings: Arc<Settings>,
 //! }
 //!
-//! #[derive(Serialize)]
+//! #[derive(Serialize, JsonSchema)]
 //! struct Message {
 //!     message: String,
 //! }

@@ -25,6 +25,11 @@ use super::{DescribeErrors, DescribeInput, DescribeOutput, ErrorDoc, Operation};
 /// async fn create() -> Created<Json<Note>> {
 ///     Created(Json(Note { id: 1 }))
 /// }
+///
+/// fn main() {
+///     let doc = App::new().routes(routes![create]).openapi().unwrap();
+///     assert!(doc["paths"]["/notes"]["post"]["responses"]["201"].is_object());
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Created<T>(pub T);
@@ -55,6 +60,11 @@ impl<T: DescribeOutput> DescribeOutput for Created<T> {
 /// #[delete("/notes/{id}")]
 /// async fn remove(Path(_id): Path<u64>) -> Result<NoContent> {
 ///     Ok(NoContent)
+/// }
+///
+/// fn main() {
+///     let doc = App::new().routes(routes![remove]).openapi().unwrap();
+///     assert!(doc["paths"]["/notes/{id}"]["delete"]["responses"]["204"].is_object());
 /// }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
