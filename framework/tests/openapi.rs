@@ -386,10 +386,26 @@ async fn the_app_serves_the_document_and_the_docs_page() {
     let html = page.text();
     assert!(!html.contains("<script>"), "no inline script: the CSP forbids it");
     assert!(html.contains("/docs/swagger-ui-bundle.js") && html.contains("/openapi.json"), "{html}");
-    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/init.js"] {
-        let res = app.get(asset).send().await;
-        assert_eq!(res.status(), 200, "{asset}");
-        assert!(res.text().len() > 100 || asset.ends_with("init.js"), "{asset} is served whole");
+    let init = app.get("/docs/init.js").send().await;
+    assert_eq!(init.status(), 200);
+    assert!(init.text().contains("SwaggerUIBundle") && init.text().contains("validatorUrl: null"), "never calls out");
+    for (asset, starts) in
+        [("/docs/swagger-ui-bundle.js", "/*! For license information"), ("/docs/swagger-ui.css", ".swagger-ui")]
+    {
+        // A client that accepts no gzip gets the file itself, decompressed.
+        let plain = app.get(asset).send().await;
+        assert_eq!(plain.status(), 200, "{asset}");
+        assert_eq!(plain.header("content-encoding"), None, "{asset}");
+        let text = plain.text();
+        assert!(text.starts_with(starts) && text.len() > 100_000, "{asset} is served whole: {}", &text[..60]);
+        // A browser gets the stored gzip bytes, which decompress to the same file.
+        let gz = app.get(asset).header("accept-encoding", "gzip, deflate, br").send().await;
+        assert_eq!(gz.header("content-encoding"), Some("gzip"), "{asset}");
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.bytes()[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, text, "{asset}");
+        let refused = app.get(asset).header("accept-encoding", "gzip;q=0, identity").send().await;
+        assert_eq!(refused.header("content-encoding"), None, "gzip;q=0 refuses gzip");
     }
 }
 

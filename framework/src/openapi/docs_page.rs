@@ -5,11 +5,12 @@
 //! startup left the allocator's free lists fuller, which every later request paid for (a few
 //! hundred instructions in `malloc`, measured with callgrind).
 
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE, VARY};
+use http::HeaderMap;
 use std::sync::{Arc, OnceLock};
 
 use super::DocumentSource;
@@ -17,8 +18,9 @@ use crate::config::OpenApiConfig;
 
 const PAGE: &str = include_str!("../../assets/swagger-ui/index.html");
 const INIT: &str = include_str!("../../assets/swagger-ui/init.js");
-const BUNDLE: &str = include_str!("../../assets/swagger-ui/swagger-ui-bundle.js");
-const CSS: &str = include_str!("../../assets/swagger-ui/swagger-ui.css");
+/// Stored gzip-compressed (see the assets' README): 458 KB and 27 KB instead of 1.7 MB and 188 KB.
+const BUNDLE_GZ: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js.gz");
+const CSS_GZ: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css.gz");
 
 /// The page runs only its own scripts and reaches only this server: no inline code, and its
 /// icons are `data:` images.
@@ -61,8 +63,20 @@ pub(crate) fn router(source: DocumentSource, config: &OpenApiConfig) -> Router {
                 }),
             )
             .route(&format!("{base}/init.js"), get(|| asset("text/javascript; charset=utf-8", INIT)))
-            .route(&format!("{base}/swagger-ui-bundle.js"), get(|| asset("text/javascript; charset=utf-8", BUNDLE)))
-            .route(&format!("{base}/swagger-ui.css"), get(|| asset("text/css; charset=utf-8", CSS)));
+            .route(
+                &format!("{base}/swagger-ui-bundle.js"),
+                get(|headers: HeaderMap| async move {
+                    static PLAIN: OnceLock<Bytes> = OnceLock::new();
+                    compressed_asset(&headers, "text/javascript; charset=utf-8", BUNDLE_GZ, &PLAIN)
+                }),
+            )
+            .route(
+                &format!("{base}/swagger-ui.css"),
+                get(|headers: HeaderMap| async move {
+                    static PLAIN: OnceLock<Bytes> = OnceLock::new();
+                    compressed_asset(&headers, "text/css; charset=utf-8", CSS_GZ, &PLAIN)
+                }),
+            );
     }
     router
 }
@@ -80,6 +94,36 @@ pub(crate) fn paths(config: &OpenApiConfig) -> Vec<String> {
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=86400")], body)
+}
+
+/// A gzip-stored asset: as it is to a client that accepts gzip, else decompressed (once, into
+/// `plain`).
+fn compressed_asset(
+    headers: &HeaderMap,
+    content_type: &'static str,
+    gz: &'static [u8],
+    plain: &'static OnceLock<Bytes>,
+) -> Response {
+    let accepts_gzip =
+        headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+            |coding| {
+                let mut parts = coding.split(';');
+                let name = parts.next().unwrap_or_default().trim();
+                let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+                (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+            },
+        );
+    let cache = [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "public, max-age=86400"), (VARY, "accept-encoding")];
+    if accepts_gzip {
+        return (cache, [(CONTENT_ENCODING, "gzip")], gz).into_response();
+    }
+    let body = plain.get_or_init(|| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out)
+            .expect("the embedded assets are valid gzip (checked by a test)");
+        Bytes::from(out)
+    });
+    (cache, body.clone()).into_response()
 }
 
 /// `text` for an HTML attribute.
