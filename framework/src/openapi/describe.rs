@@ -8,9 +8,9 @@ use std::convert::Infallible;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use schemars::JsonSchema;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{DescribeErrors, DescribeInput, DescribeOutput, ErrorDoc, Operation};
+use super::{DescribeErrors, DescribeInput, DescribeOutput, ErrorDoc, Operation, BODY_TOO_LARGE};
 
 /// A response with status 201 Created: `Created(Json(article))`.
 ///
@@ -91,11 +91,7 @@ impl<T: JsonSchema> DescribeInput for axum::Json<T> {
 impl<T: JsonSchema> DescribeInput for axum::Form<T> {
     fn describe(op: &mut Operation<'_>) {
         let schema = op.input_schema::<T>();
-        op.request_body("application/x-www-form-urlencoded", schema);
-        op.problem(400, "The form could not be read.");
-        op.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
-        op.problem(415, "The request has no `content-type: application/x-www-form-urlencoded`.");
-        op.problem(422, "The form does not match the schema.");
+        op.structured_body("application/x-www-form-urlencoded", schema, "form");
     }
 }
 
@@ -103,14 +99,14 @@ impl DescribeInput for String {
     fn describe(op: &mut Operation<'_>) {
         op.request_body("text/plain", json!({ "type": "string" }));
         op.problem(400, "The body is not UTF-8.");
-        op.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
+        op.problem(413, BODY_TOO_LARGE);
     }
 }
 
 impl DescribeInput for bytes::Bytes {
     fn describe(op: &mut Operation<'_>) {
         op.request_body("application/octet-stream", json!({}));
-        op.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
+        op.problem(413, BODY_TOO_LARGE);
     }
 }
 
@@ -206,8 +202,8 @@ impl<T> DescribeOutput for axum::response::Html<T> {
 
 impl DescribeOutput for axum::response::Redirect {
     fn describe(op: &mut Operation<'_>) {
-        op.responses.entry("3XX".to_owned()).or_default().descriptions.push("Redirect".to_owned());
-        op.response_header_on("3XX", "location", json!({ "type": "string" }), "Where to go.");
+        op.response_key("3XX".to_owned(), "Redirect", None);
+        op.header_on("3XX", "location", json!({ "type": "string" }), "Where to go.");
     }
 }
 
@@ -229,13 +225,5 @@ impl DescribeErrors for crate::Error {
 impl DescribeErrors for Infallible {
     fn errors() -> Vec<ErrorDoc> {
         Vec::new()
-    }
-}
-
-impl Operation<'_> {
-    /// A header on the response under `key` (a status or a range).
-    fn response_header_on(&mut self, key: &str, name: &str, schema: Value, description: &str) {
-        let doc = self.responses.entry(key.to_owned()).or_default();
-        doc.headers.insert(name.to_owned(), json!({ "description": description, "schema": schema }));
     }
 }

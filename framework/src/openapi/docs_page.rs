@@ -47,6 +47,7 @@ pub(crate) fn router(source: DocumentSource, config: &OpenApiConfig) -> Router {
         let base = config.docs_path.trim_end_matches('/');
         let page = PAGE.replace("{{ASSETS}}", &escape(base)).replace("{{SPEC_URL}}", &escape(&config.path));
         let page = Bytes::from(page);
+        let [init, bundle, css] = asset_paths(base);
         router = router
             .route(
                 &config.docs_path,
@@ -62,16 +63,16 @@ pub(crate) fn router(source: DocumentSource, config: &OpenApiConfig) -> Router {
                     }
                 }),
             )
-            .route(&format!("{base}/init.js"), get(|| asset("text/javascript; charset=utf-8", INIT)))
+            .route(&init, get(|| asset("text/javascript; charset=utf-8", INIT)))
             .route(
-                &format!("{base}/swagger-ui-bundle.js"),
+                &bundle,
                 get(|headers: HeaderMap| async move {
                     static PLAIN: OnceLock<Bytes> = OnceLock::new();
                     compressed_asset(&headers, "text/javascript; charset=utf-8", BUNDLE_GZ, &PLAIN)
                 }),
             )
             .route(
-                &format!("{base}/swagger-ui.css"),
+                &css,
                 get(|headers: HeaderMap| async move {
                     static PLAIN: OnceLock<Bytes> = OnceLock::new();
                     compressed_asset(&headers, "text/css; charset=utf-8", CSS_GZ, &PLAIN)
@@ -87,9 +88,15 @@ pub(crate) fn paths(config: &OpenApiConfig) -> Vec<String> {
     if !config.docs_path.is_empty() {
         let base = config.docs_path.trim_end_matches('/');
         paths.push(config.docs_path.clone());
-        paths.extend(["init.js", "swagger-ui-bundle.js", "swagger-ui.css"].map(|f| format!("{base}/{f}")));
+        paths.extend(asset_paths(base));
     }
     paths
+}
+
+/// Where the page's three assets are served, under the page's own path `base`: its start-up
+/// script, the bundle and the style sheet.
+fn asset_paths(base: &str) -> [String; 3] {
+    ["init.js", "swagger-ui-bundle.js", "swagger-ui.css"].map(|file| format!("{base}/{file}"))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

@@ -164,17 +164,16 @@ fn declare_path_parameters(op: &mut Operation<'_>) {
         .map(str::to_owned)
         .collect();
     let names: Vec<String> = op.path_parameter_names().into_iter().map(str::to_owned).collect();
-    for name in names {
+    for name in &names {
         let declared = op.parameters.iter().any(|p| p["in"] == "path" && p["name"] == name.as_str());
         if !declared {
             let description =
-                if wildcards.contains(&name) { Some("The rest of the path, `/`s included.") } else { None };
-            op.parameter("path", &name, true, json!({ "type": "string" }), description);
+                if wildcards.contains(name) { Some("The rest of the path, `/`s included.") } else { None };
+            op.parameter("path", name, true, json!({ "type": "string" }), description);
         }
     }
     // A struct or map read from a path with a wildcard names parameters the template does not
     // have: only the template's stay.
-    let names: Vec<String> = op.path_parameter_names().into_iter().map(str::to_owned).collect();
     op.parameters.retain(|p| p["in"] != "path" || p["name"].as_str().is_some_and(|n| names.iter().any(|m| m == n)));
 }
 

@@ -254,11 +254,18 @@ impl<'a> Operation<'a> {
     /// A required JSON body of `T`, and the problems reading one can give (400, 413, 415, 422).
     pub fn json_request_body<T: JsonSchema>(&mut self) {
         let schema = self.input_schema::<T>();
-        self.request_body("application/json", schema);
-        self.problem(400, "The body is not well-formed JSON.");
-        self.problem(413, "The body is larger than the server accepts (`server.body_limit`).");
-        self.problem(415, "The request has no `content-type: application/json`.");
-        self.problem(422, "The JSON does not match the schema: a field is missing or of another type.");
+        self.structured_body("application/json", schema, "JSON");
+    }
+
+    /// A required body of `content_type` that deserializes into a type (`kind`: `JSON`, `form`),
+    /// and what reading one can give: 400 when it does not parse, 413, 415, 422 when it does not
+    /// match the schema.
+    pub(crate) fn structured_body(&mut self, content_type: &str, schema: Value, kind: &str) {
+        self.request_body(content_type, schema);
+        self.problem(400, &format!("The body is not well-formed {kind}."));
+        self.problem(413, BODY_TOO_LARGE);
+        self.problem(415, &format!("The request has no `content-type: {content_type}`."));
+        self.problem(422, &format!("The {kind} does not match the schema: a field is missing or of another type."));
     }
 
     /// A 200 response with a JSON body of `T`.
@@ -296,7 +303,12 @@ impl<'a> Operation<'a> {
 
     /// A header of the response with `status` (added with [`response`](Self::response)).
     pub fn response_header(&mut self, status: u16, name: &str, schema: Value, description: &str) {
-        let doc = self.responses.entry(status.to_string()).or_default();
+        self.header_on(&status.to_string(), name, schema, description);
+    }
+
+    /// A header on the response under `key` (a status or a range).
+    fn header_on(&mut self, key: &str, name: &str, schema: Value, description: &str) {
+        let doc = self.responses.entry(key.to_owned()).or_default();
         doc.headers.insert(name.to_owned(), json!({ "description": description, "schema": schema }));
     }
 
@@ -337,6 +349,9 @@ impl<'a> Operation<'a> {
         }
     }
 }
+
+/// The 413 every operation reading a body can get.
+pub(crate) const BODY_TOO_LARGE: &str = "The body is larger than the server accepts (`server.body_limit`).";
 
 /// How the app's problems look: the content type and schema of every error response.
 pub(crate) struct ProblemBody {
