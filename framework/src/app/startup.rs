@@ -276,7 +276,10 @@ pub(super) fn document_source<C>(
                     .methods
                     .iter()
                     .copied()
-                    .filter(|method| crate::rate_limit::applies(&config.rate_limit, route, method))
+                    .filter(|method| {
+                        crate::rate_limit::effective_quota(&config.rate_limit, route.path, method, route.rate_limit)
+                            .is_some()
+                    })
                     .collect(),
             })
         })

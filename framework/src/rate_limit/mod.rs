@@ -195,17 +195,23 @@ pub(crate) struct Standing {
     outcome: Outcome,
 }
 
-/// Whether a quota limits `method` on `route`, as [`Limiter::build`] decides it: an entry of
-/// `rate_limit.routes`, else the route's own `rate_limit = "…"`, else `rate_limit.enabled`.
-pub(crate) fn applies(config: &RateLimitConfig, route: &RouteInfo, method: &str) -> bool {
+/// The quota that limits `method` on the route at `path` whose own quota is `own` (its
+/// `rate_limit = "…"`), as [`Limiter::build`] decides it: an entry of `rate_limit.routes`, else
+/// the route's own, else the default quota when `rate_limit.enabled`. `None` when nothing, or
+/// `off`, does. For the route table and the OpenAPI document's 429s.
+pub(crate) fn effective_quota(config: &RateLimitConfig, path: &str, method: &str, own: Option<&str>) -> Option<String> {
     let configured = config.routes.iter().find_map(|(key, text)| {
-        let (m, path) = parse_route_key(key)?;
-        (m.as_str() == method && path == route.path).then_some(text.as_str())
+        let (m, route) = parse_route_key(key)?;
+        (m.as_str() == method && route == path).then(|| text.clone())
     });
-    match configured.or(route.rate_limit) {
-        Some(text) => matches!(parse_quota(text), Ok(Some(_))),
-        None => config.enabled,
-    }
+    let quota = configured.or(own.map(str::to_owned)).or_else(|| {
+        let q = config.quota();
+        config.enabled.then(|| match q.burst {
+            0 => format!("{}/{}", q.requests, crate::config::duration_text(q.period)),
+            burst => format!("{}/{}/{burst}", q.requests, crate::config::duration_text(q.period)),
+        })
+    })?;
+    matches!(parse_quota(&quota), Ok(Some(_))).then_some(quota)
 }
 
 /// What the limiter needs from the app, beside `[rate_limit]`.

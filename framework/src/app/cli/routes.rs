@@ -103,20 +103,9 @@ fn rate_limit(row: &Row, limits: &crate::config::RateLimitConfig) -> Option<Stri
     if row.handler.starts_with("trestle::") {
         return None;
     }
-    let configured = row.methods.split(',').find_map(|method| {
-        limits.routes.iter().find_map(|(key, quota)| {
-            let (m, path) = crate::config::parse_route_key(key)?;
-            (m.as_str() == method && path == row.path).then(|| quota.clone())
-        })
-    });
-    let quota = configured.or(row.own_rate_limit.map(str::to_owned)).or_else(|| {
-        let q = limits.quota();
-        limits.enabled.then(|| match q.burst {
-            0 => format!("{}/{}", q.requests, crate::config::duration_text(q.period)),
-            burst => format!("{}/{}/{burst}", q.requests, crate::config::duration_text(q.period)),
-        })
-    })?;
-    (!quota.trim().eq_ignore_ascii_case("off")).then_some(quota)
+    row.methods
+        .split(',')
+        .find_map(|method| crate::rate_limit::effective_quota(limits, &row.path, method, row.own_rate_limit))
 }
 
 impl From<&RouteInfo> for Row {
