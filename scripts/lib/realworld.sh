@@ -49,3 +49,33 @@ wait_http() {
     sleep 0.05
   done
 }
+
+# conduit_build BACKEND DIR: builds conduit (debug) for sqlite or postgres and copies it to
+# DIR/conduit-BACKEND, so a later build for the other backend does not replace it.
+conduit_build() {
+  local features=()
+  if [ "$1" = postgres ]; then features=(--features postgres); fi
+  cargo build -q --locked -p conduit "${features[@]}"
+  cp target/debug/conduit "$2/conduit-$1"
+}
+
+# conduit_start BINARY URL PORT LOG: conduit on PORT with the database at URL (JSON logs at WARN
+# into LOG), its pid in server_pid; fails, showing the log, unless /api/tags answers in 10 s.
+conduit_start() {
+  conduit_stop
+  APP__DATABASE__URL="$2" APP__SERVER__PORT="$3" APP__TELEMETRY__FORMAT=json APP__TELEMETRY__FILTER=warn \
+    "$1" >"$4" 2>&1 &
+  server_pid=$!
+  if ! wait_http "http://127.0.0.1:$3/api/tags" 10; then
+    echo "conduit did not start on port $3:" >&2
+    cat "$4" >&2
+    return 1
+  fi
+}
+
+# conduit_stop: stops the conduit conduit_start started, if any.
+conduit_stop() {
+  if [ -n "${server_pid:-}" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+
