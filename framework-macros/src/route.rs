@@ -117,7 +117,12 @@ fn parse_args(method: Option<&str>, input: TokenStream) -> syn::Result<Args> {
                         syn::bracketed!(content in input);
                         raw.errors = Punctuated::<ErrorRef, Token![,]>::parse_terminated(&content)?.into_iter().collect();
                     }
-                    "openapi" => raw.openapi = input.parse::<syn::LitBool>()?.value,
+                    "openapi" => {
+                        let value = input.parse::<syn::LitBool>().map_err(|e| {
+                            syn::Error::new(e.span(), "`openapi` takes `true` or `false`: `openapi = false` leaves the route out of the OpenAPI document")
+                        })?;
+                        raw.openapi = value.value;
+                    }
                     other => {
                         return Err(syn::Error::new(
                             key.span(),

@@ -139,6 +139,25 @@ async fn subscribe(Valid(Json(_s)): Valid<Json<Subscription>>) -> NoContent {
     NoContent
 }
 
+/// A label, as sent and as answered: its `note` is left out of answers when empty, so the two
+/// schemas differ and the request's is `LabelInput`.
+#[derive(Deserialize, Serialize, JsonSchema)]
+struct Label {
+    name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    note: String,
+    /// Absent means "keep"; the schema says a string (never `null`).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    colour: Option<String>,
+}
+
+/// Renames a label.
+#[put("/labels")]
+async fn relabel(Json(label): Json<Label>) -> Json<Label> {
+    Json(label)
+}
+
 /// A file, by its path.
 #[get("/files/{*rest}")]
 async fn file(Path(rest): Path<String>) -> String {
@@ -157,7 +176,7 @@ use trestle::axum::http::StatusCode;
 
 fn app() -> App<trestle::config::NoConfig, trestle::Context<trestle::config::NoConfig>> {
     #[allow(deprecated)]
-    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag, file, subscribe];
+    let routes = routes![list, create, show, remove, legacy, internal, tagging::tag, file, subscribe, relabel];
     App::new()
         .auth()
         .configure(|c| c.set("auth.jwt.secret", "an openapi test secret of 32+ bytes!!"))
@@ -240,6 +259,7 @@ fn path_and_query_parameters_are_named_and_typed() {
     let find =
         |name: &str| params.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no {name}: {params:#?}"));
     assert_eq!(find("q")["required"], false);
+    assert_eq!(find("q")["schema"]["type"], "string", "a query parameter cannot be null: absent is None");
     assert_eq!(find("q")["description"], "Only notes containing this.");
     assert_eq!(find("sort")["required"], true);
     assert_eq!(resolve(&doc, &find("sort")["schema"])["enum"], json!(["newest", "oldest"]));
@@ -274,6 +294,24 @@ fn bodies_carry_serde_names_and_garde_rules() {
     for status in ["400", "413", "415", "422"] {
         assert!(statuses(create).contains(&status.to_owned()), "a JSON body can get {status}");
     }
+}
+
+#[test]
+fn a_type_that_differs_between_request_and_response_gets_two_schemas() {
+    let doc = doc();
+    let op = op(&doc, "/labels", "put");
+    let sent = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+    let answered = &op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+    assert_eq!(
+        (sent.as_str(), answered.as_str()),
+        (Some("#/components/schemas/LabelInput"), Some("#/components/schemas/Label"))
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(schemas["Label"]["required"], json!(["name", "colour"]), "note may be left out of an answer");
+    assert_eq!(schemas["LabelInput"]["required"], json!(["name"]), "serde(default): optional when sent");
+    let colour = &schemas["LabelInput"]["properties"]["colour"];
+    assert_eq!(colour["type"], "string");
+    assert!(colour.get("default").is_none(), "a null default the schema refuses is dropped: {colour}");
 }
 
 #[test]
