@@ -193,7 +193,6 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     };
     errors.finish()?;
     let described = docs.iter().map(|(variant, status, doc)| {
-        let doc = if doc.is_empty() { http_reason(*status) } else { doc.clone() };
         quote!(::trestle::openapi::ErrorDoc { variant: #variant, status: #status, description: #doc })
     });
 
@@ -244,38 +243,4 @@ pub(crate) fn expand(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             }
         };
     })
-}
-
-/// What a status means, for an error without a doc comment (`Not Found`).
-pub(crate) fn http_reason(status: u16) -> String {
-    let reason = match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        416 => "Range Not Satisfiable",
-        422 => "Unprocessable Content",
-        423 => "Locked",
-        425 => "Too Early",
-        428 => "Precondition Required",
-        429 => "Too Many Requests",
-        451 => "Unavailable For Legal Reasons",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Error",
-    };
-    reason.to_owned()
 }

@@ -540,11 +540,8 @@ fn describe_fn(typed: &[(&syn::PatType, String)], output: &syn::ReturnType, erro
     }
     for e in errors {
         calls.push(match e {
-            ErrorRef::Status(lit) => {
-                let status: u16 = lit.base10_parse().unwrap_or(500);
-                let reason = crate::api_error::http_reason(status);
-                quote_spanned!(lit.span()=> op.problem(#lit, #reason);)
-            }
+            // No description: the document gives the status's reason phrase.
+            ErrorRef::Status(lit) => quote_spanned!(lit.span()=> op.problem(#lit, "");),
             ErrorRef::Type(path) => quote_spanned!(path.span()=> op.errors::<#path>();),
             ErrorRef::Variant(ty, variant) => {
                 let name = variant.to_string();

@@ -134,7 +134,8 @@ pub struct ErrorDoc {
     pub variant: &'static str,
     /// The HTTP status.
     pub status: u16,
-    /// What it means: the variant's doc comment.
+    /// What it means: the variant's doc comment (empty: the document shows the status's reason
+    /// phrase).
     pub description: &'static str,
 }
 
@@ -312,7 +313,8 @@ impl<'a> Operation<'a> {
         doc.headers.insert(name.to_owned(), json!({ "description": description, "schema": schema }));
     }
 
-    /// A problem response with `status`, in the app's problem format (RFC 9457
+    /// A problem response with `status` (an empty `description`: the status's reason phrase,
+    /// unless another source describes it), in the app's problem format (RFC 9457
     /// `application/problem+json` unless `App::renderer` changed it).
     pub fn problem(&mut self, status: u16, description: &str) {
         let content = (self.registry.problem.content_type.clone(), self.registry.problem.schema.clone());
